@@ -1,0 +1,1 @@
+//! brig: an OCI container runtime.
