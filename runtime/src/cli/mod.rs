@@ -1,0 +1,109 @@
+//! The runc-compatible command line. Each subcommand is a thin adapter over the
+//! library, in a file of its own.
+
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod list;
+pub mod log;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::container::Store;
+
+#[derive(Debug, Parser)]
+#[command(name = "brig", version, about = "An OCI container runtime with a runc-compatible CLI")]
+pub struct Cli {
+    /// Directory for container state (tmpfs recommended).
+    #[arg(long, global = true, default_value = "/run/brig")]
+    pub root: PathBuf,
+    /// Also write errors (and with --debug, debug lines) to this file.
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Format of the --log file.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log what brig does, step by step.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Manage cgroups through systemd: not implemented, so refused.
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// runc's rootless mode (auto|true|false): only "false" or "auto" as root are accepted.
+    #[arg(long, global = true)]
+    pub rootless: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container; its process waits for `start`.
+    Create(create::Args),
+    /// Start the process of a created container.
+    Start(start::Args),
+    /// Print the OCI state of a container as JSON.
+    State(state::Args),
+    /// Send a signal to a container's init (default SIGTERM).
+    Kill(kill::Args),
+    /// Delete a container and what it holds.
+    Delete(delete::Args),
+    /// Create and start a container, wait for it, and delete it.
+    Run(run::Args),
+    /// List containers.
+    #[command(alias = "ps-all")]
+    List(list::Args),
+    /// Write a default config.json.
+    Spec(spec::Args),
+    /// Print the OCI features document: what brig supports.
+    Features(features::Args),
+}
+
+/// Run the CLI; returns the process exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    log::init(cli.log.as_deref(), cli.log_format, cli.debug);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            log::error(&format!("{e:#}"));
+            1
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    if cli.systemd_cgroup {
+        anyhow::bail!("--systemd-cgroup: brig does not manage cgroups through systemd; leave it out");
+    }
+    match cli.rootless.as_deref() {
+        None | Some("false") => {}
+        Some("auto") if nix::unistd::geteuid().is_root() => {}
+        Some(v) => anyhow::bail!("--rootless {v}: brig runs as root only"),
+    }
+    let store = Store::new(&cli.root);
+    match cli.command {
+        Command::Create(a) => create::run(&store, a),
+        Command::Start(a) => start::run(&store, a),
+        Command::State(a) => state::run(&store, a),
+        Command::Kill(a) => kill::run(&store, a),
+        Command::Delete(a) => delete::run(&store, a),
+        Command::Run(a) => run::run(&store, a),
+        Command::List(a) => list::run(&store, a),
+        Command::Spec(a) => spec::run(a),
+        Command::Features(a) => features::run(a),
+    }
+}

@@ -1,0 +1,26 @@
+use crate::container::{self, Store};
+
+use super::create::CreateArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    pub id: String,
+    #[command(flatten)]
+    pub opts: CreateArgs,
+    /// Start the container and return, leaving it running.
+    #[arg(short, long)]
+    pub detach: bool,
+}
+
+pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
+    let opts = a.opts.options()?;
+    if a.detach {
+        container::create(store, &a.id, &opts)?;
+        if let Err(e) = container::start(store, &a.id) {
+            let _ = container::delete(store, &a.id, true);
+            return Err(e.into());
+        }
+        return Ok(0);
+    }
+    Ok(container::run_foreground(store, &a.id, &opts)?.exit_code)
+}

@@ -1,0 +1,97 @@
+//! Glue between a container and its cgroup manager: which manager, which
+//! resources (with the devices every container needs), and how the hierarchies
+//! appear under a `cgroup` mount.
+
+use std::path::Path;
+
+use brig_cgroups::{CgroupManager, Layout};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources, Spec};
+
+use super::ContainerError;
+use crate::rootfs::CgroupMount;
+
+pub fn manager(layout: &Layout, cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn CgroupManager>, ContainerError> {
+    Ok(brig_cgroups::manager_for(layout, cgroups_path, id)?)
+}
+
+fn rule(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
+    let mut b = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access);
+    if let Some(m) = major {
+        b = b.major(m);
+    }
+    if let Some(m) = minor {
+        b = b.minor(m);
+    }
+    b.build().expect("all fields set")
+}
+
+/// linux.resources, with device rules appended that allow what every container
+/// has (the default nodes, ptys, mknod), as runc does. Without them a config's
+/// "deny all" would leave the container without /dev/null.
+pub fn resources(spec: &Spec) -> LinuxResources {
+    let linux = spec.linux().as_ref();
+    let mut res = linux
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    if let Some(rules) = res.devices().clone() {
+        use LinuxDeviceType::{B, C};
+        let mut rules = rules;
+        rules.push(rule(C, None, None, "m"));
+        rules.push(rule(B, None, None, "m"));
+        for (_, major, minor) in crate::rootfs::DEFAULT_DEVICES {
+            rules.push(rule(C, Some(major as i64), Some(minor as i64), "rwm"));
+        }
+        rules.push(rule(C, Some(136), None, "rwm")); // pty slaves
+        rules.push(rule(C, Some(5), Some(2), "rwm")); // /dev/ptmx
+        rules.push(rule(C, Some(5), Some(1), "rwm")); // /dev/console
+        for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+            rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+        }
+        res.set_devices(Some(rules));
+    }
+    res
+}
+
+/// The hierarchies to show under a `cgroup` mount in the container.
+pub fn cgroup_mounts(layout: &Layout, mgr: &dyn CgroupManager) -> Vec<CgroupMount> {
+    let mut out = Vec::new();
+    let v1 = match layout {
+        Layout::Unified { .. } => {
+            if let Some(dir) = mgr.path_of("unified") {
+                out.push(CgroupMount {
+                    name: String::new(),
+                    fstype: "cgroup2",
+                    data: String::new(),
+                    host_dir: dir,
+                });
+            }
+            return out;
+        }
+        Layout::Hybrid { v1, .. } | Layout::Legacy { v1 } => v1,
+    };
+    for m in v1 {
+        let Some(first) = m.controllers.first() else { continue };
+        let Some(dir) = mgr.path_of(first) else { continue };
+        let Some(name) = m.mount_point.file_name() else { continue };
+        let data = if first.starts_with("name=") {
+            format!("none,{}", m.controllers.join(","))
+        } else {
+            m.controllers.join(",")
+        };
+        out.push(CgroupMount {
+            name: name.to_string_lossy().into_owned(),
+            fstype: "cgroup",
+            data,
+            host_dir: dir,
+        });
+    }
+    if let (Layout::Hybrid { .. }, Some(dir)) = (layout, mgr.path_of("unified")) {
+        out.push(CgroupMount {
+            name: "unified".into(),
+            fstype: "cgroup2",
+            data: String::new(),
+            host_dir: dir,
+        });
+    }
+    out
+}

@@ -1,0 +1,153 @@
+//! `create`: validate everything, then make the state dir, the cgroup and the
+//! init, which waits on the exec fifo. A failure undoes all of it.
+
+use std::path::{Path, PathBuf};
+
+use brig_cgroups::CgroupManager;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::LinuxNamespaceType;
+
+use super::cgroup;
+use super::state::{ContainerState, Status};
+use super::store::{Locked, Store, FIFO_FILE};
+use super::{write_atomic, ContainerError};
+use crate::hooks::{self, Phase};
+use crate::namespaces::NsPlan;
+use crate::process::{spawn_init, InitConfig};
+use crate::spec;
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+}
+
+/// A created container: its init waits for `start`.
+#[derive(Debug)]
+pub struct Created {
+    pub state: ContainerState,
+}
+
+/// Undoes a half-made container unless disarmed.
+struct Undo<'a> {
+    store: &'a Store,
+    locked: Option<Locked>,
+    cgroup: Option<Box<dyn CgroupManager>>,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.destroy();
+        }
+        if let Some(l) = self.locked.take() {
+            let _ = self.store.remove(l);
+        }
+    }
+}
+
+pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, ContainerError> {
+    // Everything that can be checked is checked before anything exists.
+    super::validate_id(id)?;
+    let (bundle, spec) = spec::load_bundle(&opts.bundle)?;
+    spec::validate(&spec, &bundle)?;
+    let layout = brig_cgroups::detect_layout()?;
+    let resources = cgroup::resources(&spec);
+    brig_cgroups::validate_resources(&layout, &resources)?;
+    let ns = NsPlan::from_spec(&spec)?;
+    if !ns.has(LinuxNamespaceType::Mount) {
+        return Err(spec::SpecError::invalid(
+            "linux.namespaces",
+            "brig needs a mount namespace (add {\"type\": \"mount\"})",
+        )
+        .into());
+    }
+    let linux = spec.linux().as_ref();
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().clone());
+    let mgr = cgroup::manager(&layout, cgroups_path.as_deref(), id)?;
+    let rootfs = spec::rootfs_of(&bundle, &spec);
+
+    let locked = store.create_locked(id)?;
+    let mut undo = Undo {
+        store,
+        locked: None,
+        cgroup: None,
+    };
+    let mut state = ContainerState {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        status: Status::Creating,
+        pid: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: crate::sys::rfc3339_now(),
+        owner: nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_default(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        init_start_time: 0,
+        cgroups_path,
+        hooks: spec.hooks().clone(),
+        own_pid_ns: ns.creates(LinuxNamespaceType::Pid),
+    };
+    // Recorded before the cgroup exists, so that delete --force after a crash
+    // here knows what to clean up.
+    store.save(&locked, &state)?;
+    let lock_fd = locked.raw_fd();
+    let dir = locked.dir.clone();
+    undo.locked = Some(locked);
+
+    let fifo = dir.join(FIFO_FILE);
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+        .map_err(|e| ContainerError::io(&fifo, e.into()))?;
+
+    mgr.create()?;
+    undo.cgroup = Some(mgr);
+    let mgr = undo.cgroup.as_deref().expect("just set");
+    mgr.apply(&resources)?;
+
+    let cfg = InitConfig {
+        spec: &spec,
+        rootfs,
+        cgroup_mounts: cgroup::cgroup_mounts(&layout, mgr),
+        ns,
+        cgroup: mgr,
+        fifo,
+        no_pivot: opts.no_pivot,
+        preserve_fds: opts.preserve_fds,
+        close_fds: vec![lock_fd],
+    };
+    let mut run_create_hooks = |pid: i32| -> Result<String, String> {
+        state.pid = pid;
+        let json = state.hook_json(Status::Creating);
+        let h = spec.hooks().as_ref();
+        hooks::run_phase(h, Phase::Prestart, json.as_bytes()).map_err(|e| e.to_string())?;
+        hooks::run_phase(h, Phase::CreateRuntime, json.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(state.hook_json(Status::Created))
+    };
+    let pid = spawn_init(&cfg, &mut run_create_hooks)?;
+
+    state.pid = pid;
+    state.status = Status::Created;
+    state.init_start_time = crate::sys::proc_stat(pid)
+        .map(|s| s.start_time)
+        .ok_or_else(|| ContainerError::Other(format!("container init {pid} vanished after setup")))?;
+    let locked = undo.locked.as_ref().expect("held");
+    store.save(locked, &state)?;
+    if let Some(pf) = &opts.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    // Done: keep everything.
+    undo.cgroup = None;
+    undo.locked = None;
+    Ok(Created { state })
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
+    let path = std::path::absolute(path).map_err(|e| ContainerError::io(path, e))?;
+    write_atomic(&path, pid.to_string().as_bytes())
+}

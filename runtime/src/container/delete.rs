@@ -1,0 +1,56 @@
+//! `delete`: stop what is left of the container, remove its cgroup and state,
+//! then run poststop hooks.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use super::state::Status;
+use super::store::Store;
+use super::{cgroup, ContainerError};
+use crate::hooks::{self, Phase};
+
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError> {
+    let locked = match store.lock(id) {
+        Err(ContainerError::NotFound(_)) if force => return Ok(()),
+        r => r?,
+    };
+    let state = match store.load(&locked, id) {
+        Ok(s) => Some(s),
+        // A create killed before it wrote a state, or a damaged file: --force
+        // clears it out so the id can be used again.
+        Err(ContainerError::NoState(_) | ContainerError::Corrupt { .. }) if force => None,
+        Err(e) => return Err(e),
+    };
+    let layout = brig_cgroups::detect_layout()?;
+    let Some(state) = state else {
+        cgroup::manager(&layout, None, id)?.destroy()?;
+        return store.remove(locked);
+    };
+    let status = state.current_status();
+    if matches!(status, Status::Running | Status::Paused) && !force {
+        return Err(ContainerError::status(
+            &state,
+            status,
+            "stop it first, or use delete --force",
+        ));
+    }
+    let mgr = cgroup::manager(&layout, state.cgroups_path.as_deref(), id)?;
+    if status != Status::Stopped {
+        if status == Status::Paused {
+            mgr.thaw()?;
+        }
+        if let Ok(fd) = crate::sys::pidfd_open(state.pid) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(state.pid), Signal::SIGKILL);
+            let _ = crate::sys::wait_pidfd(&fd, Some(Duration::from_secs(10)));
+        }
+    }
+    // Kills whatever else is left in the cgroup (processes outside a pid namespace).
+    mgr.destroy()?;
+    store.remove(locked)?;
+    if let Err(e) = hooks::run_phase(state.hooks.as_ref(), Phase::Poststop, state.hook_json(Status::Stopped).as_bytes()) {
+        eprintln!("brig: warning: {e}");
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! `kill`: send a signal to the init, or with `all` to every process in the cgroup.
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use super::state::Status;
+use super::store::Store;
+use super::{cgroup, ContainerError};
+
+/// Parse a signal as runc does: `KILL`, `SIGKILL`, `sigkill` or `9`.
+pub fn parse_signal(s: &str) -> Result<Signal, String> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| format!("signal {s:?}: no such signal number"));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<Signal>()
+        .map_err(|_| format!("signal {s:?}: unknown signal name"))
+}
+
+pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<(), ContainerError> {
+    let locked = store.lock(id)?;
+    let state = store.load(&locked, id)?;
+    let status = state.current_status();
+    if status == Status::Stopped {
+        return Err(ContainerError::status(&state, status, "cannot signal a stopped container"));
+    }
+    if all {
+        let layout = brig_cgroups::detect_layout()?;
+        let mgr = cgroup::manager(&layout, state.cgroups_path.as_deref(), id)?;
+        for pid in mgr.pids()? {
+            // A process may exit between the listing and the signal.
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+        }
+        return Ok(());
+    }
+    nix::sys::signal::kill(Pid::from_raw(state.pid), sig)
+        .map_err(|e| ContainerError::Other(format!("kill {} {sig}: {e}", state.pid)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_and_number() {
+        assert_eq!(parse_signal("9"), Ok(Signal::SIGKILL));
+        assert_eq!(parse_signal("KILL"), Ok(Signal::SIGKILL));
+        assert_eq!(parse_signal("SIGTERM"), Ok(Signal::SIGTERM));
+        assert_eq!(parse_signal("sigusr1"), Ok(Signal::SIGUSR1));
+        assert!(parse_signal("NOPE").unwrap_err().contains("NOPE"));
+        assert!(parse_signal("999").is_err());
+        assert!(parse_signal("").is_err());
+    }
+}

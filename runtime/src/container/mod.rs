@@ -1,0 +1,84 @@
+//! Containers: the lifecycle operations, one file each, over the state store.
+
+mod cgroup;
+mod create;
+mod delete;
+mod kill;
+mod start;
+pub mod state;
+pub mod store;
+mod wait;
+
+use std::path::{Path, PathBuf};
+
+pub use create::{create, CreateOptions, Created};
+pub use delete::delete;
+pub use kill::{kill, parse_signal};
+pub use start::start;
+pub use state::{ContainerState, Status};
+pub use store::{validate_id, Store};
+pub use wait::{run_foreground, RunOutcome};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("container id {0:?}: must be a name of letters, digits and _ + . - (never a path)")]
+    BadId(String),
+    #[error("container {0:?} already exists")]
+    Exists(String),
+    #[error("container {0:?} does not exist")]
+    NotFound(String),
+    #[error("container {0:?} has no state (a create was interrupted?): use delete --force")]
+    NoState(String),
+    #[error("{path}: corrupt state: {msg}")]
+    Corrupt { path: PathBuf, msg: String },
+    #[error("container {id:?} is {status}: {msg}")]
+    BadStatus { id: String, status: Status, msg: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Cgroup(#[from] brig_cgroups::CgroupError),
+    #[error(transparent)]
+    Ns(#[from] crate::namespaces::NsError),
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    #[error("{0}")]
+    Hook(#[from] crate::hooks::HookError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ContainerError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        ContainerError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn status(st: &ContainerState, status: Status, msg: &str) -> Self {
+        ContainerError::BadStatus {
+            id: st.id.clone(),
+            status,
+            msg: msg.to_string(),
+        }
+    }
+}
+
+/// Write a file atomically (temp + rename): for --pid-file, which a caller may be
+/// polling for.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ContainerError> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, data)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            ContainerError::io(path, e)
+        })
+}

@@ -1,0 +1,65 @@
+//! `start`: release the waiting init through the exec fifo, then run poststart hooks.
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+
+use super::state::{ContainerState, Status};
+use super::store::{Store, FIFO_FILE};
+use super::ContainerError;
+use crate::hooks::{self, Phase};
+
+/// Start a created container. Returns its state, now running.
+pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> {
+    let locked = store.lock(id)?;
+    let mut state = store.load(&locked, id)?;
+    let status = state.current_status();
+    if status != Status::Created {
+        return Err(ContainerError::status(&state, status, "only a created container can be started"));
+    }
+    let fifo_path = locked.dir.join(FIFO_FILE);
+    // Non-blocking open: a reader always opens at once, and we poll for the init's
+    // byte, checking that it is still alive, instead of hanging on a dead one.
+    let fifo = open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| ContainerError::io(&fifo_path, e.into()))?;
+    let pidfd = crate::sys::pidfd_open(state.pid).map_err(|e| ContainerError::io(&fifo_path, e))?;
+    loop {
+        let mut fds = [
+            libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: two valid pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, Duration::from_secs(10).as_millis() as i32) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(ContainerError::io(&fifo_path, e));
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            let mut b = [0u8; 1];
+            if matches!(nix::unistd::read(&fifo, &mut b), Ok(1)) {
+                break;
+            }
+        }
+        if fds[1].revents != 0 {
+            return Err(ContainerError::status(
+                &state,
+                Status::Stopped,
+                "the container init exited before it was started",
+            ));
+        }
+    }
+    let _ = std::fs::remove_file(&fifo_path);
+    state.status = Status::Running;
+    store.save(&locked, &state)?;
+    drop(locked);
+    // A failing poststart hook is a warning: the container runs on (runtime spec).
+    if let Err(e) = hooks::run_phase(state.hooks.as_ref(), Phase::Poststart, state.hook_json(Status::Running).as_bytes()) {
+        eprintln!("brig: warning: {e}");
+    }
+    Ok(state)
+}

@@ -1,0 +1,208 @@
+//! The state store: one directory per container under `--root`, holding
+//! state.json and the exec fifo. Every operation on an id holds an flock on its
+//! directory; state.json is replaced atomically (temp file, fsync, rename).
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, Flock, FlockArg, OFlag};
+use nix::sys::stat::Mode;
+
+use super::state::ContainerState;
+use super::ContainerError;
+
+pub const STATE_FILE: &str = "state.json";
+pub const FIFO_FILE: &str = "exec.fifo";
+
+/// Check that an id is a name, never a path (runc's rule: `[A-Za-z0-9_+.-]+`).
+pub fn validate_id(id: &str) -> Result<(), ContainerError> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ContainerError::BadId(id.to_string()))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A held lock on a container's directory; released on drop.
+#[derive(Debug)]
+pub struct Locked {
+    pub dir: PathBuf,
+    lock: Flock<OwnedFd>,
+}
+
+impl Locked {
+    pub fn raw_fd(&self) -> i32 {
+        self.lock.as_raw_fd()
+    }
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Make the container's directory and lock it. Exactly one of several
+    /// concurrent creates of an id gets past the mkdir.
+    pub fn create_locked(&self, id: &str) -> Result<Locked, ContainerError> {
+        validate_id(id)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.root)
+            .map_err(|e| ContainerError::io(&self.root, e))?;
+        let dir = self.dir(id);
+        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(ContainerError::Exists(id.to_string()))
+            }
+            Err(e) => return Err(ContainerError::io(&dir, e)),
+        }
+        self.lock_dir(id, dir)
+    }
+
+    /// Lock an existing container's directory.
+    pub fn lock(&self, id: &str) -> Result<Locked, ContainerError> {
+        validate_id(id)?;
+        let dir = self.dir(id);
+        self.lock_dir(id, dir)
+    }
+
+    fn lock_dir(&self, id: &str, dir: PathBuf) -> Result<Locked, ContainerError> {
+        let fd = match open(&dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(nix::Error::ENOENT) => return Err(ContainerError::NotFound(id.to_string())),
+            Err(e) => return Err(ContainerError::io(&dir, e.into())),
+        };
+        let lock = Flock::lock(fd, FlockArg::LockExclusive)
+            .map_err(|(_, e)| ContainerError::io(&dir, e.into()))?;
+        // A delete that held the lock before us may have removed the directory.
+        if !dir.exists() {
+            return Err(ContainerError::NotFound(id.to_string()));
+        }
+        Ok(Locked { dir, lock })
+    }
+
+    pub fn load(&self, locked: &Locked, id: &str) -> Result<ContainerState, ContainerError> {
+        load_state(&locked.dir.join(STATE_FILE), id)
+    }
+
+    /// Read a state without taking the lock (for `state` and `list`): the rename
+    /// in `save` means a reader sees the old or the new file, never half of one.
+    pub fn peek(&self, id: &str) -> Result<ContainerState, ContainerError> {
+        validate_id(id)?;
+        let dir = self.dir(id);
+        if !dir.is_dir() {
+            return Err(ContainerError::NotFound(id.to_string()));
+        }
+        load_state(&dir.join(STATE_FILE), id)
+    }
+
+    pub fn save(&self, locked: &Locked, state: &ContainerState) -> Result<(), ContainerError> {
+        let path = locked.dir.join(STATE_FILE);
+        let tmp = locked.dir.join(".state.json.tmp");
+        let data = serde_json::to_vec(state).map_err(|e| ContainerError::Corrupt {
+            path: path.clone(),
+            msg: e.to_string(),
+        })?;
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&data)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            File::open(&locked.dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            ContainerError::io(&path, e)
+        })
+    }
+
+    /// Remove the container's directory (the lock goes with it).
+    pub fn remove(&self, locked: Locked) -> Result<(), ContainerError> {
+        let dir = locked.dir.clone();
+        std::fs::remove_dir_all(&dir).map_err(|e| ContainerError::io(&dir, e))?;
+        drop(locked);
+        Ok(())
+    }
+
+    /// Ids of every container directory, sorted.
+    pub fn ids(&self) -> Result<Vec<String>, ContainerError> {
+        let rd = match std::fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(ContainerError::io(&self.root, e)),
+        };
+        let mut ids: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| validate_id(id).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+fn load_state(path: &Path, id: &str) -> Result<ContainerState, ContainerError> {
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ContainerError::NoState(id.to_string()))
+        }
+        Err(e) => return Err(ContainerError::io(path, e)),
+    };
+    serde_json::from_slice(&data).map_err(|e| ContainerError::Corrupt {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_names_not_paths() {
+        for bad in ["", ".", "..", "a/b", "../x", "a\0b", "sp ace", "/abs"] {
+            assert!(validate_id(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["a", "web-1", "x_y.z+1", "ABC"] {
+            assert!(validate_id(good).is_ok(), "{good:?} refused");
+        }
+    }
+
+    #[test]
+    fn only_one_create_of_an_id_wins() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path().join("root"));
+        let first = store.create_locked("c1").unwrap();
+        assert!(matches!(store.create_locked("c1"), Err(ContainerError::Exists(_))));
+        store.remove(first).unwrap();
+        assert!(matches!(store.lock("c1"), Err(ContainerError::NotFound(_))));
+        store.create_locked("c1").unwrap();
+    }
+}

@@ -1,0 +1,242 @@
+//! The container init: runs in the cloned child, sets the container up, waits on
+//! the exec fifo for `start`, and execs the user's process.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::Mode;
+use nix::unistd::{ForkResult, Gid, Uid};
+use oci_spec::runtime::LinuxNamespaceType as Ns;
+
+use super::message::{Channel, Msg};
+use super::InitConfig;
+use crate::hooks::{self, Phase};
+use crate::namespaces;
+use crate::rootfs::{self, LinuxMounter, RootfsPlan};
+use crate::security;
+
+/// Never returns: the init either execs the user process or exits after
+/// reporting its error to the parent.
+pub(super) fn container_init(cfg: &InitConfig, ch: Channel) -> ! {
+    let err = match setup(cfg, &ch) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // Before Ready the parent is listening; after it, only stderr is left.
+    if ch.send(&Msg::Error(err.clone())).is_err() {
+        eprintln!("brig: container init: {err}");
+    }
+    // SAFETY: _exit skips atexit handlers and buffers that belong to the parent.
+    unsafe { libc::_exit(127) }
+}
+
+enum Never {}
+
+fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
+    for fd in &cfg.close_fds {
+        let _ = nix::unistd::close(*fd);
+    }
+    // Die with the parent while it drives the setup.
+    step("prctl", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
+    let spec = cfg.spec;
+    let process = spec.process().as_ref().ok_or("process: missing")?;
+
+    // Join the cgroup first: a cgroup namespace made later has it as root, and
+    // nothing the init does escapes the limits.
+    step("joining cgroup", cfg.cgroup.add_process(0))?;
+    if let Some(adj) = process.oom_score_adj() {
+        step("process.oomScoreAdj", security::set_oom_score_adj(adj))?;
+    }
+
+    enter_namespaces(cfg, ch)?;
+
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        step("hostname", nix::unistd::sethostname(h))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        step("domainname", set_domainname(d))?;
+    }
+
+    let mounter = LinuxMounter;
+    let plan = RootfsPlan {
+        spec,
+        rootfs: &cfg.rootfs,
+        cgroups: &cfg.cgroup_mounts,
+        mount_cgroupfs: cfg.ns.has(Ns::Cgroup) && !cfg.ns.has(Ns::User),
+        bind_devices: cfg.ns.has(Ns::User),
+    };
+    step("rootfs", rootfs::prepare(&mounter, &plan))?;
+
+    // The fifo lives outside the rootfs: hold it by an O_PATH fd across pivot_root.
+    let fifo = step(
+        "exec fifo",
+        open(&cfg.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()),
+    )?;
+
+    ch.send(&Msg::MountsReady).map_err(|e| e.to_string())?;
+    let state = match ch.recv().map_err(|e| e.to_string())? {
+        Msg::HooksDone { state } => state,
+        other => return Err(format!("unexpected message {other:?}")),
+    };
+    let hook_list = spec.hooks().as_ref();
+    step("createContainer hook", hooks::run_phase(hook_list, Phase::CreateContainer, state.as_bytes()))?;
+
+    step("pivot_root", rootfs::pivot(&mounter, &cfg.rootfs, cfg.no_pivot))?;
+    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        for (k, v) in sysctl {
+            let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
+            step(&format!("linux.sysctl.{k}"), std::fs::write(&path, v))?;
+        }
+    }
+    step("rootfs", rootfs::finish(&mounter, spec))?;
+
+    if let Some(rl) = process.rlimits() {
+        step("rlimits", security::set_rlimits(rl))?;
+    }
+    let cwd = process.cwd();
+    if !cwd.exists() {
+        step("process.cwd", std::fs::create_dir_all(cwd))?;
+    }
+    step("process.cwd", nix::unistd::chdir(cwd))?;
+
+    let env: Vec<CString> = process
+        .env()
+        .iter()
+        .flatten()
+        .map(|e| CString::new(e.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "process.env: NUL byte in a variable".to_string())?;
+    let args: Vec<CString> = process
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "process.args: NUL byte in an argument".to_string())?;
+    let program = find_program(&args[0].to_string_lossy(), process.env().as_deref().unwrap_or(&[]))
+        .map_err(|e| format!("process.args[0]: {e}"))?;
+
+    let caps = process.capabilities().as_ref();
+    if let Some(c) = caps {
+        step("capabilities", security::drop_bounding(c))?;
+    }
+    step("user", security::switch_user(process))?;
+    if let Some(c) = caps {
+        step("capabilities", security::set_capabilities(c))?;
+    }
+    let umask = process.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(Mode::from_bits_truncate(umask));
+    if process.no_new_privileges().unwrap_or(false) {
+        step("noNewPrivileges", security::set_no_new_privs())?;
+    }
+
+    // From here the parent is gone (create returned): errors go to stderr.
+    step("prctl", nix::sys::prctl::set_pdeathsig(None))?;
+    ch.send(&Msg::Ready).map_err(|e| e.to_string())?;
+    wait_for_start(&fifo)?;
+
+    step("startContainer hook", hooks::run_phase(hook_list, Phase::StartContainer, state.as_bytes()))?;
+    step("fds", crate::sys::cloexec_from(3 + cfg.preserve_fds))?;
+    step("signal mask", sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None))?;
+    let e = nix::unistd::execve(&program, &args, &env).unwrap_err();
+    Err(format!("exec {}: {e}", program.to_string_lossy()))
+}
+
+/// Enter every namespace the config names. In the single-clone case the new ones
+/// exist already (but the cgroup one); otherwise make them here, user first.
+fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
+    let children_only = |t: Ns| matches!(t, Ns::Pid | Ns::Time);
+    for j in cfg.ns.join.iter().filter(|j| !children_only(j.typ)) {
+        step("linux.namespaces", namespaces::join(j))?;
+    }
+    let cgroup = namespaces::clone_flag(Ns::Cgroup);
+    if cfg.single_clone() {
+        if cfg.ns.creates(Ns::Cgroup) {
+            step("linux.namespaces", namespaces::unshare(cgroup))?;
+        }
+        return Ok(());
+    }
+    if cfg.ns.creates(Ns::User) {
+        step("linux.namespaces", namespaces::unshare(CloneFlags::CLONE_NEWUSER))?;
+        ch.send(&Msg::MapIds).map_err(|e| e.to_string())?;
+        match ch.recv().map_err(|e| e.to_string())? {
+            Msg::IdsMapped => {}
+            other => return Err(format!("unexpected message {other:?}")),
+        }
+        // Become the namespace's root (when mapped) for the rest of the setup.
+        let _ = nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0));
+        let _ = nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0));
+    }
+    let rest = cfg.ns.new
+        & !(CloneFlags::CLONE_NEWUSER | namespaces::clone_flag(Ns::Time));
+    step("linux.namespaces", namespaces::unshare(rest))?;
+    if cfg.ns.creates(Ns::Pid) {
+        // unshare(CLONE_NEWPID) only moves our children: fork the real init.
+        // SAFETY: single-threaded process.
+        match step("fork", unsafe { nix::unistd::fork() })? {
+            ForkResult::Child => {}
+            ForkResult::Parent { child } => {
+                let code = if ch.send(&Msg::Pid(child.as_raw())).is_ok() { 0 } else { 1 };
+                // SAFETY: leave without running the parent's exit handlers.
+                unsafe { libc::_exit(code) }
+            }
+        }
+        step("prctl", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
+    }
+    Ok(())
+}
+
+fn set_domainname(name: &str) -> Result<(), std::io::Error> {
+    // SAFETY: pointer and length of a live byte slice.
+    let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Block until `start` opens the fifo for reading, then tell it we are going.
+fn wait_for_start(fifo: &OwnedFd) -> Result<(), String> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let fd = step(
+        "exec fifo (is /proc mounted?)",
+        open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()),
+    )?;
+    step("exec fifo", nix::unistd::write(&fd, b"0"))?;
+    Ok(())
+}
+
+/// Resolve the program the way execvp would, with the container's PATH, so that
+/// a missing program fails `create` instead of the exec after `start`.
+fn find_program(arg0: &str, env: &[String]) -> Result<CString, String> {
+    let executable = |p: &Path| {
+        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && p.is_file()
+    };
+    if arg0.contains('/') {
+        let p = Path::new(arg0);
+        if !executable(p) {
+            return Err(format!("{arg0:?}: no such executable"));
+        }
+        return CString::new(arg0).map_err(|e| e.to_string());
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let p = Path::new(dir).join(arg0);
+        if executable(&p) {
+            return CString::new(p.as_os_str().as_bytes()).map_err(|e| e.to_string());
+        }
+    }
+    Err(format!("{arg0:?}: executable file not found in $PATH"))
+}

@@ -1,0 +1,91 @@
+//! Device nodes: the defaults every container gets, and linux.devices.
+
+use std::path::Path;
+
+use nix::mount::MsFlags;
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use oci_spec::runtime::{LinuxDeviceType, Spec};
+
+use super::{io, secure_join, sys, Mounter, Result, RootfsError};
+
+/// (name, major, minor): the devices the OCI spec says a container has.
+pub const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// Create the default devices and linux.devices under rootfs/dev. In a user
+/// namespace mknod is not allowed, so the host's nodes are bind-mounted instead.
+pub fn create_devices(m: &dyn Mounter, spec: &Spec, rootfs: &Path, bind: bool) -> Result<()> {
+    let old = nix::sys::stat::umask(Mode::empty());
+    let res = (|| {
+        for (name, major, minor) in DEFAULT_DEVICES {
+            let dest = secure_join(rootfs, &Path::new("/dev").join(name));
+            make_node(m, &dest, SFlag::S_IFCHR, major, minor, 0o666, None, bind)?;
+        }
+        let devices = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
+        for (i, d) in devices.into_iter().flatten().enumerate() {
+            let kind = match d.typ() {
+                LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+                LinuxDeviceType::B => SFlag::S_IFBLK,
+                LinuxDeviceType::P => SFlag::S_IFIFO,
+                LinuxDeviceType::A => {
+                    return Err(RootfsError::Config(format!(
+                        "linux.devices[{i}].type: \"a\" is only valid in device cgroup rules"
+                    )))
+                }
+            };
+            let dest = secure_join(rootfs, d.path());
+            let owner = Some((d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
+            make_node(
+                m,
+                &dest,
+                kind,
+                d.major() as u64,
+                d.minor() as u64,
+                d.file_mode().unwrap_or(0o666),
+                owner,
+                bind,
+            )
+            .map_err(|e| RootfsError::Config(format!("linux.devices[{i}]: {e}")))?;
+        }
+        Ok(())
+    })();
+    nix::sys::stat::umask(old);
+    res
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_node(
+    m: &dyn Mounter,
+    dest: &Path,
+    kind: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+    bind: bool,
+) -> Result<()> {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
+    }
+    // A node left by an earlier run of the same bundle is replaced.
+    let _ = std::fs::remove_file(dest);
+    if bind && kind != SFlag::S_IFIFO {
+        let host = Path::new("/dev").join(dest.file_name().unwrap_or_default());
+        std::fs::File::create(dest).map_err(io("creating", dest))?;
+        return m
+            .mount(Some(&host), dest, None, MsFlags::MS_BIND, None)
+            .map_err(sys(format!("bind-mounting {} on", host.display()), dest));
+    }
+    mknod(dest, kind, Mode::from_bits_truncate(mode), makedev(major, minor))
+        .map_err(sys("mknod", dest))?;
+    if let Some((uid, gid)) = owner {
+        nix::unistd::chown(dest, Some(uid.into()), Some(gid.into())).map_err(sys("chown", dest))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! config.json: loading, validation and the default spec.
+//!
+//! Everything here runs before the first syscall that changes the system, so that
+//! bad input fails while nothing exists yet. Errors name the JSON field they are about.
+
+mod default;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use default::{default_spec, default_spec_text};
+pub use oci_spec::runtime::Spec;
+pub use validate::validate;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("bundle {0}: not a directory")]
+    NoBundle(PathBuf),
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON error, with the path of the field it is about (`process.args[0]`).
+    #[error("{file}: field `{field}`: {msg}")]
+    Parse {
+        file: PathBuf,
+        field: String,
+        msg: String,
+    },
+    #[error("config.json: field `{field}`: {msg}")]
+    Invalid { field: String, msg: String },
+    #[error("config.json: field `{field}`: not supported by brig: {msg}")]
+    Unsupported { field: String, msg: String },
+}
+
+impl SpecError {
+    pub(crate) fn invalid(field: impl Into<String>, msg: impl Into<String>) -> Self {
+        SpecError::Invalid {
+            field: field.into(),
+            msg: msg.into(),
+        }
+    }
+    pub(crate) fn unsupported(field: impl Into<String>, msg: impl Into<String>) -> Self {
+        SpecError::Unsupported {
+            field: field.into(),
+            msg: msg.into(),
+        }
+    }
+}
+
+/// Parse JSON text into `T`, naming the field on error.
+pub fn parse_json<T: serde::de::DeserializeOwned>(file: &Path, text: &[u8]) -> Result<T, SpecError> {
+    let de = &mut serde_json::Deserializer::from_slice(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        SpecError::Parse {
+            file: file.to_path_buf(),
+            field: if field == "." { "(document)".into() } else { field },
+            msg: e.into_inner().to_string(),
+        }
+    })
+}
+
+/// Read `<bundle>/config.json`. The bundle path is made absolute, because the
+/// state and hooks report it and later commands may run from another directory.
+pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
+    let bundle = std::path::absolute(bundle).map_err(|source| SpecError::Read {
+        path: bundle.to_path_buf(),
+        source,
+    })?;
+    if !bundle.is_dir() {
+        return Err(SpecError::NoBundle(bundle));
+    }
+    let path = bundle.join("config.json");
+    let text = std::fs::read(&path).map_err(|source| SpecError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let spec = parse_json(&path, &text)?;
+    Ok((bundle, spec))
+}
+
+/// The rootfs directory of a spec, resolved against the bundle.
+pub fn rootfs_of(bundle: &Path, spec: &Spec) -> PathBuf {
+    let p = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default();
+    if p.is_absolute() {
+        p
+    } else {
+        bundle.join(p)
+    }
+}

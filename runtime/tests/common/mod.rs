@@ -1,0 +1,182 @@
+//! Shared helpers of the real-kernel tests: a busybox bundle in a temp dir, a
+//! private `--root`, and a guard that force-deletes every container a test made,
+//! even when the test fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+pub const BRIG: &str = env!("CARGO_BIN_EXE_brig");
+const BUSYBOX: &str = "/bin/busybox";
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique container id for this test process.
+pub fn unique_id(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A busybox rootfs with every applet linked into /bin.
+pub fn make_rootfs(dir: &Path) {
+    assert!(
+        Path::new(BUSYBOX).exists(),
+        "{BUSYBOX} is missing: install busybox-static (scripts/test does)"
+    );
+    for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    let bb = dir.join("bin/busybox");
+    if std::fs::hard_link(BUSYBOX, &bb).is_err() {
+        std::fs::copy(BUSYBOX, &bb).unwrap();
+    }
+    let list = Command::new(BUSYBOX).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+}
+
+/// A test's bundle, state root and containers.
+pub struct Bed {
+    pub tmp: tempfile::TempDir,
+    pub root: PathBuf,
+    pub bundle: PathBuf,
+    pub config: Value,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+impl Bed {
+    /// A bundle with runc's default config, running `args`.
+    pub fn new(args: &[&str]) -> Bed {
+        let tmp = tempfile::Builder::new().prefix("brig-test").tempdir().unwrap();
+        let root = tmp.path().join("state");
+        let bundle = tmp.path().join("bundle");
+        make_rootfs(&bundle.join("rootfs"));
+        let out = Command::new(BRIG).args(["spec", "--bundle"]).arg(&bundle).output().unwrap();
+        assert!(out.status.success(), "brig spec: {}", String::from_utf8_lossy(&out.stderr));
+        let mut config: Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+        config["process"]["args"] = serde_json::json!(args);
+        // A writable root: tests write to it unless they ask otherwise.
+        config["root"]["readonly"] = Value::Bool(false);
+        Bed { tmp, root, bundle, config, ids: Default::default() }
+    }
+
+    pub fn write_config(&self) {
+        std::fs::write(self.bundle.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+    }
+
+    /// `brig --root R ARGS...`, stdio captured, stdin closed.
+    pub fn brig(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BRIG);
+        c.arg("--root").arg(&self.root).args(args).stdin(Stdio::null());
+        c
+    }
+
+    pub fn track(&self, id: &str) {
+        self.ids.borrow_mut().push(id.to_string());
+    }
+
+    /// Write the config and `create` a container; its stdio goes to files in the
+    /// temp dir (a pipe would stay open for the container's whole life).
+    pub fn create(&self, id: &str) -> Output {
+        self.write_config();
+        self.track(id);
+        let log = std::fs::File::create(self.tmp.path().join(format!("{id}.out"))).unwrap();
+        self.command(&["create", "--bundle", self.bundle.to_str().unwrap(), id])
+            .stdout(log.try_clone().unwrap())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    }
+
+    /// What the container wrote to stdout (for containers made with `create`).
+    pub fn container_output(&self, id: &str) -> String {
+        std::fs::read_to_string(self.tmp.path().join(format!("{id}.out"))).unwrap_or_default()
+    }
+
+    /// Write the config and `run` it in the foreground, capturing its output.
+    pub fn run(&self, id: &str) -> Output {
+        self.write_config();
+        self.track(id);
+        self.brig(&["run", "--bundle", self.bundle.to_str().unwrap(), id])
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        let out = self.brig(&["state", id]);
+        assert!(out.status.success(), "state {id}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    /// Poll `state` until the status is `want`, with a deadline (no fixed sleeps).
+    pub fn wait_status(&self, id: &str, want: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let s = self.status(id);
+            if s == want {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{id}: status {s}, waited for {want}");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = self.brig(&["delete", "--force", id]);
+        }
+    }
+}
+
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Assert a failure whose stderr mentions `needle`.
+pub fn fails_with(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure mentioning {needle:?}, got success; stderr: {err}");
+    assert!(err.contains(needle), "stderr does not mention {needle:?}: {err}");
+}
+
+/// The host cgroup v1 memory dir brig uses by default for `id`.
+pub fn default_cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for c in ["memory", "pids", "cpu", "freezer", "devices"] {
+        let p = Path::new("/sys/fs/cgroup").join(c).join("brig").join(id);
+        v.push(p);
+    }
+    v.push(Path::new("/sys/fs/cgroup/unified/brig").join(id));
+    v.push(Path::new("/sys/fs/cgroup/brig").join(id));
+    v
+}
+
+/// Nothing of a container is left on the host.
+pub fn assert_no_trace(bed: &Bed, id: &str) {
+    assert!(!bed.root.join(id).exists(), "state dir of {id} left behind");
+    for d in default_cgroup_dirs(id) {
+        assert!(!d.exists(), "cgroup {} left behind", d.display());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(bed.bundle.to_str().unwrap()), "a mount of the bundle is left behind");
+}

@@ -1,0 +1,243 @@
+//! The OCI lifecycle against the real kernel: create → start → state → kill → delete,
+//! run, and the error cases, each leaving nothing behind.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn create_start_kill_delete() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    let id = unique_id("life");
+    ok(&bed.create(&id));
+
+    let st = bed.state(&id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], id.as_str());
+    assert_eq!(st["ociVersion"], "1.0.2-dev");
+    assert_eq!(st["bundle"], bed.bundle.to_str().unwrap());
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(pid > 1, "host pid of init is {pid}");
+    // No brig process is left above the init: it was reparented.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: i64 = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(1).unwrap().parse().unwrap();
+    let parent_cmd = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap_or_default();
+    assert_ne!(parent_cmd.trim(), "brig", "init {pid} still has brig ({ppid}) as parent");
+
+    ok(&bed.brig(&["start", &id]));
+    assert_eq!(bed.status(&id), "running");
+    fails_with(&bed.brig(&["start", &id]), "only a created container can be started");
+    fails_with(&bed.brig(&["delete", &id]), "use delete --force");
+
+    ok(&bed.brig(&["kill", &id, "KILL"]));
+    bed.wait_status(&id, "stopped");
+    assert_eq!(bed.state(&id)["pid"], 0);
+    fails_with(&bed.brig(&["kill", &id]), "stopped");
+
+    ok(&bed.brig(&["delete", &id]));
+    fails_with(&bed.brig(&["state", &id]), "does not exist");
+    assert_no_trace(&bed, &id);
+}
+
+#[test]
+fn kill_by_name_number_and_default() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    for (n, sig) in [(0, None), (1, Some("9")), (2, Some("SIGKILL")), (3, Some("term"))] {
+        let id = unique_id(&format!("kill{n}"));
+        ok(&bed.create(&id));
+        ok(&bed.brig(&["start", &id]));
+        let mut args = vec!["kill", id.as_str()];
+        args.extend(sig);
+        ok(&bed.brig(&args));
+        bed.wait_status(&id, "stopped");
+        ok(&bed.brig(&["delete", &id]));
+    }
+    let id = unique_id("killbad");
+    ok(&bed.create(&id));
+    fails_with(&bed.brig(&["kill", &id, "SIGNOPE"]), "unknown signal name");
+    fails_with(&bed.brig(&["kill", &id, "99"]), "no such signal number");
+}
+
+#[test]
+fn run_returns_the_exit_status() {
+    let bed = Bed::new(&["true"]);
+    let out = bed.run(&unique_id("true"));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let mut bed = Bed::new(&["sh", "-c", "exit 3"]);
+    assert_eq!(bed.run(&unique_id("three")).status.code(), Some(3));
+    bed.config["process"]["args"] = json!(["sh", "-c", "kill -9 $$"]);
+    assert_eq!(bed.run(&unique_id("sig")).status.code(), Some(137));
+    bed.config["process"]["args"] = json!(["sh", "-c", "echo hello from $$"]);
+    let id = unique_id("echo");
+    let out = bed.run(&id);
+    assert_eq!(ok(&out).trim(), "hello from 1");
+    // run deletes the container when it exits.
+    assert_no_trace(&bed, &id);
+}
+
+#[test]
+fn run_detached_and_pid_file() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    bed.write_config();
+    let id = unique_id("detach");
+    bed.track(&id);
+    let pid_file = bed.tmp.path().join("pid");
+    let out = bed
+        .command(&["run", "-d", "--pid-file", pid_file.to_str().unwrap(), "--bundle", bed.bundle.to_str().unwrap(), &id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(bed.status(&id), "running");
+    let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert_eq!(bed.state(&id)["pid"], pid);
+    ok(&bed.brig(&["delete", "--force", &id]));
+    assert_no_trace(&bed, &id);
+}
+
+#[test]
+fn errors_name_the_argument_and_leave_nothing() {
+    let bed = Bed::new(&["true"]);
+    bed.write_config();
+    let b = bed.bundle.to_str().unwrap();
+    for bad in ["a/b", "..", "x\u{1}"] {
+        fails_with(&bed.brig(&["create", "--bundle", b, bad]), "container id");
+    }
+    fails_with(&bed.brig(&["start", "nope"]), "\"nope\" does not exist");
+    fails_with(&bed.brig(&["delete", "nope"]), "does not exist");
+    ok(&bed.brig(&["delete", "--force", "nope"]));
+
+    // A bundle without config.json, and one without its rootfs.
+    let empty = bed.tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    fails_with(&bed.brig(&["create", "--bundle", empty.to_str().unwrap(), "c1"]), "config.json");
+    std::fs::copy(bed.bundle.join("config.json"), empty.join("config.json")).unwrap();
+    fails_with(&bed.brig(&["create", "--bundle", empty.to_str().unwrap(), "c1"]), "root.path");
+    // Invalid JSON names the field.
+    std::fs::write(empty.join("config.json"), r#"{"ociVersion":"1.0.2","process":{"args":"sh"}}"#).unwrap();
+    fails_with(&bed.brig(&["create", "--bundle", empty.to_str().unwrap(), "c1"]), "process.args");
+    assert!(!bed.root.join("c1").exists());
+}
+
+#[test]
+fn duplicate_id_is_refused_and_concurrent_creates_have_one_winner() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    bed.write_config();
+    let id = unique_id("dup");
+    bed.track(&id);
+    let b = bed.bundle.to_str().unwrap().to_string();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            bed.command(&["create", "--bundle", &b, &id])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let wins = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(wins, 1, "exactly one create wins");
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        fails_with(o, "already exists");
+    }
+    assert_eq!(bed.status(&id), "created");
+}
+
+#[test]
+fn failed_create_leaves_no_trace_and_the_id_is_reusable() {
+    let mut bed = Bed::new(&["true"]);
+    let id = unique_id("fail");
+    // The program does not exist: the init reports it before `create` returns.
+    bed.config["process"]["args"] = json!(["/no/such/program"]);
+    fails_with(&bed.create(&id), "process.args[0]");
+    assert_no_trace(&bed, &id);
+    // A failing createRuntime hook.
+    bed.config["process"]["args"] = json!(["true"]);
+    bed.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 7"]}]});
+    fails_with(&bed.create(&id), "exited with status 7: nope");
+    assert_no_trace(&bed, &id);
+    bed.config["hooks"] = json!(null);
+    ok(&bed.create(&id));
+    ok(&bed.brig(&["delete", &id]));
+    assert_no_trace(&bed, &id);
+}
+
+#[test]
+fn state_survives_exit_and_pid_reuse() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    let id = unique_id("reuse");
+    ok(&bed.create(&id));
+    ok(&bed.brig(&["start", &id]));
+    // Point the record at a live process that is not the init (this test), as a
+    // reused pid would: the start time tells them apart.
+    let path = bed.root.join(&id).join("state.json");
+    let mut st: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let real = st["pid"].clone();
+    st["pid"] = json!(std::process::id());
+    std::fs::write(&path, serde_json::to_vec(&st).unwrap()).unwrap();
+    assert_eq!(bed.status(&id), "stopped");
+    st["pid"] = real;
+    std::fs::write(&path, serde_json::to_vec(&st).unwrap()).unwrap();
+    assert_eq!(bed.status(&id), "running");
+    ok(&bed.brig(&["delete", "--force", &id]));
+}
+
+#[test]
+fn list_formats() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    let a = unique_id("lista");
+    ok(&bed.create(&a));
+    let table = ok(&bed.brig(&["list"]));
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(table.contains(&a) && table.contains("created"), "{table}");
+    assert_eq!(ok(&bed.brig(&["list", "-q"])).trim(), a);
+    let json: serde_json::Value = serde_json::from_str(&ok(&bed.brig(&["list", "--format", "json"]))).unwrap();
+    assert_eq!(json[0]["id"], a.as_str());
+    assert_eq!(json[0]["status"], "created");
+    // A damaged state file does not break list.
+    std::fs::create_dir_all(bed.root.join("broken")).unwrap();
+    std::fs::write(bed.root.join("broken/state.json"), "{garbage").unwrap();
+    assert!(ok(&bed.brig(&["list"])).contains(&a));
+    ok(&bed.brig(&["delete", "--force", "broken"]));
+    assert!(!bed.root.join("broken").exists());
+}
+
+#[test]
+fn spec_and_features() {
+    let bed = Bed::new(&["true"]);
+    let dir = bed.tmp.path().join("specdir");
+    std::fs::create_dir(&dir).unwrap();
+    ok(&bed.brig(&["spec", "--bundle", dir.to_str().unwrap()]));
+    let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["process"]["args"], json!(["sh"]));
+    fails_with(&bed.brig(&["spec", "--bundle", dir.to_str().unwrap()]), "exists already");
+    let f: serde_json::Value = serde_json::from_str(&ok(&bed.brig(&["features"]))).unwrap();
+    assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!("user")));
+    assert_eq!(f["linux"]["seccomp"]["enabled"], false);
+}
+
+#[test]
+fn unsupported_flags_are_refused() {
+    let bed = Bed::new(&["true"]);
+    fails_with(&bed.brig(&["--systemd-cgroup", "list"]), "--systemd-cgroup");
+    bed.write_config();
+    let b = bed.bundle.to_str().unwrap();
+    fails_with(&bed.brig(&["create", "--console-socket", "/tmp/x", "--bundle", b, "cs"]), "--console-socket");
+    assert!(!bed.root.join("cs").exists());
+}
+
+#[test]
+fn log_file_gets_json_errors() {
+    let bed = Bed::new(&["true"]);
+    let log = bed.tmp.path().join("log.json");
+    let out = bed.brig(&["--log", log.to_str().unwrap(), "--log-format", "json", "start", "ghost"]);
+    fails_with(&out, "does not exist");
+    let line = std::fs::read_to_string(&log).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(v["level"], "error");
+    assert!(v["msg"].as_str().unwrap().contains("ghost"));
+}
