@@ -4,9 +4,30 @@
 //! The runtime only sees [`CgroupManager`]. It asks [`detect_layout`] once per
 //! command and [`manager_for`] for the container's manager.
 
-use std::path::PathBuf;
+mod fsutil;
+mod hybrid;
+mod mountinfo;
+mod resources;
+mod v1;
+mod v2;
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use oci_spec::runtime::LinuxResources;
+
+pub use hybrid::HybridManager;
+pub use mountinfo::{parse_mountinfo, parse_proc_cgroup, ProcCgroup};
+pub use resources::{
+    blkio_weight_to_io_weight, check_cpuset_list, check_hugepage_size, shares_to_weight,
+};
+pub use v1::V1Manager;
+pub use v2::V2Manager;
+
+/// How long freeze/thaw wait for the kernel to report the new state.
+pub const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long destroy waits for killed processes to leave and for rmdir.
+pub const DESTROY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Errors name the controller, file or field they are about.
 #[derive(Debug, thiserror::Error)]
@@ -33,10 +54,7 @@ pub enum Layout {
     /// Pure cgroup v2 (`/sys/fs/cgroup` is cgroup2).
     Unified { root: PathBuf },
     /// v1 controllers, plus a cgroup2 mount (usually /sys/fs/cgroup/unified).
-    Hybrid {
-        v1: Vec<V1Mount>,
-        unified: PathBuf,
-    },
+    Hybrid { v1: Vec<V1Mount>, unified: PathBuf },
     /// Pure cgroup v1.
     Legacy { v1: Vec<V1Mount> },
 }
@@ -58,7 +76,9 @@ pub enum FreezerState {
 }
 
 /// Everything a runtime needs from a container's cgroup.
-pub trait CgroupManager: std::fmt::Debug {
+/// `Send + Sync` so a manager can be shared with a `pre_exec` closure or a
+/// watcher thread.
+pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     /// Create the cgroup (with parents) in every hierarchy the manager uses.
     fn create(&self) -> Result<()>;
     /// Apply linux.resources. Call [`validate_resources`] first.
@@ -78,23 +98,183 @@ pub trait CgroupManager: std::fmt::Debug {
     fn path_of(&self, controller: &str) -> Option<PathBuf>;
 }
 
-/// Read the host's layout from /proc/self/mountinfo.
+/// Read the host's layout from /proc/self/mountinfo. Call it once per command
+/// and pass the result around.
 pub fn detect_layout() -> Result<Layout> {
-    Err(CgroupError::Layout("not yet detected".into()))
+    let path = Path::new("/proc/self/mountinfo");
+    parse_mountinfo(&fsutil::read(path)?)
 }
 
-/// Check linux.resources against the layout before anything is created.
-pub fn validate_resources(_layout: &Layout, _resources: &LinuxResources) -> Result<()> {
-    Ok(())
+/// Check linux.resources against the layout before anything is created:
+/// values and their relations, fields the layout's cgroup version cannot
+/// express, controllers that are not there, and v1 knobs whose absence shows at
+/// the hierarchy root. Errors name the field (`linux.resources.memory.swap`).
+/// Knobs that only show below the root (blkio.bfq.weight, io.weight,
+/// memory.swap.max, hugetlb page sizes on v2) are checked by
+/// [`CgroupManager::apply`], which names the field just the same.
+pub fn validate_resources(layout: &Layout, resources: &LinuxResources) -> Result<()> {
+    resources::validate(layout, resources)
 }
 
 /// The manager for a container. `cgroups_path` is linux.cgroupsPath:
 /// absolute paths are taken from the hierarchy root, relative ones from the
 /// calling process's own cgroup. `None` gives `/brig/<id>`.
 pub fn manager_for(
-    _layout: &Layout,
-    _cgroups_path: Option<&std::path::Path>,
-    _id: &str,
+    layout: &Layout,
+    cgroups_path: Option<&std::path::Path>,
+    id: &str,
 ) -> Result<Box<dyn CgroupManager>> {
-    Err(CgroupError::Layout("no manager yet".into()))
+    let target = CgroupTarget::new(cgroups_path, id)?;
+    let own = if target.relative {
+        fsutil::read(Path::new("/proc/self/cgroup"))?
+    } else {
+        String::new()
+    };
+    build_manager(layout, &target, &own)
+}
+
+/// [`manager_for`] with relative paths resolved against the cgroups in
+/// `proc_cgroup` (the text of some /proc/<pid>/cgroup) instead of the caller's.
+pub fn manager_for_process(
+    layout: &Layout,
+    cgroups_path: Option<&Path>,
+    id: &str,
+    proc_cgroup: &str,
+) -> Result<Box<dyn CgroupManager>> {
+    build_manager(layout, &CgroupTarget::new(cgroups_path, id)?, proc_cgroup)
+}
+
+/// A checked cgroupsPath.
+struct CgroupTarget {
+    relative: bool,
+    /// Without a leading `/`.
+    path: PathBuf,
+}
+
+impl CgroupTarget {
+    fn new(cgroups_path: Option<&Path>, id: &str) -> Result<Self> {
+        let invalid = |field: &str, msg: String| CgroupError::InvalidResource {
+            field: field.into(),
+            msg,
+        };
+        let p = match cgroups_path {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => {
+                if id.is_empty() || id == "." || id == ".." || id.contains(['/', '\0']) {
+                    return Err(invalid("id", format!("{id:?} cannot name a cgroup")));
+                }
+                return Ok(CgroupTarget {
+                    relative: false,
+                    path: Path::new("brig").join(id),
+                });
+            }
+        };
+        use std::os::unix::ffi::OsStrExt;
+        if p.as_os_str().as_bytes().contains(&0) {
+            return Err(invalid(
+                "linux.cgroupsPath",
+                format!("{} contains a NUL byte", p.display()),
+            ));
+        }
+        let mut path = PathBuf::new();
+        for c in p.components() {
+            match c {
+                Component::Normal(n) => path.push(n),
+                Component::RootDir | Component::CurDir => {}
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(invalid(
+                        "linux.cgroupsPath",
+                        format!("{} must not contain \"..\"", p.display()),
+                    ))
+                }
+            }
+        }
+        Ok(CgroupTarget {
+            relative: !p.is_absolute(),
+            path,
+        })
+    }
+
+    /// The cgroup's directory in a hierarchy mounted at `mount`, where the
+    /// reference process sits at `own` (used for relative paths only).
+    fn dir(&self, mount: &Path, own: Option<&str>) -> PathBuf {
+        let mut d = mount.to_path_buf();
+        if self.relative {
+            if let Some(own) = own {
+                d.push(strip_root(Path::new(own)));
+            }
+        }
+        d.push(&self.path);
+        d
+    }
+}
+
+/// `p` without its leading `/`, for joining under a mount point.
+pub(crate) fn strip_root(p: &Path) -> &Path {
+    p.strip_prefix("/").unwrap_or(p)
+}
+
+fn build_manager(
+    layout: &Layout,
+    target: &CgroupTarget,
+    own: &str,
+) -> Result<Box<dyn CgroupManager>> {
+    let entries = if target.relative {
+        parse_proc_cgroup(own)?
+    } else {
+        Vec::new()
+    };
+    let own_v1 = |m: &V1Mount| -> Result<Option<&str>> {
+        if !target.relative {
+            return Ok(None);
+        }
+        mountinfo::own_v1_path(&entries, &m.controllers)
+            .map(Some)
+            .ok_or_else(|| {
+                CgroupError::Layout(format!(
+                    "no line for {} in /proc/self/cgroup to resolve a relative linux.cgroupsPath",
+                    m.controllers.join(",")
+                ))
+            })
+    };
+    let own_v2 = || -> Result<Option<&str>> {
+        if !target.relative {
+            return Ok(None);
+        }
+        mountinfo::own_v2_path(&entries).map(Some).ok_or_else(|| {
+            CgroupError::Layout(
+                "no 0:: line in /proc/self/cgroup to resolve a relative linux.cgroupsPath".into(),
+            )
+        })
+    };
+    let v1_dirs = |v1: &[V1Mount]| -> Result<Vec<(V1Mount, PathBuf)>> {
+        v1.iter()
+            .map(|m| Ok((m.clone(), target.dir(&m.mount_point, own_v1(m)?))))
+            .collect()
+    };
+    Ok(match layout {
+        Layout::Unified { root } => Box::new(V2Manager::with_dir(
+            root,
+            target.dir(root, own_v2()?),
+            true,
+        )?),
+        Layout::Hybrid { v1, unified } => Box::new(HybridManager::with_dirs(
+            v1_dirs(v1)?,
+            unified,
+            target.dir(unified, own_v2()?),
+        )?),
+        Layout::Legacy { v1 } => Box::new(V1Manager::with_dirs(v1_dirs(v1)?)?),
+    })
+}
+
+/// For `pre_exec` closures, which must return `io::Error`.
+impl From<CgroupError> for std::io::Error {
+    fn from(e: CgroupError) -> std::io::Error {
+        match e {
+            CgroupError::Io { path, source } => {
+                std::io::Error::new(source.kind(), format!("{}: {source}", path.display()))
+            }
+            other => std::io::Error::other(other.to_string()),
+        }
+    }
 }

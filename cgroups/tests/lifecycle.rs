@@ -1,0 +1,80 @@
+//! create → add a child → pids → destroy on the real kernel.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+
+use common::{controllers, TestCgroup};
+
+#[test]
+fn create_join_list_destroy_leaves_nothing() {
+    let cg = TestCgroup::new();
+    let mut child = cg.spawn_sh("exec sleep 1000");
+    let pid = child.id() as i32;
+
+    assert_eq!(cg.mgr.pids().unwrap(), vec![pid]);
+    let names = controllers(&cg.layout);
+    let dirs: Vec<_> = names.iter().map(|c| cg.dir(c)).collect();
+    for (name, dir) in names.iter().zip(&dirs) {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        assert!(
+            procs.lines().any(|l| l == pid.to_string()),
+            "{pid} not in {name} ({})",
+            dir.display()
+        );
+    }
+    // The kernel's own view of the child: every hierarchy line ends in our path.
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in own.lines() {
+        assert!(line.ends_with(&cg.path), "{line} is not in {}", cg.path);
+    }
+
+    cg.mgr.destroy().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    // Absent is fine.
+    cg.mgr.destroy().unwrap();
+}
+
+#[test]
+fn destroy_removes_child_cgroups_and_their_processes() {
+    let cg = TestCgroup::new();
+    let mut outer = cg.spawn_sh("exec sleep 1000");
+    // A nested cgroup with its own process, in every hierarchy.
+    let nested: Vec<_> = controllers(&cg.layout)
+        .iter()
+        .map(|c| cg.dir(c).join("inner/deeper"))
+        .collect();
+    let mut inner = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    for d in &nested {
+        std::fs::create_dir_all(d).unwrap();
+        let cpus = d.parent().unwrap().parent().unwrap().join("cpuset.cpus");
+        if cpus.exists() {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let v =
+                    std::fs::read_to_string(d.parent().unwrap().parent().unwrap().join(f)).unwrap();
+                std::fs::write(d.parent().unwrap().join(f), v.trim()).unwrap();
+                std::fs::write(d.join(f), v.trim()).unwrap();
+            }
+        }
+        std::fs::write(d.join("cgroup.procs"), inner.id().to_string()).unwrap();
+    }
+    let mut pids = cg.mgr.pids().unwrap();
+    pids.sort();
+    let mut want = vec![outer.id() as i32, inner.id() as i32];
+    want.sort();
+    assert_eq!(pids, want, "pids() walks child cgroups");
+
+    cg.mgr.destroy().unwrap();
+    assert_eq!(outer.wait().unwrap().signal(), Some(9));
+    assert_eq!(inner.wait().unwrap().signal(), Some(9));
+    for d in &nested {
+        assert!(!d.parent().unwrap().parent().unwrap().exists());
+    }
+}
