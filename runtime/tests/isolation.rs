@@ -30,7 +30,10 @@ fn hostname_is_set_and_the_host_keeps_its_own() {
     let before = nix::unistd::gethostname().unwrap();
     bed.config["hostname"] = json!("box1");
     bed.config["domainname"] = json!("example.test");
-    assert_eq!(run_sh(&mut bed, "hostname; cat /proc/sys/kernel/domainname"), "box1\nexample.test\n");
+    assert_eq!(
+        run_sh(&mut bed, "hostname; cat /proc/sys/kernel/domainname"),
+        "box1\nexample.test\n"
+    );
     assert_eq!(nix::unistd::gethostname().unwrap(), before);
 }
 
@@ -46,23 +49,37 @@ fn namespaces_differ_from_the_host_and_missing_ones_are_shared() {
     let mut bed = Bed::new(&[]);
     // Drop the ipc namespace from the config: the container shares the host's.
     bed.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "network"}, {"type": "cgroup"}]);
-    let out = run_sh(&mut bed, "for n in pid mnt uts net ipc cgroup; do readlink /proc/self/ns/$n; done");
+    let out = run_sh(
+        &mut bed,
+        "for n in pid mnt uts net ipc cgroup; do readlink /proc/self/ns/$n; done",
+    );
     let host: Vec<String> = ["pid", "mnt", "uts", "net", "ipc", "cgroup"]
         .iter()
-        .map(|n| std::fs::read_link(format!("/proc/self/ns/{n}")).unwrap().to_string_lossy().into_owned())
+        .map(|n| {
+            std::fs::read_link(format!("/proc/self/ns/{n}"))
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     let inside: Vec<&str> = out.lines().collect();
     for i in 0..4 {
         assert_ne!(inside[i], host[i]);
     }
-    assert_eq!(inside[4], host[4], "ipc was not asked for and must be the host's");
+    assert_eq!(
+        inside[4], host[4],
+        "ipc was not asked for and must be the host's"
+    );
     assert_ne!(inside[5], host[5]);
 }
 
 #[test]
 fn cgroup_namespace_root_is_the_container_cgroup() {
     let mut bed = Bed::new(&[]);
-    bed.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "cgroup"}));
+    bed.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "cgroup"}));
     let out = run_sh(&mut bed, "cat /proc/self/cgroup");
     for line in out.lines() {
         assert!(line.ends_with(":/"), "not at the namespace root: {line}");
@@ -77,7 +94,11 @@ fn container_is_placed_in_its_cgroup() {
     let pid = bed.state(&id)["pid"].as_i64().unwrap();
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let want = format!("/brig/{id}");
-    assert!(cg.lines().any(|l| l.contains(":memory:") && l.ends_with(&want)), "{cg}");
+    assert!(
+        cg.lines()
+            .any(|l| l.contains(":memory:") && l.ends_with(&want)),
+        "{cg}"
+    );
     ok(&bed.brig(&["delete", &id]));
     assert_no_trace(&bed, &id);
 }
@@ -115,21 +136,36 @@ fn join_a_namespace_by_path() {
 #[test]
 fn user_namespace_maps_ids() {
     let mut bed = Bed::new(&[]);
-    bed.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
-    bed.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    bed.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    bed.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    bed.config["linux"]["uidMappings"] =
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    bed.config["linux"]["gidMappings"] =
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     // The rootfs must be usable by the mapped root.
     let rootfs = bed.bundle.join("rootfs");
     std::os::unix::fs::chown(&rootfs, Some(100000), Some(100000)).unwrap();
     std::fs::create_dir_all(rootfs.join("data")).unwrap();
     std::os::unix::fs::chown(rootfs.join("data"), Some(100000), Some(100000)).unwrap();
-    let out = run_sh(&mut bed, "cat /proc/self/uid_map /proc/self/gid_map; id -u; echo $$; touch /data/f");
+    let out = run_sh(
+        &mut bed,
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; echo $$; touch /data/f",
+    );
     let words: Vec<&str> = out.split_whitespace().collect();
-    assert_eq!(&words[..6], ["0", "100000", "65536", "0", "100000", "65536"]);
+    assert_eq!(
+        &words[..6],
+        ["0", "100000", "65536", "0", "100000", "65536"]
+    );
     assert_eq!(words[6], "0");
     assert_eq!(words[7], "1", "pid namespace made after the user namespace");
     let meta = std::fs::metadata(rootfs.join("data/f")).unwrap();
-    assert_eq!((meta.uid(), meta.gid()), (100000, 100000), "root inside is 100000 on the host");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (100000, 100000),
+        "root inside is 100000 on the host"
+    );
 }
 
 #[test]
@@ -139,7 +175,9 @@ fn readonly_bind_mount_and_readonly_root() {
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("hello"), "hi\n").unwrap();
     let mounts = bed.config["mounts"].as_array_mut().unwrap();
-    mounts.push(json!({"destination": "/ro", "type": "bind", "source": src, "options": ["rbind", "ro"]}));
+    mounts.push(
+        json!({"destination": "/ro", "type": "bind", "source": src, "options": ["rbind", "ro"]}),
+    );
     mounts.push(json!({"destination": "/rw", "type": "bind", "source": src, "options": ["bind"]}));
     bed.config["root"]["readonly"] = json!(true);
     let out = run_sh(
@@ -153,23 +191,65 @@ fn readonly_bind_mount_and_readonly_root() {
 #[test]
 fn masked_and_readonly_paths() {
     let mut bed = Bed::new(&[]);
+    let rootfs = bed.bundle.join("rootfs");
+    std::fs::write(rootfs.join("etc/secret"), "s3cret\n").unwrap();
+    std::fs::create_dir_all(rootfs.join("secretdir")).unwrap();
+    std::fs::write(rootfs.join("secretdir/key"), "k\n").unwrap();
+    std::fs::create_dir_all(rootfs.join("frozen")).unwrap();
+    bed.config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .extend([json!("/etc/secret"), json!("/secretdir")]);
+    bed.config["linux"]["readonlyPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/frozen"));
     let out = run_sh(
         &mut bed,
-        "wc -c < /proc/kcore; ls /proc/acpi 2>/dev/null | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo sys-writable; echo done",
+        "wc -c < /etc/secret; ls /secretdir | wc -l; touch /frozen/x 2>/dev/null && echo frozen-writable; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo sys-writable; touch /etc/y && echo done",
     );
-    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0", "done"]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "done"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("etc/secret")).unwrap(),
+        "s3cret\n"
+    );
 }
 
 #[test]
 fn tmpfs_proc_sysfs_devpts_mqueue_and_cgroup_mounts() {
     let mut bed = Bed::new(&[]);
     let out = run_sh(&mut bed, "cat /proc/self/mounts");
-    for (dest, typ) in [("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"), ("/dev/mqueue", "mqueue"), ("/sys", "sysfs")] {
-        assert!(out.lines().any(|l| l.split(' ').nth(1) == Some(dest) && l.split(' ').nth(2) == Some(typ)), "{dest} ({typ}) missing:\n{out}");
+    for (dest, typ) in [
+        ("/proc", "proc"),
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/sys", "sysfs"),
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.split(' ').nth(1) == Some(dest) && l.split(' ').nth(2) == Some(typ)),
+            "{dest} ({typ}) missing:\n{out}"
+        );
     }
-    assert!(out.lines().any(|l| l.contains(" /sys/fs/cgroup/memory cgroup ") || l.contains(" /sys/fs/cgroup cgroup2 ")), "{out}");
-    let sys = out.lines().find(|l| l.split(' ').nth(1) == Some("/sys")).unwrap();
-    assert!(sys.split(' ').nth(3).unwrap().split(',').any(|o| o == "ro"), "{sys}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" /sys/fs/cgroup/memory cgroup ")
+                || l.contains(" /sys/fs/cgroup cgroup2 ")),
+        "{out}"
+    );
+    let sys = out
+        .lines()
+        .find(|l| l.split(' ').nth(1) == Some("/sys"))
+        .unwrap();
+    assert!(
+        sys.split(' ').nth(3).unwrap().split(',').any(|o| o == "ro"),
+        "{sys}"
+    );
 }
 
 #[test]
@@ -179,7 +259,7 @@ fn default_devices_and_linux_devices() {
     bed.config["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]);
     let out = run_sh(
         &mut bed,
-        "for d in null zero full random urandom tty fuse; do stat -c '%n %t %T' /dev/$d; done; readlink /dev/fd /dev/ptmx; head -c 4 /dev/zero | wc -c; echo x > /dev/null && echo null-ok",
+        "for d in null zero full random urandom tty fuse; do stat -c '%n %t %T' /dev/$d; done; readlink /dev/fd; readlink /dev/ptmx; head -c 4 /dev/zero | wc -c; echo x > /dev/null && echo null-ok",
     );
     let want = "/dev/null 1 3\n/dev/zero 1 5\n/dev/full 1 7\n/dev/random 1 8\n/dev/urandom 1 9\n/dev/tty 5 0\n/dev/fuse a e5\n/proc/self/fd\npts/ptmx\n4\nnull-ok\n";
     assert_eq!(out, want);
@@ -188,7 +268,8 @@ fn default_devices_and_linux_devices() {
 #[test]
 fn process_user_env_cwd_umask() {
     let mut bed = Bed::new(&[]);
-    bed.config["process"]["user"] = json!({"uid": 65534, "gid": 65534, "additionalGids": [5, 7], "umask": 63});
+    bed.config["process"]["user"] =
+        json!({"uid": 65534, "gid": 65534, "additionalGids": [5, 7], "umask": 63});
     bed.config["process"]["env"] = json!(["PATH=/bin", "GREETING=hi there"]);
     bed.config["process"]["cwd"] = json!("/tmp/work");
     let out = run_sh(&mut bed, "id -u; id -g; id -G; echo $GREETING; pwd; umask");
@@ -199,13 +280,17 @@ fn process_user_env_cwd_umask() {
 fn capabilities_match_the_config() {
     let mut bed = Bed::new(&[]);
     // runc's default: three caps in every set but inheritable.
-    let out = run_sh(&mut bed, "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status");
+    let out = run_sh(
+        &mut bed,
+        "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status",
+    );
     // CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29)
     let want = format!("{:016x}", (1u64 << 5) | (1 << 10) | (1 << 29));
     for line in out.lines() {
         let (k, v) = line.split_once(':').unwrap();
         let v = v.trim();
-        if k == "CapInh" {
+        // Ambient caps need inheritable ones, which runc's default leaves out.
+        if k == "CapInh" || k == "CapAmb" {
             assert_eq!(v, "0000000000000000", "{k}");
         } else {
             assert_eq!(v, want, "{k}");
@@ -216,7 +301,10 @@ fn capabilities_match_the_config() {
     bed.config["process"]["capabilities"]["inheritable"] = json!(["CAP_KILL"]);
     let out = run_sh(&mut bed, "grep -E '^Cap(Eff|Amb)' /proc/self/status");
     // A non-root user keeps only the ambient caps across exec.
-    assert_eq!(out, format!("CapEff:\t{:016x}\nCapAmb:\t{:016x}\n", 1u64 << 5, 1u64 << 5));
+    assert_eq!(
+        out,
+        format!("CapEff:\t{:016x}\nCapAmb:\t{:016x}\n", 1u64 << 5, 1u64 << 5)
+    );
 }
 
 #[test]
@@ -236,14 +324,23 @@ fn rlimits_oom_score_adj_and_no_new_privs() {
     let out = run_sh(&mut bed, "ulimit -n; ulimit -Hn; ulimit -u; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status");
     assert_eq!(out, "1500\n2048\n400\n123\nNoNewPrivs:\t1\n");
     bed.config["process"]["noNewPrivileges"] = json!(false);
-    assert_eq!(run_sh(&mut bed, "grep NoNewPrivs /proc/self/status"), "NoNewPrivs:\t0\n");
+    assert_eq!(
+        run_sh(&mut bed, "grep NoNewPrivs /proc/self/status"),
+        "NoNewPrivs:\t0\n"
+    );
 }
 
 #[test]
 fn sysctl_in_the_container_namespaces_only() {
     let mut bed = Bed::new(&[]);
     bed.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"});
-    assert_eq!(run_sh(&mut bed, "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni"), "1\n1234\n");
+    assert_eq!(
+        run_sh(
+            &mut bed,
+            "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni"
+        ),
+        "1\n1234\n"
+    );
     bed.config["linux"]["sysctl"] = json!({"vm.swappiness": "1"});
     let id = unique_id("sysctl");
     fails_with(&bed.run(&id), "linux.sysctl.vm.swappiness");
@@ -255,7 +352,11 @@ fn preserve_fds_passes_extra_fds() {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     let mut bed = Bed::new(&[]);
-    bed.config["process"]["args"] = json!(["sh", "-c", "cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '"]);
+    bed.config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '"
+    ]);
     bed.write_config();
     let file = bed.tmp.path().join("fd3");
     std::fs::write(&file, "through fd 3\n").unwrap();
@@ -263,11 +364,24 @@ fn preserve_fds_passes_extra_fds() {
     let raw = f.as_raw_fd();
     let id = unique_id("fds");
     bed.track(&id);
-    let mut cmd = bed.command(&["run", "--preserve-fds", "1", "--bundle", bed.bundle.to_str().unwrap(), &id]);
+    let mut cmd = bed.command(&[
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        bed.bundle.to_str().unwrap(),
+        &id,
+    ]);
     // SAFETY: dup2 in the forked child before exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 {
+            // dup2 onto itself would keep close-on-exec: clear it by hand then.
+            let r = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if r < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -281,11 +395,21 @@ fn preserve_fds_passes_extra_fds() {
 #[test]
 fn no_pivot_uses_chroot() {
     let mut bed = Bed::new(&[]);
-    bed.config["process"]["args"] = json!(["sh", "-c", "ls /bin/busybox && cat /proc/self/mountinfo | wc -l"]);
+    bed.config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "ls /bin/busybox && cat /proc/self/mountinfo | wc -l"
+    ]);
     bed.write_config();
     let id = unique_id("nopivot");
     bed.track(&id);
-    let out = bed.brig(&["run", "--no-pivot", "--bundle", bed.bundle.to_str().unwrap(), &id]);
+    let out = bed.brig(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        bed.bundle.to_str().unwrap(),
+        &id,
+    ]);
     assert!(ok(&out).starts_with("/bin/busybox\n"));
 }
 
@@ -296,10 +420,17 @@ fn time_namespace_offsets() {
         return;
     }
     let mut bed = Bed::new(&[]);
-    bed.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    bed.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
     bed.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
     let out = run_sh(&mut bed, "cat /proc/self/timens_offsets");
-    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["monotonic", "86400", "0"]), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["monotonic", "86400", "0"]),
+        "{out}"
+    );
 }
 
 #[test]
@@ -309,7 +440,9 @@ fn hooks_run_in_spec_order_with_state_on_stdin() {
     // The container's hooks (createContainer, startContainer) run inside it, so
     // their log is a bind mount.
     std::fs::write(&log, "").unwrap();
-    bed.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/hooks.log", "type": "bind", "source": log, "options": ["bind"]}));
+    bed.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/hooks.log", "type": "bind", "source": log, "options": ["bind"]}),
+    );
     let host_hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read -r s; echo \"{name} $s\" >> {}", log.display())]});
     let ctr_hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read -r s; echo \"{name} $s\" >> /hooks.log")]});
     bed.config["hooks"] = json!({
@@ -324,7 +457,17 @@ fn hooks_run_in_spec_order_with_state_on_stdin() {
     ok(&bed.run(&id));
     let text = std::fs::read_to_string(&log).unwrap();
     let names: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(names, ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]);
+    assert_eq!(
+        names,
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ]
+    );
     for line in text.lines() {
         let (name, json) = line.split_once(' ').unwrap();
         let st: serde_json::Value = serde_json::from_str(json).unwrap();
@@ -336,7 +479,8 @@ fn hooks_run_in_spec_order_with_state_on_stdin() {
 #[test]
 fn hook_timeout_is_honoured() {
     let mut bed = Bed::new(&["true"]);
-    bed.config["hooks"] = json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    bed.config["hooks"] =
+        json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
     let id = unique_id("hookto");
     fails_with(&bed.run(&id), "timed out after 1s");
     assert_no_trace(&bed, &id);

@@ -21,13 +21,25 @@ fn create_start_kill_delete() {
     assert!(pid > 1, "host pid of init is {pid}");
     // No brig process is left above the init: it was reparented.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let ppid: i64 = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(1).unwrap().parse().unwrap();
+    let ppid: i64 = stat[stat.rfind(')').unwrap() + 2..]
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let parent_cmd = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap_or_default();
-    assert_ne!(parent_cmd.trim(), "brig", "init {pid} still has brig ({ppid}) as parent");
+    assert_ne!(
+        parent_cmd.trim(),
+        "brig",
+        "init {pid} still has brig ({ppid}) as parent"
+    );
 
     ok(&bed.brig(&["start", &id]));
     assert_eq!(bed.status(&id), "running");
-    fails_with(&bed.brig(&["start", &id]), "only a created container can be started");
+    fails_with(
+        &bed.brig(&["start", &id]),
+        "only a created container can be started",
+    );
     fails_with(&bed.brig(&["delete", &id]), "use delete --force");
 
     ok(&bed.brig(&["kill", &id, "KILL"]));
@@ -42,8 +54,14 @@ fn create_start_kill_delete() {
 
 #[test]
 fn kill_by_name_number_and_default() {
-    let bed = Bed::new(&["sleep", "1000"]);
-    for (n, sig) in [(0, None), (1, Some("9")), (2, Some("SIGKILL")), (3, Some("term"))] {
+    // PID 1 of a pid namespace ignores signals it has no handler for: trap them.
+    let bed = Bed::new(&["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]);
+    for (n, sig) in [
+        (0, None),
+        (1, Some("9")),
+        (2, Some("SIGKILL")),
+        (3, Some("term")),
+    ] {
         let id = unique_id(&format!("kill{n}"));
         ok(&bed.create(&id));
         ok(&bed.brig(&["start", &id]));
@@ -63,12 +81,30 @@ fn kill_by_name_number_and_default() {
 fn run_returns_the_exit_status() {
     let bed = Bed::new(&["true"]);
     let out = bed.run(&unique_id("true"));
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut bed = Bed::new(&["sh", "-c", "exit 3"]);
     assert_eq!(bed.run(&unique_id("three")).status.code(), Some(3));
-    bed.config["process"]["args"] = json!(["sh", "-c", "kill -9 $$"]);
-    assert_eq!(bed.run(&unique_id("sig")).status.code(), Some(137));
+    // Killed by a signal: 128 + n. (The init cannot SIGKILL itself: PID 1 of a
+    // pid namespace is immune to its own namespace's signals.)
+    bed.config["process"]["args"] = json!(["sleep", "1000"]);
+    bed.write_config();
+    let id = unique_id("sig");
+    bed.track(&id);
+    let child = bed
+        .command(&["run", "--bundle", bed.bundle.to_str().unwrap(), &id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    bed.wait_status(&id, "running");
+    ok(&bed.brig(&["kill", &id, "KILL"]));
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(137));
     bed.config["process"]["args"] = json!(["sh", "-c", "echo hello from $$"]);
     let id = unique_id("echo");
     let out = bed.run(&id);
@@ -85,12 +121,24 @@ fn run_detached_and_pid_file() {
     bed.track(&id);
     let pid_file = bed.tmp.path().join("pid");
     let out = bed
-        .command(&["run", "-d", "--pid-file", pid_file.to_str().unwrap(), "--bundle", bed.bundle.to_str().unwrap(), &id])
+        .command(&[
+            "run",
+            "-d",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "--bundle",
+            bed.bundle.to_str().unwrap(),
+            &id,
+        ])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
+        .stderr(std::fs::File::create(bed.tmp.path().join("detach.err")).unwrap())
+        .status()
         .unwrap();
-    ok(&out);
+    assert!(
+        out.success(),
+        "{}",
+        std::fs::read_to_string(bed.tmp.path().join("detach.err")).unwrap()
+    );
     assert_eq!(bed.status(&id), "running");
     let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     assert_eq!(bed.state(&id)["pid"], pid);
@@ -113,12 +161,25 @@ fn errors_name_the_argument_and_leave_nothing() {
     // A bundle without config.json, and one without its rootfs.
     let empty = bed.tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    fails_with(&bed.brig(&["create", "--bundle", empty.to_str().unwrap(), "c1"]), "config.json");
+    fails_with(
+        &bed.brig(&["create", "--bundle", empty.to_str().unwrap(), "c1"]),
+        "config.json",
+    );
     std::fs::copy(bed.bundle.join("config.json"), empty.join("config.json")).unwrap();
-    fails_with(&bed.brig(&["create", "--bundle", empty.to_str().unwrap(), "c1"]), "root.path");
+    fails_with(
+        &bed.brig(&["create", "--bundle", empty.to_str().unwrap(), "c1"]),
+        "root.path",
+    );
     // Invalid JSON names the field.
-    std::fs::write(empty.join("config.json"), r#"{"ociVersion":"1.0.2","process":{"args":"sh"}}"#).unwrap();
-    fails_with(&bed.brig(&["create", "--bundle", empty.to_str().unwrap(), "c1"]), "process.args");
+    std::fs::write(
+        empty.join("config.json"),
+        r#"{"ociVersion":"1.0.2","process":{"args":"sh"}}"#,
+    )
+    .unwrap();
+    fails_with(
+        &bed.brig(&["create", "--bundle", empty.to_str().unwrap(), "c1"]),
+        "process.args",
+    );
     assert!(!bed.root.join("c1").exists());
 }
 
@@ -128,22 +189,17 @@ fn duplicate_id_is_refused_and_concurrent_creates_have_one_winner() {
     bed.write_config();
     let id = unique_id("dup");
     bed.track(&id);
-    let b = bed.bundle.to_str().unwrap().to_string();
     let children: Vec<_> = (0..8)
-        .map(|_| {
-            bed.command(&["create", "--bundle", &b, &id])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| bed.create_cmd(&id).spawn().unwrap())
         .collect();
-    let outs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
-    let wins = outs.iter().filter(|o| o.status.success()).count();
+    let codes: Vec<_> = children
+        .into_iter()
+        .map(|mut c| c.wait().unwrap())
+        .collect();
+    let wins = codes.iter().filter(|c| c.success()).count();
+    let stderr = String::from_utf8_lossy(&bed.create_output(&id, codes[0]).stderr).into_owned();
+    assert_eq!(stderr.matches("already exists").count(), 7, "{stderr}");
     assert_eq!(wins, 1, "exactly one create wins");
-    for o in outs.iter().filter(|o| !o.status.success()) {
-        fails_with(o, "already exists");
-    }
     assert_eq!(bed.status(&id), "created");
 }
 
@@ -195,7 +251,8 @@ fn list_formats() {
     assert!(table.starts_with("ID"), "{table}");
     assert!(table.contains(&a) && table.contains("created"), "{table}");
     assert_eq!(ok(&bed.brig(&["list", "-q"])).trim(), a);
-    let json: serde_json::Value = serde_json::from_str(&ok(&bed.brig(&["list", "--format", "json"]))).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&bed.brig(&["list", "--format", "json"]))).unwrap();
     assert_eq!(json[0]["id"], a.as_str());
     assert_eq!(json[0]["status"], "created");
     // A damaged state file does not break list.
@@ -212,11 +269,18 @@ fn spec_and_features() {
     let dir = bed.tmp.path().join("specdir");
     std::fs::create_dir(&dir).unwrap();
     ok(&bed.brig(&["spec", "--bundle", dir.to_str().unwrap()]));
-    let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(spec["process"]["args"], json!(["sh"]));
-    fails_with(&bed.brig(&["spec", "--bundle", dir.to_str().unwrap()]), "exists already");
+    fails_with(
+        &bed.brig(&["spec", "--bundle", dir.to_str().unwrap()]),
+        "exists already",
+    );
     let f: serde_json::Value = serde_json::from_str(&ok(&bed.brig(&["features"]))).unwrap();
-    assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!("user")));
+    assert!(f["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("user")));
     assert_eq!(f["linux"]["seccomp"]["enabled"], false);
 }
 
@@ -226,7 +290,10 @@ fn unsupported_flags_are_refused() {
     fails_with(&bed.brig(&["--systemd-cgroup", "list"]), "--systemd-cgroup");
     bed.write_config();
     let b = bed.bundle.to_str().unwrap();
-    fails_with(&bed.brig(&["create", "--console-socket", "/tmp/x", "--bundle", b, "cs"]), "--console-socket");
+    fails_with(
+        &bed.brig(&["create", "--console-socket", "/tmp/x", "--bundle", b, "cs"]),
+        "--console-socket",
+    );
     assert!(!bed.root.join("cs").exists());
 }
 
@@ -234,7 +301,14 @@ fn unsupported_flags_are_refused() {
 fn log_file_gets_json_errors() {
     let bed = Bed::new(&["true"]);
     let log = bed.tmp.path().join("log.json");
-    let out = bed.brig(&["--log", log.to_str().unwrap(), "--log-format", "json", "start", "ghost"]);
+    let out = bed.brig(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "start",
+        "ghost",
+    ]);
     fails_with(&out, "does not exist");
     let line = std::fs::read_to_string(&log).unwrap();
     let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();

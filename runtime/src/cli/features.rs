@@ -2,6 +2,9 @@
 pub struct Args {}
 
 pub fn run(_a: Args) -> anyhow::Result<i32> {
-    println!("{}", serde_json::to_string_pretty(&crate::features::features())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::features::features())?
+    );
     Ok(0)
 }

@@ -55,7 +55,11 @@ pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
                 }
             }
             let line = |cols: Vec<&str>| {
-                let s: Vec<String> = cols.iter().zip(width).map(|(c, w)| format!("{c:<w$}")).collect();
+                let s: Vec<String> = cols
+                    .iter()
+                    .zip(width)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
                 println!("{}", s.join("   ").trim_end());
             };
             line(head.to_vec());

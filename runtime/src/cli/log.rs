@@ -35,9 +35,13 @@ fn write(level: &str, msg: &str) {
     let Some(l) = LOGGER.get() else { return };
     if let Some(f) = &l.file {
         let line = if l.json {
-            serde_json::json!({"level": level, "msg": msg, "time": crate::sys::rfc3339_now()}).to_string()
+            serde_json::json!({"level": level, "msg": msg, "time": crate::sys::rfc3339_now()})
+                .to_string()
         } else {
-            format!("time=\"{}\" level={level} msg={msg:?}", crate::sys::rfc3339_now())
+            format!(
+                "time=\"{}\" level={level} msg={msg:?}",
+                crate::sys::rfc3339_now()
+            )
         };
         if let Ok(mut f) = f.lock() {
             let _ = writeln!(f, "{line}");

@@ -19,7 +19,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::container::Store;
 
 #[derive(Debug, Parser)]
-#[command(name = "brig", version, about = "An OCI container runtime with a runc-compatible CLI")]
+#[command(
+    name = "brig",
+    version,
+    about = "An OCI container runtime with a runc-compatible CLI"
+)]
 pub struct Cli {
     /// Directory for container state (tmpfs recommended).
     #[arg(long, global = true, default_value = "/run/brig")]
@@ -87,7 +91,9 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     if cli.systemd_cgroup {
-        anyhow::bail!("--systemd-cgroup: brig does not manage cgroups through systemd; leave it out");
+        anyhow::bail!(
+            "--systemd-cgroup: brig does not manage cgroups through systemd; leave it out"
+        );
     }
     match cli.rootless.as_deref() {
         None | Some("false") => {}

@@ -5,17 +5,31 @@
 use std::path::Path;
 
 use brig_cgroups::{CgroupManager, Layout};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources, Spec};
+use oci_spec::runtime::{
+    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources, Spec,
+};
 
 use super::ContainerError;
 use crate::rootfs::CgroupMount;
 
-pub fn manager(layout: &Layout, cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn CgroupManager>, ContainerError> {
+pub fn manager(
+    layout: &Layout,
+    cgroups_path: Option<&Path>,
+    id: &str,
+) -> Result<Box<dyn CgroupManager>, ContainerError> {
     Ok(brig_cgroups::manager_for(layout, cgroups_path, id)?)
 }
 
-fn rule(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
-    let mut b = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access);
+fn rule(
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    let mut b = LinuxDeviceCgroupBuilder::default()
+        .allow(true)
+        .typ(typ)
+        .access(access);
     if let Some(m) = major {
         b = b.major(m);
     }
@@ -44,7 +58,11 @@ pub fn resources(spec: &Spec) -> LinuxResources {
         rules.push(rule(C, Some(136), None, "rwm")); // pty slaves
         rules.push(rule(C, Some(5), Some(2), "rwm")); // /dev/ptmx
         rules.push(rule(C, Some(5), Some(1), "rwm")); // /dev/console
-        for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+        for d in linux
+            .and_then(|l| l.devices().as_ref())
+            .into_iter()
+            .flatten()
+        {
             rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
         }
         res.set_devices(Some(rules));
@@ -70,9 +88,15 @@ pub fn cgroup_mounts(layout: &Layout, mgr: &dyn CgroupManager) -> Vec<CgroupMoun
         Layout::Hybrid { v1, .. } | Layout::Legacy { v1 } => v1,
     };
     for m in v1 {
-        let Some(first) = m.controllers.first() else { continue };
-        let Some(dir) = mgr.path_of(first) else { continue };
-        let Some(name) = m.mount_point.file_name() else { continue };
+        let Some(first) = m.controllers.first() else {
+            continue;
+        };
+        let Some(dir) = mgr.path_of(first) else {
+            continue;
+        };
+        let Some(name) = m.mount_point.file_name() else {
+            continue;
+        };
         let data = if first.starts_with("name=") {
             format!("none,{}", m.controllers.join(","))
         } else {

@@ -104,6 +104,10 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     let fifo = dir.join(FIFO_FILE);
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
         .map_err(|e| ContainerError::io(&fifo, e.into()))?;
+    // The init may have switched to another user before it opens the fifo to
+    // write; the umask must not take that right away.
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(|e| ContainerError::io(&fifo, e))?;
 
     mgr.create()?;
     undo.cgroup = Some(mgr);
@@ -135,7 +139,9 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     state.status = Status::Created;
     state.init_start_time = crate::sys::proc_stat(pid)
         .map(|s| s.start_time)
-        .ok_or_else(|| ContainerError::Other(format!("container init {pid} vanished after setup")))?;
+        .ok_or_else(|| {
+            ContainerError::Other(format!("container init {pid} vanished after setup"))
+        })?;
     let locked = undo.locked.as_ref().expect("held");
     store.save(locked, &state)?;
     if let Some(pf) = &opts.pid_file {

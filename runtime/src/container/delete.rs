@@ -49,7 +49,11 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
     // Kills whatever else is left in the cgroup (processes outside a pid namespace).
     mgr.destroy()?;
     store.remove(locked)?;
-    if let Err(e) = hooks::run_phase(state.hooks.as_ref(), Phase::Poststop, state.hook_json(Status::Stopped).as_bytes()) {
+    if let Err(e) = hooks::run_phase(
+        state.hooks.as_ref(),
+        Phase::Poststop,
+        state.hook_json(Status::Stopped).as_bytes(),
+    ) {
         eprintln!("brig: warning: {e}");
     }
     Ok(())

@@ -13,7 +13,11 @@ pub fn parse_signal(s: &str) -> Result<Signal, String> {
         return Signal::try_from(n).map_err(|_| format!("signal {s:?}: no such signal number"));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     name.parse::<Signal>()
         .map_err(|_| format!("signal {s:?}: unknown signal name"))
 }
@@ -23,7 +27,11 @@ pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<(), Conta
     let state = store.load(&locked, id)?;
     let status = state.current_status();
     if status == Status::Stopped {
-        return Err(ContainerError::status(&state, status, "cannot signal a stopped container"));
+        return Err(ContainerError::status(
+            &state,
+            status,
+            "cannot signal a stopped container",
+        ));
     }
     if all {
         let layout = brig_cgroups::detect_layout()?;

@@ -32,7 +32,11 @@ pub enum ContainerError {
     #[error("{path}: corrupt state: {msg}")]
     Corrupt { path: PathBuf, msg: String },
     #[error("container {id:?} is {status}: {msg}")]
-    BadStatus { id: String, status: Status, msg: String },
+    BadStatus {
+        id: String,
+        status: Status,
+        msg: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

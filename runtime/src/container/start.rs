@@ -17,21 +17,43 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
     let mut state = store.load(&locked, id)?;
     let status = state.current_status();
     if status != Status::Created {
-        return Err(ContainerError::status(&state, status, "only a created container can be started"));
+        return Err(ContainerError::status(
+            &state,
+            status,
+            "only a created container can be started",
+        ));
     }
     let fifo_path = locked.dir.join(FIFO_FILE);
     // Non-blocking open: a reader always opens at once, and we poll for the init's
     // byte, checking that it is still alive, instead of hanging on a dead one.
-    let fifo = open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| ContainerError::io(&fifo_path, e.into()))?;
+    let fifo = open(
+        &fifo_path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ContainerError::io(&fifo_path, e.into()))?;
     let pidfd = crate::sys::pidfd_open(state.pid).map_err(|e| ContainerError::io(&fifo_path, e))?;
     loop {
         let mut fds = [
-            libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: fifo.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         // SAFETY: two valid pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, Duration::from_secs(10).as_millis() as i32) };
+        let n = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                2,
+                Duration::from_secs(10).as_millis() as i32,
+            )
+        };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::Interrupted {
@@ -58,7 +80,11 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
     store.save(&locked, &state)?;
     drop(locked);
     // A failing poststart hook is a warning: the container runs on (runtime spec).
-    if let Err(e) = hooks::run_phase(state.hooks.as_ref(), Phase::Poststart, state.hook_json(Status::Running).as_bytes()) {
+    if let Err(e) = hooks::run_phase(
+        state.hooks.as_ref(),
+        Phase::Poststart,
+        state.hook_json(Status::Running).as_bytes(),
+    ) {
         eprintln!("brig: warning: {e}");
     }
     Ok(state)

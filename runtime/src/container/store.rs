@@ -92,7 +92,11 @@ impl Store {
     }
 
     fn lock_dir(&self, id: &str, dir: PathBuf) -> Result<Locked, ContainerError> {
-        let fd = match open(&dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) {
+        let fd = match open(
+            &dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
             Ok(fd) => fd,
             Err(nix::Error::ENOENT) => return Err(ContainerError::NotFound(id.to_string())),
             Err(e) => return Err(ContainerError::io(&dir, e.into())),
@@ -118,7 +122,14 @@ impl Store {
         if !dir.is_dir() {
             return Err(ContainerError::NotFound(id.to_string()));
         }
-        load_state(&dir.join(STATE_FILE), id)
+        match load_state(&dir.join(STATE_FILE), id) {
+            // A create is between its mkdir and its first save: wait for its lock.
+            Err(ContainerError::NoState(_)) => {
+                let locked = self.lock(id)?;
+                self.load(&locked, id)
+            }
+            r => r,
+        }
     }
 
     pub fn save(&self, locked: &Locked, state: &ContainerState) -> Result<(), ContainerError> {
@@ -200,7 +211,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let store = Store::new(d.path().join("root"));
         let first = store.create_locked("c1").unwrap();
-        assert!(matches!(store.create_locked("c1"), Err(ContainerError::Exists(_))));
+        assert!(matches!(
+            store.create_locked("c1"),
+            Err(ContainerError::Exists(_))
+        ));
         store.remove(first).unwrap();
         assert!(matches!(store.lock("c1"), Err(ContainerError::NotFound(_))));
         store.create_locked("c1").unwrap();

@@ -18,13 +18,24 @@ pub struct RunOutcome {
 /// Signals that are faults of brig itself stay unblocked.
 fn relay_set() -> SigSet {
     let mut s = SigSet::all();
-    for sig in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGABRT, Signal::SIGTRAP] {
+    for sig in [
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGABRT,
+        Signal::SIGTRAP,
+    ] {
         s.remove(sig);
     }
     s
 }
 
-pub fn run_foreground(store: &Store, id: &str, opts: &CreateOptions) -> Result<RunOutcome, ContainerError> {
+pub fn run_foreground(
+    store: &Store,
+    id: &str,
+    opts: &CreateOptions,
+) -> Result<RunOutcome, ContainerError> {
     // The init may be a grandchild (user namespaces): be its reaper all the same.
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| ContainerError::Other(format!("prctl: {e}")))?;
@@ -37,7 +48,12 @@ pub fn run_foreground(store: &Store, id: &str, opts: &CreateOptions) -> Result<R
     result
 }
 
-fn run_blocked(store: &Store, id: &str, opts: &CreateOptions, set: &SigSet) -> Result<RunOutcome, ContainerError> {
+fn run_blocked(
+    store: &Store,
+    id: &str,
+    opts: &CreateOptions,
+    set: &SigSet,
+) -> Result<RunOutcome, ContainerError> {
     let created = create(store, id, opts)?;
     let pid = created.state.pid;
     if let Err(e) = start(store, id) {
@@ -45,7 +61,9 @@ fn run_blocked(store: &Store, id: &str, opts: &CreateOptions, set: &SigSet) -> R
         return Err(e);
     }
     let exit_code = loop {
-        let sig = set.wait().map_err(|e| ContainerError::Other(format!("sigwait: {e}")))?;
+        let sig = set
+            .wait()
+            .map_err(|e| ContainerError::Other(format!("sigwait: {e}")))?;
         if sig != Signal::SIGCHLD {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
             continue;
@@ -64,7 +82,9 @@ fn reap(init: i32) -> Option<i32> {
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(p, code)) if p.as_raw() == init => result = Some(code),
-            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == init => result = Some(128 + sig as i32),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == init => {
+                result = Some(128 + sig as i32)
+            }
             Ok(WaitStatus::StillAlive) | Err(_) => return result,
             Ok(_) => {}
         }

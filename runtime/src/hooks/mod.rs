@@ -81,7 +81,9 @@ pub fn run_hook(hook: &Hook, name: &str, state_json: &[u8]) -> Result<(), HookEr
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| fail(format!("cannot run: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine: ignore EPIPE.
@@ -93,7 +95,10 @@ pub fn run_hook(hook: &Hook, name: &str, state_json: &[u8]) -> Result<(), HookEr
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(fail(format!("timed out after {}s", hook.timeout().unwrap_or(0))));
+        return Err(fail(format!(
+            "timed out after {}s",
+            hook.timeout().unwrap_or(0)
+        )));
     };
     let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
     if status.success() {
@@ -106,5 +111,9 @@ pub fn run_hook(hook: &Hook, name: &str, state_json: &[u8]) -> Result<(), HookEr
     };
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stderr = stderr.trim();
-    Err(fail(if stderr.is_empty() { how } else { format!("{how}: {stderr}") }))
+    Err(fail(if stderr.is_empty() {
+        how
+    } else {
+        format!("{how}: {stderr}")
+    }))
 }

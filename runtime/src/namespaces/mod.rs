@@ -18,7 +18,10 @@ pub enum NsError {
         errno: nix::Error,
     },
     #[error("creating namespaces ({flags:?}): {errno}")]
-    Unshare { flags: CloneFlags, errno: nix::Error },
+    Unshare {
+        flags: CloneFlags,
+        errno: nix::Error,
+    },
     #[error("writing {file}: {source}")]
     Mapping {
         file: PathBuf,
@@ -96,8 +99,7 @@ impl NsPlan {
             }
         }
         // The user namespace is joined first: the others are owned by it.
-        plan.join
-            .sort_by_key(|j| j.typ != LinuxNamespaceType::User);
+        plan.join.sort_by_key(|j| j.typ != LinuxNamespaceType::User);
         Ok(plan)
     }
 
@@ -160,10 +162,15 @@ pub fn mapping_text(maps: &[LinuxIdMapping]) -> String {
 
 /// Write the id mappings of process `pid`'s new user namespace (from the parent,
 /// which holds the capabilities for it in the outer namespace).
-pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<(), NsError> {
+pub fn write_id_maps(
+    pid: i32,
+    uid: &[LinuxIdMapping],
+    gid: &[LinuxIdMapping],
+) -> Result<(), NsError> {
     for (name, maps) in [("uid_map", uid), ("gid_map", gid)] {
         let file = PathBuf::from(format!("/proc/{pid}/{name}"));
-        std::fs::write(&file, mapping_text(maps)).map_err(|source| NsError::Mapping { file, source })?;
+        std::fs::write(&file, mapping_text(maps))
+            .map_err(|source| NsError::Mapping { file, source })?;
     }
     Ok(())
 }
@@ -192,7 +199,8 @@ mod tests {
 
     #[test]
     fn mapping_text_is_one_line_per_range() {
-        let m: LinuxIdMapping = serde_json::from_str(r#"{"containerID":0,"hostID":100000,"size":65536}"#).unwrap();
+        let m: LinuxIdMapping =
+            serde_json::from_str(r#"{"containerID":0,"hostID":100000,"size":65536}"#).unwrap();
         assert_eq!(mapping_text(&[m]), "0 100000 65536\n");
     }
 

@@ -88,9 +88,15 @@ fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
         other => return Err(format!("unexpected message {other:?}")),
     };
     let hook_list = spec.hooks().as_ref();
-    step("createContainer hook", hooks::run_phase(hook_list, Phase::CreateContainer, state.as_bytes()))?;
+    step(
+        "createContainer hook",
+        hooks::run_phase(hook_list, Phase::CreateContainer, state.as_bytes()),
+    )?;
 
-    step("pivot_root", rootfs::pivot(&mounter, &cfg.rootfs, cfg.no_pivot))?;
+    step(
+        "pivot_root",
+        rootfs::pivot(&mounter, &cfg.rootfs, cfg.no_pivot),
+    )?;
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         for (k, v) in sysctl {
             let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
@@ -122,8 +128,11 @@ fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
         .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<_, _>>()
         .map_err(|_| "process.args: NUL byte in an argument".to_string())?;
-    let program = find_program(&args[0].to_string_lossy(), process.env().as_deref().unwrap_or(&[]))
-        .map_err(|e| format!("process.args[0]: {e}"))?;
+    let program = find_program(
+        &args[0].to_string_lossy(),
+        process.env().as_deref().unwrap_or(&[]),
+    )
+    .map_err(|e| format!("process.args[0]: {e}"))?;
 
     let caps = process.capabilities().as_ref();
     if let Some(c) = caps {
@@ -144,9 +153,15 @@ fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
     ch.send(&Msg::Ready).map_err(|e| e.to_string())?;
     wait_for_start(&fifo)?;
 
-    step("startContainer hook", hooks::run_phase(hook_list, Phase::StartContainer, state.as_bytes()))?;
+    step(
+        "startContainer hook",
+        hooks::run_phase(hook_list, Phase::StartContainer, state.as_bytes()),
+    )?;
     step("fds", crate::sys::cloexec_from(3 + cfg.preserve_fds))?;
-    step("signal mask", sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None))?;
+    step(
+        "signal mask",
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None),
+    )?;
     let e = nix::unistd::execve(&program, &args, &env).unwrap_err();
     Err(format!("exec {}: {e}", program.to_string_lossy()))
 }
@@ -166,7 +181,10 @@ fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
         return Ok(());
     }
     if cfg.ns.creates(Ns::User) {
-        step("linux.namespaces", namespaces::unshare(CloneFlags::CLONE_NEWUSER))?;
+        step(
+            "linux.namespaces",
+            namespaces::unshare(CloneFlags::CLONE_NEWUSER),
+        )?;
         ch.send(&Msg::MapIds).map_err(|e| e.to_string())?;
         match ch.recv().map_err(|e| e.to_string())? {
             Msg::IdsMapped => {}
@@ -176,8 +194,7 @@ fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
         let _ = nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0));
         let _ = nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0));
     }
-    let rest = cfg.ns.new
-        & !(CloneFlags::CLONE_NEWUSER | namespaces::clone_flag(Ns::Time));
+    let rest = cfg.ns.new & !(CloneFlags::CLONE_NEWUSER | namespaces::clone_flag(Ns::Time));
     step("linux.namespaces", namespaces::unshare(rest))?;
     if cfg.ns.creates(Ns::Pid) {
         // unshare(CLONE_NEWPID) only moves our children: fork the real init.
@@ -185,12 +202,17 @@ fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
         match step("fork", unsafe { nix::unistd::fork() })? {
             ForkResult::Child => {}
             ForkResult::Parent { child } => {
-                let code = if ch.send(&Msg::Pid(child.as_raw())).is_ok() { 0 } else { 1 };
+                let code = if ch.send(&Msg::Pid(child.as_raw())).is_ok() {
+                    0
+                } else {
+                    1
+                };
                 // SAFETY: leave without running the parent's exit handlers.
                 unsafe { libc::_exit(code) }
             }
         }
-        step("prctl", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
+        // No parent-death signal here: our parent is the intermediate, which exits
+        // now. If brig dies, the next send or recv on the sync socket fails instead.
     }
     Ok(())
 }
@@ -209,7 +231,11 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<(), String> {
     let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let fd = step(
         "exec fifo (is /proc mounted?)",
-        open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()),
+        open(
+            path.as_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ),
     )?;
     step("exec fifo", nix::unistd::write(&fd, b"0"))?;
     Ok(())
@@ -218,9 +244,8 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<(), String> {
 /// Resolve the program the way execvp would, with the container's PATH, so that
 /// a missing program fails `create` instead of the exec after `start`.
 fn find_program(arg0: &str, env: &[String]) -> Result<CString, String> {
-    let executable = |p: &Path| {
-        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && p.is_file()
-    };
+    let executable =
+        |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && p.is_file();
     if arg0.contains('/') {
         let p = Path::new(arg0);
         if !executable(p) {

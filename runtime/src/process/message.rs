@@ -88,9 +88,17 @@ mod tests {
     #[test]
     fn messages_cross_the_socket_whole() {
         let (a, b) = channel().unwrap();
-        a.send(&Msg::HooksDone { state: "{\"id\":\"x\"}".into() }).unwrap();
+        a.send(&Msg::HooksDone {
+            state: "{\"id\":\"x\"}".into(),
+        })
+        .unwrap();
         a.send(&Msg::Pid(42)).unwrap();
-        assert_eq!(b.recv().unwrap(), Msg::HooksDone { state: "{\"id\":\"x\"}".into() });
+        assert_eq!(
+            b.recv().unwrap(),
+            Msg::HooksDone {
+                state: "{\"id\":\"x\"}".into()
+            }
+        );
         assert_eq!(b.recv().unwrap(), Msg::Pid(42));
         drop(a);
         assert!(matches!(b.recv(), Err(ChannelError::Closed)));

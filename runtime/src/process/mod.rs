@@ -171,6 +171,9 @@ fn drive(
     loop {
         let msg = match ch.recv() {
             Ok(m) => m,
+            Err(ChannelError::Closed) if *init_pid != first => {
+                return Err(ProcessError::Died("the init closed the sync socket".into()));
+            }
             Err(ChannelError::Closed) => {
                 let how = match waitpid(Pid::from_raw(first), None) {
                     Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
@@ -185,8 +188,12 @@ fn drive(
         match msg {
             Msg::MapIds => {
                 let linux = cfg.spec.linux().as_ref();
-                let uid = linux.and_then(|l| l.uid_mappings().clone()).unwrap_or_default();
-                let gid = linux.and_then(|l| l.gid_mappings().clone()).unwrap_or_default();
+                let uid = linux
+                    .and_then(|l| l.uid_mappings().clone())
+                    .unwrap_or_default();
+                let gid = linux
+                    .and_then(|l| l.gid_mappings().clone())
+                    .unwrap_or_default();
                 namespaces::write_id_maps(first, &uid, &gid)?;
                 ch.send(&Msg::IdsMapped)?;
             }
@@ -202,7 +209,9 @@ fn drive(
             Msg::Ready => return Ok(()),
             Msg::Error(e) => return Err(ProcessError::Init(e)),
             Msg::IdsMapped | Msg::HooksDone { .. } => {
-                return Err(ProcessError::Init(format!("unexpected message {msg:?} from init")))
+                return Err(ProcessError::Init(format!(
+                    "unexpected message {msg:?} from init"
+                )))
             }
         }
     }

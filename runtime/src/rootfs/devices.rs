@@ -82,8 +82,13 @@ fn make_node(
             .mount(Some(&host), dest, None, MsFlags::MS_BIND, None)
             .map_err(sys(format!("bind-mounting {} on", host.display()), dest));
     }
-    mknod(dest, kind, Mode::from_bits_truncate(mode), makedev(major, minor))
-        .map_err(sys("mknod", dest))?;
+    mknod(
+        dest,
+        kind,
+        Mode::from_bits_truncate(mode),
+        makedev(major, minor),
+    )
+    .map_err(sys("mknod", dest))?;
     if let Some((uid, gid)) = owner {
         nix::unistd::chown(dest, Some(uid.into()), Some(gid.into())).map_err(sys("chown", dest))?;
     }

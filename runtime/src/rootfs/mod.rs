@@ -95,8 +95,14 @@ pub fn prepare(m: &dyn Mounter, plan: &RootfsPlan) -> Result<()> {
     m.mount(None, root, None, before, None)
         .map_err(sys("setting propagation of", root))?;
     let rootfs = plan.rootfs;
-    m.mount(Some(rootfs), rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
-        .map_err(sys("bind-mounting rootfs", rootfs))?;
+    m.mount(
+        Some(rootfs),
+        rootfs,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+    .map_err(sys("bind-mounting rootfs", rootfs))?;
 
     let mut dev_is_bound = false;
     for (i, mount) in plan.spec.mounts().iter().flatten().enumerate() {
@@ -107,7 +113,10 @@ pub fn prepare(m: &dyn Mounter, plan: &RootfsPlan) -> Result<()> {
         }
         mount_one(m, plan, mount, &opts).map_err(|e| match e {
             RootfsError::Config(s) => RootfsError::Config(format!("mounts[{i}]: {s}")),
-            e => RootfsError::Config(format!("mounts[{i}] ({}): {e}", mount.destination().display())),
+            e => RootfsError::Config(format!(
+                "mounts[{i}] ({}): {e}",
+                mount.destination().display()
+            )),
         })?;
     }
     if !dev_is_bound {
@@ -129,8 +138,14 @@ fn mount_one(
     if opts.is_bind() {
         let src = source.ok_or_else(|| RootfsError::Config("bind mount without source".into()))?;
         make_target(&dest, !src.is_dir())?;
-        m.mount(Some(src), &dest, None, opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC), None)
-            .map_err(sys(format!("bind-mounting {} on", src.display()), &dest))?;
+        m.mount(
+            Some(src),
+            &dest,
+            None,
+            opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+            None,
+        )
+        .map_err(sys(format!("bind-mounting {} on", src.display()), &dest))?;
         // Bind mounts take their flags only on a remount, keeping the flags
         // the kernel locked on the source (nodev from the host, ...).
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
@@ -143,8 +158,14 @@ fn mount_one(
     } else {
         make_target(&dest, false)?;
         let data = opts.data_string();
-        m.mount(source.or(Some(Path::new(typ))), &dest, Some(typ), opts.flags, data.as_deref())
-            .map_err(sys(format!("mounting {typ} on"), &dest))?;
+        m.mount(
+            source.or(Some(Path::new(typ))),
+            &dest,
+            Some(typ),
+            opts.flags,
+            data.as_deref(),
+        )
+        .map_err(sys(format!("mounting {typ} on"), &dest))?;
     }
     if !opts.propagation.is_empty() {
         m.mount(None, &dest, None, opts.propagation, None)
@@ -155,26 +176,62 @@ fn mount_one(
 
 /// The cgroup hierarchies under a `cgroup` mount, as runc lays them out: one
 /// directory per v1 hierarchy on a tmpfs, or the cgroup2 mount itself.
-fn mount_cgroups(m: &dyn Mounter, plan: &RootfsPlan, dest: &Path, opts: &mounts::MountOptions) -> Result<()> {
+fn mount_cgroups(
+    m: &dyn Mounter,
+    plan: &RootfsPlan,
+    dest: &Path,
+    opts: &mounts::MountOptions,
+) -> Result<()> {
     let flags = opts.flags & !MsFlags::MS_RDONLY;
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let pure_v2 = plan.cgroups.len() == 1 && plan.cgroups[0].name.is_empty();
     if !pure_v2 {
-        m.mount(Some(Path::new("tmpfs")), dest, Some("tmpfs"), flags, Some("mode=755"))
-            .map_err(sys("mounting tmpfs for cgroups on", dest))?;
+        m.mount(
+            Some(Path::new("tmpfs")),
+            dest,
+            Some("tmpfs"),
+            flags,
+            Some("mode=755"),
+        )
+        .map_err(sys("mounting tmpfs for cgroups on", dest))?;
     }
     for cg in plan.cgroups {
-        let target = if cg.name.is_empty() { dest.to_path_buf() } else { dest.join(&cg.name) };
+        let target = if cg.name.is_empty() {
+            dest.to_path_buf()
+        } else {
+            dest.join(&cg.name)
+        };
         make_target(&target, false)?;
         if plan.mount_cgroupfs {
             let data = (!cg.data.is_empty()).then_some(cg.data.as_str());
-            let f = if ro { flags | MsFlags::MS_RDONLY } else { flags };
+            let f = if ro {
+                flags | MsFlags::MS_RDONLY
+            } else {
+                flags
+            };
             m.mount(Some(Path::new("cgroup")), &target, Some(cg.fstype), f, data)
                 .map_err(sys(format!("mounting {} on", cg.fstype), &target))?;
         } else {
-            m.mount(Some(&cg.host_dir), &target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
-                .map_err(sys(format!("bind-mounting {} on", cg.host_dir.display()), &target))?;
-            remount_bind(m, &target, if ro { flags | MsFlags::MS_RDONLY } else { flags })?;
+            m.mount(
+                Some(&cg.host_dir),
+                &target,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )
+            .map_err(sys(
+                format!("bind-mounting {} on", cg.host_dir.display()),
+                &target,
+            ))?;
+            remount_bind(
+                m,
+                &target,
+                if ro {
+                    flags | MsFlags::MS_RDONLY
+                } else {
+                    flags
+                },
+            )?;
         }
     }
     if !pure_v2 && ro {
@@ -249,11 +306,10 @@ fn dev_links(rootfs: &Path, spec: &Spec) -> Result<()> {
             _ => {}
         }
     }
-    let has_devpts = spec
-        .mounts()
-        .iter()
-        .flatten()
-        .any(|m| m.destination() == Path::new("/dev/pts") && m.typ().as_deref() == Some("devpts"));
+    let has_devpts =
+        spec.mounts().iter().flatten().any(|m| {
+            m.destination() == Path::new("/dev/pts") && m.typ().as_deref() == Some("devpts")
+        });
     if has_devpts {
         let ptmx = dev.join("ptmx");
         let _ = std::fs::remove_file(&ptmx);
@@ -270,14 +326,24 @@ pub fn pivot(m: &dyn Mounter, rootfs: &Path, no_pivot: bool) -> Result<()> {
             .map_err(sys("moving rootfs to /", rootfs))?;
         nix::unistd::chroot(".").map_err(sys("chroot to", rootfs))?;
     } else {
-        let old = open("/", OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(sys("opening", Path::new("/")))?;
+        let old = open(
+            "/",
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(sys("opening", Path::new("/")))?;
         nix::unistd::chdir(rootfs).map_err(sys("chdir to", rootfs))?;
         // pivot_root(".", ".") stacks the old root under the new one; unmount it from there.
         nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root to", rootfs))?;
         nix::unistd::fchdir(&old).map_err(sys("fchdir to old root", rootfs))?;
-        m.mount(None, Path::new("."), None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None)
-            .map_err(sys("making the old root a slave", rootfs))?;
+        m.mount(
+            None,
+            Path::new("."),
+            None,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None,
+        )
+        .map_err(sys("making the old root a slave", rootfs))?;
         m.umount(Path::new("."), MntFlags::MNT_DETACH)
             .map_err(sys("unmounting the old root", rootfs))?;
     }
@@ -298,28 +364,59 @@ pub fn finish(m: &dyn Mounter, spec: &Spec) -> Result<()> {
                 .map_err(sys("setting propagation of", root))?;
         }
     }
-    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = Path::new(p);
         if !path.exists() {
             continue;
         }
-        m.mount(Some(path), path, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
-            .map_err(sys("bind-mounting readonly path", path))?;
+        m.mount(
+            Some(path),
+            path,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
+        .map_err(sys("bind-mounting readonly path", path))?;
         remount_bind(m, path, MsFlags::MS_RDONLY)?;
     }
-    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = Path::new(p);
         let Ok(meta) = std::fs::metadata(path) else {
             continue;
         };
         if meta.is_dir() {
-            m.mount(Some(Path::new("tmpfs")), path, Some("tmpfs"), MsFlags::MS_RDONLY, None)
+            m.mount(
+                Some(Path::new("tmpfs")),
+                path,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None,
+            )
         } else {
-            m.mount(Some(Path::new("/dev/null")), path, None, MsFlags::MS_BIND, None)
+            m.mount(
+                Some(Path::new("/dev/null")),
+                path,
+                None,
+                MsFlags::MS_BIND,
+                None,
+            )
         }
         .map_err(sys("masking", path))?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         remount_bind(m, root, MsFlags::MS_RDONLY)?;
     }
     Ok(())

@@ -132,7 +132,10 @@ pub fn parse_options(options: &[String]) -> Result<MountOptions, String> {
             }
         } else if let Some(p) = propagation_flags(opt) {
             out.propagation = p;
-        } else if matches!(opt.as_str(), "tmpcopyup" | "idmap" | "ridmap" | "rro" | "rrw") {
+        } else if matches!(
+            opt.as_str(),
+            "tmpcopyup" | "idmap" | "ridmap" | "rro" | "rrw"
+        ) {
             return Err(format!("{opt:?} is not supported by brig"));
         } else if opt.is_empty() {
             return Err("empty option".into());
@@ -194,7 +197,8 @@ mod tests {
 
     #[test]
     fn options_split_into_flags_propagation_and_data() {
-        let o = parse_options(&opts(&["nosuid", "strictatime", "mode=755", "size=65536k"])).unwrap();
+        let o =
+            parse_options(&opts(&["nosuid", "strictatime", "mode=755", "size=65536k"])).unwrap();
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));
         let o = parse_options(&opts(&["rbind", "ro", "rslave"])).unwrap();
@@ -207,7 +211,9 @@ mod tests {
 
     #[test]
     fn unsupported_options_are_errors() {
-        assert!(parse_options(&opts(&["tmpcopyup"])).unwrap_err().contains("tmpcopyup"));
+        assert!(parse_options(&opts(&["tmpcopyup"]))
+            .unwrap_err()
+            .contains("tmpcopyup"));
         assert!(parse_options(&opts(&[""])).is_err());
     }
 
@@ -219,7 +225,10 @@ mod tests {
         std::os::unix::fs::symlink("/etc", root.join("abs")).unwrap();
         std::os::unix::fs::symlink("../../..", root.join("a/b/up")).unwrap();
         assert_eq!(secure_join(root, Path::new("/../../x")), root.join("x"));
-        assert_eq!(secure_join(root, Path::new("/abs/passwd")), root.join("etc/passwd"));
+        assert_eq!(
+            secure_join(root, Path::new("/abs/passwd")),
+            root.join("etc/passwd")
+        );
         assert_eq!(secure_join(root, Path::new("/a/b/up/y")), root.join("y"));
         std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
         // A symlink loop ends inside the root instead of spinning.

@@ -53,7 +53,11 @@ pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<(), SecurityError> {
         if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } != 0 {
             return Err(failed(
                 format!("process.rlimits[{i}]"),
-                format!("setrlimit {:?}: {}", r.typ(), std::io::Error::last_os_error()),
+                format!(
+                    "setrlimit {:?}: {}",
+                    r.typ(),
+                    std::io::Error::last_os_error()
+                ),
             ));
         }
     }
@@ -86,9 +90,11 @@ pub fn known_capabilities() -> Vec<String> {
 /// before the user switch.
 pub fn drop_bounding(c: &LinuxCapabilities) -> Result<(), SecurityError> {
     let keep = to_caps(c.bounding().as_ref());
-    let all: HashSet<Cap> = caps::read(None, CapSet::Bounding).map_err(|e| failed("process.capabilities.bounding", e))?;
+    let all: HashSet<Cap> = caps::read(None, CapSet::Bounding)
+        .map_err(|e| failed("process.capabilities.bounding", e))?;
     for cap in all.difference(&keep) {
-        caps::drop(None, CapSet::Bounding, *cap).map_err(|e| failed("process.capabilities.bounding", format!("{cap}: {e}")))?;
+        caps::drop(None, CapSet::Bounding, *cap)
+            .map_err(|e| failed("process.capabilities.bounding", format!("{cap}: {e}")))?;
     }
     Ok(())
 }
@@ -124,15 +130,29 @@ pub fn set_capabilities(c: &LinuxCapabilities) -> Result<(), SecurityError> {
     let ambient = to_caps(c.ambient().as_ref());
     // Permitted can only shrink, and effective must stay within it: lower effective
     // first so the permitted change never leaves it above.
-    caps::set(None, CapSet::Effective, &effective.intersection(&permitted).copied().collect())
+    caps::set(
+        None,
+        CapSet::Effective,
+        &effective.intersection(&permitted).copied().collect(),
+    )
+    .map_err(|e| failed("process.capabilities.effective", e))?;
+    caps::set(None, CapSet::Permitted, &permitted)
+        .map_err(|e| failed("process.capabilities.permitted", e))?;
+    caps::set(None, CapSet::Inheritable, &inheritable)
+        .map_err(|e| failed("process.capabilities.inheritable", e))?;
+    caps::set(None, CapSet::Effective, &effective)
         .map_err(|e| failed("process.capabilities.effective", e))?;
-    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| failed("process.capabilities.permitted", e))?;
-    caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| failed("process.capabilities.inheritable", e))?;
-    caps::set(None, CapSet::Effective, &effective).map_err(|e| failed("process.capabilities.effective", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| failed("process.capabilities.ambient", e))?;
-    for cap in ambient {
-        // The kernel only raises an ambient cap that is permitted and inheritable.
-        caps::raise(None, CapSet::Ambient, cap).map_err(|e| failed("process.capabilities.ambient", format!("{cap}: {e}")))?;
+    // The kernel only raises an ambient cap that is permitted and inheritable.
+    // runc's default config lists ambient caps without inheritable ones and runc
+    // skips them; so does brig, rather than refuse that config.
+    for cap in ambient
+        .iter()
+        .filter(|c| permitted.contains(c) && inheritable.contains(c))
+    {
+        let cap = *cap;
+        caps::raise(None, CapSet::Ambient, cap)
+            .map_err(|e| failed("process.capabilities.ambient", format!("{cap}: {e}")))?;
     }
     Ok(())
 }
@@ -147,7 +167,9 @@ mod tests {
 
     #[test]
     fn oci_names_map_to_caps() {
-        let set: Capabilities = serde_json::from_str(r#"["CAP_KILL","CAP_NET_BIND_SERVICE","CAP_AUDIT_WRITE"]"#).unwrap();
+        let set: Capabilities =
+            serde_json::from_str(r#"["CAP_KILL","CAP_NET_BIND_SERVICE","CAP_AUDIT_WRITE"]"#)
+                .unwrap();
         let c = to_caps(Some(&set));
         assert_eq!(c.len(), 3);
         assert!(c.contains(&Cap::CAP_NET_BIND_SERVICE));

@@ -51,13 +51,20 @@ impl SpecError {
 }
 
 /// Parse JSON text into `T`, naming the field on error.
-pub fn parse_json<T: serde::de::DeserializeOwned>(file: &Path, text: &[u8]) -> Result<T, SpecError> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &[u8],
+) -> Result<T, SpecError> {
     let de = &mut serde_json::Deserializer::from_slice(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
         SpecError::Parse {
             file: file.to_path_buf(),
-            field: if field == "." { "(document)".into() } else { field },
+            field: if field == "." {
+                "(document)".into()
+            } else {
+                field
+            },
             msg: e.into_inner().to_string(),
         }
     })

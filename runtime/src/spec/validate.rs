@@ -126,10 +126,16 @@ fn validate_process(spec: &Spec) -> Result<()> {
         ));
     }
     if p.io_priority().is_some() {
-        return Err(SpecError::unsupported("process.ioPriority", "not implemented yet"));
+        return Err(SpecError::unsupported(
+            "process.ioPriority",
+            "not implemented yet",
+        ));
     }
     if p.scheduler().is_some() {
-        return Err(SpecError::unsupported("process.scheduler", "not implemented yet"));
+        return Err(SpecError::unsupported(
+            "process.scheduler",
+            "not implemented yet",
+        ));
     }
     if p.exec_cpu_affinity().is_some() {
         return Err(SpecError::unsupported(
@@ -150,7 +156,10 @@ fn validate_process(spec: &Spec) -> Result<()> {
 
 fn validate_linux(spec: &Spec) -> Result<()> {
     let Some(linux) = spec.linux() else {
-        return Err(SpecError::invalid("linux", "missing: brig runs Linux containers"));
+        return Err(SpecError::invalid(
+            "linux",
+            "missing: brig runs Linux containers",
+        ));
     };
     let mut types = HashSet::new();
     let namespaces = linux.namespaces().clone().unwrap_or_default();
@@ -206,11 +215,17 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         ("linux.gidMappings", linux.gid_mappings()),
     ] {
         if new_userns && maps.as_ref().is_none_or(|m| m.is_empty()) {
-            return Err(SpecError::invalid(name, "missing for the new user namespace"));
+            return Err(SpecError::invalid(
+                name,
+                "missing for the new user namespace",
+            ));
         }
         for (i, m) in maps.iter().flatten().enumerate() {
             if m.size() == 0 {
-                return Err(SpecError::invalid(format!("{name}[{i}].size"), "must not be 0"));
+                return Err(SpecError::invalid(
+                    format!("{name}[{i}].size"),
+                    "must not be 0",
+                ));
             }
         }
     }
@@ -227,7 +242,11 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         ));
     }
     if let Some(time) = linux.time_offsets() {
-        if !time.is_empty() && !namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none()) {
+        if !time.is_empty()
+            && !namespaces
+                .iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none())
+        {
             return Err(SpecError::invalid(
                 "linux.timeOffsets",
                 "time offsets need a new time namespace",
@@ -251,7 +270,9 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         if crate::rootfs::propagation_flags(prop).is_none() {
             return Err(SpecError::invalid(
                 "linux.rootfsPropagation",
-                format!("{prop:?}: must be one of shared, slave, private, unbindable (or r-prefixed)"),
+                format!(
+                    "{prop:?}: must be one of shared, slave, private, unbindable (or r-prefixed)"
+                ),
             ));
         }
     }
@@ -261,7 +282,10 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     ] {
         for (i, p) in paths.iter().flatten().enumerate() {
             if !p.starts_with('/') {
-                return Err(SpecError::invalid(format!("{name}[{i}]"), format!("{p:?}: must be absolute")));
+                return Err(SpecError::invalid(
+                    format!("{name}[{i}]"),
+                    format!("{p:?}: must be absolute"),
+                ));
             }
         }
     }
@@ -274,25 +298,46 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         }
     }
     if linux.seccomp().is_some() {
-        return Err(SpecError::unsupported("linux.seccomp", "seccomp is not implemented yet"));
+        return Err(SpecError::unsupported(
+            "linux.seccomp",
+            "seccomp is not implemented yet",
+        ));
     }
     if linux.intel_rdt().is_some() {
-        return Err(SpecError::unsupported("linux.intelRdt", "Intel RDT is not implemented"));
+        return Err(SpecError::unsupported(
+            "linux.intelRdt",
+            "Intel RDT is not implemented",
+        ));
     }
     if linux.personality().is_some() {
-        return Err(SpecError::unsupported("linux.personality", "not implemented yet"));
+        return Err(SpecError::unsupported(
+            "linux.personality",
+            "not implemented yet",
+        ));
     }
     if linux.memory_policy().is_some() {
-        return Err(SpecError::unsupported("linux.memoryPolicy", "not implemented yet"));
+        return Err(SpecError::unsupported(
+            "linux.memoryPolicy",
+            "not implemented yet",
+        ));
     }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(SpecError::unsupported("linux.netDevices", "not implemented yet"));
+        return Err(SpecError::unsupported(
+            "linux.netDevices",
+            "not implemented yet",
+        ));
     }
     if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
-        return Err(SpecError::unsupported("linux.mountLabel", "SELinux is not enabled on this host"));
+        return Err(SpecError::unsupported(
+            "linux.mountLabel",
+            "SELinux is not enabled on this host",
+        ));
     }
     if let Some(cg) = linux.cgroups_path() {
-        if cg.components().any(|c| c == std::path::Component::ParentDir) {
+        if cg
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
             return Err(SpecError::invalid(
                 "linux.cgroupsPath",
                 format!("{}: must not contain ..", cg.display()),

@@ -39,7 +39,10 @@ pub fn wait_pidfd(fd: &OwnedFd, timeout: Option<Duration>) -> io::Result<bool> {
 }
 
 /// Wait for a child with an optional timeout. `None` when it timed out.
-pub fn wait_child_timeout(child: &mut Child, timeout: Option<Duration>) -> io::Result<Option<ExitStatus>> {
+pub fn wait_child_timeout(
+    child: &mut Child,
+    timeout: Option<Duration>,
+) -> io::Result<Option<ExitStatus>> {
     if let Some(t) = timeout {
         let fd = pidfd_open(child.id() as i32)?;
         if !wait_pidfd(&fd, Some(t))? {

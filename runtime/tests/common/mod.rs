@@ -16,7 +16,11 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 /// A unique container id for this test process.
 pub fn unique_id(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// A busybox rootfs with every applet linked into /bin.
@@ -36,7 +40,11 @@ pub fn make_rootfs(dir: &Path) {
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
 }
 
@@ -52,21 +60,43 @@ pub struct Bed {
 impl Bed {
     /// A bundle with runc's default config, running `args`.
     pub fn new(args: &[&str]) -> Bed {
-        let tmp = tempfile::Builder::new().prefix("brig-test").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("brig-test")
+            .tempdir()
+            .unwrap();
         let root = tmp.path().join("state");
         let bundle = tmp.path().join("bundle");
         make_rootfs(&bundle.join("rootfs"));
-        let out = Command::new(BRIG).args(["spec", "--bundle"]).arg(&bundle).output().unwrap();
-        assert!(out.status.success(), "brig spec: {}", String::from_utf8_lossy(&out.stderr));
-        let mut config: Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+        let out = Command::new(BRIG)
+            .args(["spec", "--bundle"])
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "brig spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
         config["process"]["args"] = serde_json::json!(args);
         // A writable root: tests write to it unless they ask otherwise.
         config["root"]["readonly"] = Value::Bool(false);
-        Bed { tmp, root, bundle, config, ids: Default::default() }
+        Bed {
+            tmp,
+            root,
+            bundle,
+            config,
+            ids: Default::default(),
+        }
     }
 
     pub fn write_config(&self) {
-        std::fs::write(self.bundle.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        std::fs::write(
+            self.bundle.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
     }
 
     /// `brig --root R ARGS...`, stdio captured, stdin closed.
@@ -76,7 +106,10 @@ impl Bed {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BRIG);
-        c.arg("--root").arg(&self.root).args(args).stdin(Stdio::null());
+        c.arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::null());
         c
     }
 
@@ -84,17 +117,41 @@ impl Bed {
         self.ids.borrow_mut().push(id.to_string());
     }
 
-    /// Write the config and `create` a container; its stdio goes to files in the
-    /// temp dir (a pipe would stay open for the container's whole life).
+    /// Write the config and `create` a container. Its stdio goes to files in the
+    /// temp dir: the container inherits brig's stdio, so a pipe would stay open
+    /// for the container's whole life.
     pub fn create(&self, id: &str) -> Output {
         self.write_config();
+        let status = self.create_cmd(id).status().unwrap();
+        self.create_output(id, status)
+    }
+
+    /// The `create` command, stdio on files, for tests that spawn it themselves.
+    pub fn create_cmd(&self, id: &str) -> Command {
         self.track(id);
-        let log = std::fs::File::create(self.tmp.path().join(format!("{id}.out"))).unwrap();
-        self.command(&["create", "--bundle", self.bundle.to_str().unwrap(), id])
-            .stdout(log.try_clone().unwrap())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap()
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let out = std::fs::File::create(self.tmp.path().join(format!("{id}.out"))).unwrap();
+        let err = std::fs::File::create(self.tmp.path().join(format!("{id}.{n}.err"))).unwrap();
+        let mut c = self.command(&["create", "--bundle", self.bundle.to_str().unwrap(), id]);
+        c.stdout(out).stderr(err);
+        c
+    }
+
+    /// Turn a finished create into an Output whose stderr is what brig wrote.
+    pub fn create_output(&self, id: &str, status: std::process::ExitStatus) -> Output {
+        let mut stderr = Vec::new();
+        for e in std::fs::read_dir(self.tmp.path()).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&format!("{id}.")) && name.ends_with(".err") {
+                stderr.extend(std::fs::read(e.path()).unwrap());
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr,
+        }
     }
 
     /// What the container wrote to stdout (for containers made with `create`).
@@ -111,7 +168,11 @@ impl Bed {
 
     pub fn state(&self, id: &str) -> Value {
         let out = self.brig(&["state", id]);
-        assert!(out.status.success(), "state {id}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "state {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -123,11 +184,23 @@ impl Bed {
     pub fn wait_status(&self, id: &str, want: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
-            let s = self.status(id);
+            // The container may not exist yet (a `run` racing with us).
+            let out = self.brig(&["state", id]);
+            let s = if out.status.success() {
+                serde_json::from_slice::<Value>(&out.stdout).unwrap()["status"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            } else {
+                String::from_utf8_lossy(&out.stderr).into_owned()
+            };
             if s == want {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "{id}: status {s}, waited for {want}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id}: status {s}, waited for {want}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
@@ -155,8 +228,14 @@ pub fn ok(out: &Output) -> String {
 /// Assert a failure whose stderr mentions `needle`.
 pub fn fails_with(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure mentioning {needle:?}, got success; stderr: {err}");
-    assert!(err.contains(needle), "stderr does not mention {needle:?}: {err}");
+    assert!(
+        !out.status.success(),
+        "expected failure mentioning {needle:?}, got success; stderr: {err}"
+    );
+    assert!(
+        err.contains(needle),
+        "stderr does not mention {needle:?}: {err}"
+    );
 }
 
 /// The host cgroup v1 memory dir brig uses by default for `id`.
@@ -178,5 +257,8 @@ pub fn assert_no_trace(bed: &Bed, id: &str) {
         assert!(!d.exists(), "cgroup {} left behind", d.display());
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(bed.bundle.to_str().unwrap()), "a mount of the bundle is left behind");
+    assert!(
+        !mounts.contains(bed.bundle.to_str().unwrap()),
+        "a mount of the bundle is left behind"
+    );
 }
