@@ -315,3 +315,54 @@ fn log_file_gets_json_errors() {
     assert_eq!(v["level"], "error");
     assert!(v["msg"].as_str().unwrap().contains("ghost"));
 }
+
+#[test]
+fn pause_resume_and_ps() {
+    let bed = Bed::new(&["sh", "-c", "sleep 1000 & sleep 1000"]);
+    let id = unique_id("pause");
+    ok(&bed.create(&id));
+    fails_with(
+        &bed.brig(&["pause", &id]),
+        "only a running container can be paused",
+    );
+    ok(&bed.brig(&["start", &id]));
+    let init = bed.state(&id)["pid"].as_i64().unwrap();
+    // Both sleeps and sh (until it execs the second): at least the init and one more.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let pids = loop {
+        let pids: Vec<i64> =
+            serde_json::from_str(&ok(&bed.brig(&["ps", "--format", "json", &id]))).unwrap();
+        if pids.len() >= 2 || std::time::Instant::now() > deadline {
+            break pids;
+        }
+    };
+    assert!(pids.contains(&init), "{pids:?} lacks {init}");
+    assert!(pids.len() >= 2, "{pids:?}");
+    ok(&bed.brig(&["pause", &id]));
+    assert_eq!(bed.status(&id), "paused");
+    // The kernel's own word on it: the freezer of the container's cgroup.
+    let v1 = std::path::Path::new("/sys/fs/cgroup/freezer/brig")
+        .join(&id)
+        .join("freezer.state");
+    let frozen = match std::fs::read_to_string(&v1) {
+        Ok(s) => s.trim() == "FROZEN",
+        Err(_) => {
+            std::fs::read_to_string(
+                std::path::Path::new("/sys/fs/cgroup/brig")
+                    .join(&id)
+                    .join("cgroup.freeze"),
+            )
+            .unwrap()
+            .trim()
+                == "1"
+        }
+    };
+    assert!(frozen, "the container's cgroup is not frozen");
+    fails_with(&bed.brig(&["delete", &id]), "use delete --force");
+    ok(&bed.brig(&["resume", &id]));
+    assert_eq!(bed.status(&id), "running");
+    ok(&bed.brig(&["pause", &id]));
+    // Kill and delete --force work on a paused container and leave nothing.
+    ok(&bed.brig(&["delete", "--force", &id]));
+    assert_no_trace(&bed, &id);
+}

@@ -7,6 +7,8 @@ mod features;
 mod kill;
 mod list;
 pub mod log;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
@@ -70,6 +72,12 @@ pub enum Command {
     /// List containers.
     #[command(alias = "ps-all")]
     List(list::Args),
+    /// Freeze every process of a running container.
+    Pause(pause::Args),
+    /// Thaw a paused container.
+    Resume(pause::Args),
+    /// List the host pids of a container's processes.
+    Ps(ps::Args),
     /// Write a default config.json.
     Spec(spec::Args),
     /// Print the OCI features document: what brig supports.
@@ -109,6 +117,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Delete(a) => delete::run(&store, a),
         Command::Run(a) => run::run(&store, a),
         Command::List(a) => list::run(&store, a),
+        Command::Pause(a) => pause::pause(&store, a),
+        Command::Resume(a) => pause::resume(&store, a),
+        Command::Ps(a) => ps::run(&store, a),
         Command::Spec(a) => spec::run(a),
         Command::Features(a) => features::run(a),
     }

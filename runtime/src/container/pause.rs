@@ -1,0 +1,59 @@
+//! `pause` and `resume`: freeze and thaw every process of the container through
+//! its cgroup's freezer.
+
+use super::state::Status;
+use super::store::Store;
+use super::{cgroup, ContainerError};
+
+pub fn pause(store: &Store, id: &str) -> Result<(), ContainerError> {
+    set_frozen(store, id, true)
+}
+
+pub fn resume(store: &Store, id: &str) -> Result<(), ContainerError> {
+    set_frozen(store, id, false)
+}
+
+fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<(), ContainerError> {
+    let locked = store.lock(id)?;
+    let mut state = store.load(&locked, id)?;
+    let status = state.current_status();
+    let (from, to) = if frozen {
+        (Status::Running, Status::Paused)
+    } else {
+        (Status::Paused, Status::Running)
+    };
+    if status != from {
+        let msg = if frozen {
+            "only a running container can be paused"
+        } else {
+            "only a paused container can be resumed"
+        };
+        return Err(ContainerError::status(&state, status, msg));
+    }
+    let layout = brig_cgroups::detect_layout()?;
+    let mgr = cgroup::manager(&layout, state.cgroups_path.as_deref(), id)?;
+    if frozen {
+        mgr.freeze()?;
+    } else {
+        mgr.thaw()?;
+    }
+    state.status = to;
+    store.save(&locked, &state)
+}
+
+/// Host pids of every process in the container's cgroup.
+pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>, ContainerError> {
+    let state = store.peek(id)?;
+    let status = state.current_status();
+    if status == Status::Stopped {
+        return Err(ContainerError::status(
+            &state,
+            status,
+            "it has no processes",
+        ));
+    }
+    let layout = brig_cgroups::detect_layout()?;
+    let mut pids = cgroup::manager(&layout, state.cgroups_path.as_deref(), id)?.pids()?;
+    pids.sort_unstable();
+    Ok(pids)
+}
