@@ -1,0 +1,5 @@
+use crate::check::Check;
+
+pub fn checks() -> Vec<Check> {
+    vec![]
+}
