@@ -139,3 +139,19 @@ pub fn hostname() -> String {
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+/// Reads an extended attribute (no symlink following); `None` if absent.
+pub fn lgetxattr(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let n = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 256];
+    // SAFETY: both strings are NUL-terminated and buf has the length we pass.
+    let len =
+        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if len < 0 {
+        return None;
+    }
+    buf.truncate(len as usize);
+    Some(buf)
+}
