@@ -168,16 +168,74 @@ fn run(m: &clap::ArgMatches, args: RunArgs) -> anyhow::Result<bool> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let report = rt.block_on(run_suite(opts, &mut |s| {
-        if !quiet {
-            eprintln!("brig-conformance: {s}");
-        }
-    }))?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut opts = opts;
+    opts.run.interrupt = Some(rx.clone());
+    let report = rt.block_on(async move {
+        // Ctrl-C stops the checks in flight, cleans up after them and still prints the report.
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("brig-conformance: interrupted, cleaning up");
+                let _ = tx.send(true);
+            }
+        });
+        run_suite(opts, &mut |s| {
+            if !quiet {
+                eprintln!("brig-conformance: {s}");
+            }
+        })
+        .await
+    })?;
     let text = report::render(&report, args.format);
     print!("{text}");
     if let Some(p) = &args.report {
         std::fs::write(p, &text)
             .map_err(|e| anyhow::anyhow!("writing report {}: {e}", p.display()))?;
     }
+    anyhow::ensure!(!*rx.borrow(), "interrupted: the report above is incomplete");
     Ok(report.all_must_pass())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn specs(argv: &[&str]) -> anyhow::Result<Vec<RuntimeSpec>> {
+        let m = Cli::command().try_get_matches_from(argv)?;
+        let cli = Cli::from_arg_matches(&m)?;
+        let Cmd::Run(args) = cli.cmd else {
+            panic!("not run")
+        };
+        runtime_specs(m.subcommand_matches("run").unwrap(), &args)
+    }
+
+    #[test]
+    fn runtime_args_belong_to_the_runtime_before_them() {
+        let s = specs(&[
+            "brig-conformance",
+            "run",
+            "--runtime",
+            "runc",
+            "--runtime",
+            "crun",
+            "--runtime-arg=--cgroup-manager=cgroupfs",
+            "--runtime-arg",
+            "--debug",
+        ])
+        .unwrap();
+        assert!(s[0].args.is_empty());
+        assert_eq!(s[1].args, ["--cgroup-manager=cgroupfs", "--debug"]);
+    }
+
+    #[test]
+    fn a_runtime_arg_before_any_runtime_is_an_error() {
+        let e = specs(&[
+            "brig-conformance",
+            "run",
+            "--runtime-arg=--x",
+            "--runtime",
+            "runc",
+        ]);
+        assert!(e.is_err());
+    }
 }

@@ -9,7 +9,7 @@ use crate::runtime::RuntimeUnderTest;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -19,6 +19,9 @@ pub struct RunOptions {
     pub check_timeout: Duration,
     /// Print one progress line per finished check on stderr.
     pub progress: bool,
+    /// Becomes true when the user interrupts the run: running checks stop (and are cleaned up),
+    /// the rest are skipped.
+    pub interrupt: Option<watch::Receiver<bool>>,
 }
 
 impl Default for RunOptions {
@@ -30,6 +33,7 @@ impl Default for RunOptions {
             keep_failed: false,
             check_timeout: Duration::from_secs(120),
             progress: true,
+            interrupt: None,
         }
     }
 }
@@ -131,7 +135,15 @@ async fn run_one_runtime(
         );
         handles.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore closed");
-            let o = run_check(rt.clone(), &check, host, env, &opts).await;
+            let o = if interrupted(&opts) {
+                CheckOutcome {
+                    result: Outcome::Skip,
+                    reason: Some("the run was interrupted".into()),
+                    duration: Duration::ZERO,
+                }
+            } else {
+                run_check(rt.clone(), &check, host, env, &opts).await
+            };
             if opts.progress {
                 progress(rt.name(), check.id, &o);
             }
@@ -147,6 +159,22 @@ async fn run_one_runtime(
         }));
     }
     out
+}
+
+fn interrupted(opts: &RunOptions) -> bool {
+    opts.interrupt.as_ref().is_some_and(|r| *r.borrow())
+}
+
+/// Resolves when the run is interrupted (never, without an interrupt channel).
+async fn until_interrupted(opts: &RunOptions) {
+    match opts.interrupt.clone() {
+        Some(mut r) => {
+            if r.wait_for(|v| *v).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 fn progress(rt: &str, id: &str, o: &CheckOutcome) {
@@ -179,14 +207,21 @@ async fn run_check(
         Ok(()) => {
             // The body runs in its own task, so a panic is reported instead of unwinding the run.
             let body = tokio::spawn((check.run)(ctx.clone()));
-            match tokio::time::timeout(opts.check_timeout, body).await {
-                Ok(Ok(v)) => v,
-                Ok(Err(e)) => Err(Verdict::Fail(format!("suite bug: check panicked: {e}"))),
-                Err(_) => Err(Verdict::Fail(format!(
-                    "check did not finish within {} s",
-                    opts.check_timeout.as_secs()
-                ))),
-            }
+            let abort = body.abort_handle();
+            let v = tokio::select! {
+                r = tokio::time::timeout(opts.check_timeout, body) => match r {
+                    Ok(Ok(v)) => v,
+                    Ok(Err(e)) => Err(Verdict::Fail(format!("suite bug: check panicked: {e}"))),
+                    Err(_) => Err(Verdict::Fail(format!(
+                        "check did not finish within {} s",
+                        opts.check_timeout.as_secs()
+                    ))),
+                },
+                _ = until_interrupted(opts) => Err(Verdict::Skip("the run was interrupted".into())),
+            };
+            // A body that timed out or was interrupted must not go on creating things.
+            abort.abort();
+            v
         }
     };
     let duration = started.elapsed();
