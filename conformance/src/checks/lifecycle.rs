@@ -672,7 +672,7 @@ async fn hooks_state(c: Arc<Ctx>) -> CheckResult {
     let (k, logs) = hooked_lifecycle(&c).await?;
     let all = logs.last().cloned().unwrap_or_default();
     ensure!(!all.is_empty(), "no hook ran");
-    let bundle = std::fs::canonicalize(c.dir.join("bundle0"))?;
+    let bundle = std::fs::canonicalize(&k.bundle)?;
     for l in &all {
         let h = l["hook"].as_str().unwrap_or("?");
         let st = &l["state"];
