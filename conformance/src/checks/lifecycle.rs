@@ -83,6 +83,16 @@ pub fn checks() -> Vec<Check> {
             requires: [Req::Root, Req::Op(Create), Req::Op(State)], run: bad_rootfs,
         },
         check! {
+            id: "lifecycle.kill.created", group: Lifecycle, spec: "runtime.md#kill", level: Must,
+            summary: "kill KILL of a created (not started) container succeeds and it becomes stopped",
+            requires: [Req::Root, Req::Op(Create), Req::Op(State), Req::Op(Kill)], run: kill_created,
+        },
+        check! {
+            id: "lifecycle.error.delete-created", group: Lifecycle, spec: "runtime.md#delete", level: Must,
+            summary: "delete without --force of a created (not stopped) container is an error and leaves it created",
+            requires: [Req::Root, Req::Op(Create), Req::Op(State), Req::Op(Delete)], run: delete_created,
+        },
+        check! {
             id: "lifecycle.kill.by-name", group: Lifecycle, spec: "runtime.md#kill", level: Must,
             summary: "kill with a signal name (USR1) delivers that signal",
             requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Kill)], run: kill_by_name,
@@ -369,6 +379,30 @@ async fn delete_running(c: Arc<Ctx>) -> CheckResult {
     ensure!(
         crate::sys::pid_alive(k.pid),
         "the refused delete killed the process"
+    );
+    Ok(())
+}
+
+async fn kill_created(c: Arc<Ctx>) -> CheckResult {
+    let k = c.create(&c.bundle(&["wait-signal"])).await?;
+    c.kill(&k, "KILL").await?;
+    c.wait_exit(&k).await?;
+    c.wait_status(&k.id, "stopped").await?;
+    Ok(())
+}
+
+async fn delete_created(c: Arc<Ctx>) -> CheckResult {
+    let k = c.create(&c.bundle(&["wait-signal"])).await?;
+    let out = c.rt.delete(&k.id, false).await?;
+    ensure!(
+        !out.success(),
+        "delete of a created container without --force succeeded"
+    );
+    let st = c.state(&k.id).await?;
+    ensure!(
+        st["status"] == "created",
+        "after the refused delete the status is {}",
+        st["status"]
     );
     Ok(())
 }
