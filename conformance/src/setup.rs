@@ -39,7 +39,7 @@ pub fn find_or_build_probe(log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     let target_dir = ws.join("target/brig-probe");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     log(&format!(
-        "building the static probe: cargo build -p brig-probe --release --target x86_64-unknown-linux-gnu (target dir {})",
+        "probe: cargo build -p brig-probe --release --target x86_64-unknown-linux-gnu (static, target dir {}; a no-op when up to date)",
         target_dir.display()
     ));
     let status = Command::new(&cargo)

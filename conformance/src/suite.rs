@@ -48,6 +48,9 @@ pub fn resolve_binary(b: &std::path::Path) -> Result<PathBuf> {
 pub async fn run_suite(opts: SuiteOptions, log: &mut dyn FnMut(&str)) -> Result<Report> {
     let host = Arc::new(HostFacts::detect());
     log(&format!("host: {}", host.summary()));
+    if !host.is_root {
+        log("warning: not running as root: every check that needs root will be skipped");
+    }
     let busybox = crate::setup::find_busybox()?;
     let probe = crate::setup::find_or_build_probe(log)?;
     let rootfs = crate::setup::base_rootfs(&opts.cache_dir, &busybox, &probe)?;
