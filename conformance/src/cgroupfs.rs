@@ -124,6 +124,44 @@ pub fn remove_tree(dir: &Path) -> Vec<String> {
 mod tests {
     use super::*;
 
+    fn hybrid_host() -> HostFacts {
+        let mut h = HostFacts::detect();
+        h.v1 = [
+            ("memory", "/sys/fs/cgroup/memory"),
+            ("cpu", "/sys/fs/cgroup/cpu"),
+            ("cpuacct", "/sys/fs/cgroup/cpuacct"),
+        ]
+        .into_iter()
+        .map(|(c, p)| (c.to_string(), PathBuf::from(p)))
+        .collect();
+        h.v2_mount = Some(PathBuf::from("/sys/fs/cgroup/unified"));
+        h
+    }
+
+    #[test]
+    fn proc_cgroup_parses_hybrid() {
+        let h = hybrid_host();
+        let pc = ProcCgroups::parse(
+            &h,
+            "9:name=systemd:/\n4:memory:/bc/x\n2:cpu,cpuacct:/bc/x\n0::/bc/x\n",
+        );
+        assert_eq!(
+            pc.dir("memory"),
+            Some((Version::V1, Path::new("/sys/fs/cgroup/memory/bc/x")))
+        );
+        assert_eq!(
+            pc.dir("cpuacct").map(|d| d.1),
+            Some(Path::new("/sys/fs/cgroup/cpuacct/bc/x"))
+        );
+        // A controller without a v1 hierarchy is served by cgroup2.
+        assert_eq!(
+            pc.dir("pids"),
+            Some((Version::V2, Path::new("/sys/fs/cgroup/unified/bc/x")))
+        );
+        assert_eq!(pc.v1_paths.get("cpu").map(String::as_str), Some("/bc/x"));
+        assert!(!pc.v1.contains_key("name=systemd"));
+    }
+
     #[test]
     fn kv_parses() {
         let s = "nr_periods 10\nnr_throttled 3\nthrottled_time 55\n";

@@ -853,3 +853,27 @@ async fn events_stats(c: Arc<Ctx>) -> CheckResult {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::validate_state;
+    use serde_json::json;
+
+    #[test]
+    fn state_schema_accepts_a_valid_state() {
+        let st = json!({"ociVersion": "1.0.2", "id": "a", "status": "running", "pid": 42,
+                        "bundle": "/b", "annotations": {"k": "v"}, "rootfs": "/extra/field"});
+        validate_state(&st).unwrap();
+    }
+
+    #[test]
+    fn state_schema_rejects_bad_states() {
+        let missing = json!({"ociVersion": "1.0.2", "id": "a", "status": "running"});
+        assert!(validate_state(&missing).unwrap_err().contains("bundle"));
+        let status =
+            json!({"ociVersion": "1.0.2", "id": "a", "status": "starting", "bundle": "/b"});
+        assert!(validate_state(&status).is_err());
+        let pid = json!({"ociVersion": "1.0.2", "id": "a", "status": "created", "bundle": "/b", "pid": -1});
+        assert!(validate_state(&pid).is_err());
+    }
+}
