@@ -43,8 +43,11 @@ pub enum ListFormat {
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// A runtime binary (path, or a name looked up on PATH). Repeat to compare runtimes.
-    #[arg(long = "runtime", required = true)]
+    #[arg(long = "runtime", required_unless_present = "path_runtimes")]
     pub runtime: Vec<PathBuf>,
+    /// Also test each of runc, crun and youki that is on PATH (after the --runtime ones).
+    #[arg(long)]
+    pub path_runtimes: bool,
     /// A global argument for the runtime given just before it (repeatable), for example
     /// `--runtime crun --runtime-arg=--cgroup-manager=cgroupfs`.
     #[arg(long = "runtime-arg", allow_hyphen_values = true)]
@@ -77,6 +80,9 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// The runc-compatible runtimes `--path-runtimes` looks for.
+pub const PATH_RUNTIMES: [&str; 3] = ["runc", "crun", "youki"];
+
 /// Pairs each `--runtime-arg` with the `--runtime` given before it on the command line.
 fn runtime_specs(m: &clap::ArgMatches, args: &RunArgs) -> anyhow::Result<Vec<RuntimeSpec>> {
     let rt_idx: Vec<usize> = m
@@ -100,6 +106,29 @@ fn runtime_specs(m: &clap::ArgMatches, args: &RunArgs) -> anyhow::Result<Vec<Run
             anyhow::bail!("--runtime-arg {value:?} must come after the --runtime it belongs to");
         };
         specs[owner].args.push(value.clone());
+    }
+    if args.path_runtimes {
+        for name in PATH_RUNTIMES {
+            let Ok(found) = crate::suite::resolve_binary(std::path::Path::new(name)) else {
+                continue;
+            };
+            let already = specs.iter().any(|s| {
+                crate::suite::resolve_binary(&s.binary)
+                    .ok()
+                    .and_then(|b| b.canonicalize().ok())
+                    == found.canonicalize().ok()
+            });
+            if !already {
+                specs.push(RuntimeSpec {
+                    binary: found,
+                    args: Vec::new(),
+                });
+            }
+        }
+        anyhow::ensure!(
+            !specs.is_empty(),
+            "--path-runtimes: none of {PATH_RUNTIMES:?} is on PATH"
+        );
     }
     Ok(specs)
 }
