@@ -122,15 +122,19 @@ impl CgroupManager for HybridManager {
         if !v1_exists && !v2_exists {
             return Ok(());
         }
-        // cgroup.kill on the cgroup2 side takes every joined process in one
-        // write, frozen or not; the v1 pass catches any that only joined v1.
+        // cgroup.kill on the cgroup2 side signals every joined process in one
+        // write. A task frozen by the v1 freezer only dies once thawed, which
+        // the v1 pass does; it also catches processes that only joined v1.
         if v2_exists {
-            self.v2.kill_all()?;
+            self.v2.send_kill()?;
         }
         if v1_exists {
             self.v1.kill_all()?;
-            self.v1.remove_all()?;
         }
+        if v2_exists {
+            self.v2.wait_empty()?;
+        }
+        self.v1.remove_all()?;
         self.v2.remove_all()
     }
 

@@ -11,6 +11,9 @@ mod resources;
 mod v1;
 mod v2;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 

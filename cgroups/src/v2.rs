@@ -178,10 +178,8 @@ impl V2Manager {
     /// SIGKILL everything below the cgroup: cgroup.kill where the kernel has it
     /// (5.14+), else freeze, kill each pid, thaw.
     pub(crate) fn kill_all(&self) -> Result<()> {
-        match fsutil::write_raw(&self.dir.join("cgroup.kill"), "1") {
-            Ok(()) => return self.wait_empty(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(fsutil::io_err(self.dir.join("cgroup.kill"), e)),
+        if self.send_kill()? {
+            return self.wait_empty();
         }
         let frozen = set_freeze(&self.dir, FreezerState::Frozen).is_ok();
         let mut pids = Vec::new();
@@ -205,6 +203,17 @@ impl V2Manager {
                     DESTROY_TIMEOUT,
                 ));
             }
+        }
+    }
+
+    /// Write cgroup.kill: SIGKILL to the whole subtree in one go, frozen
+    /// (cgroup2 freezer) or not. False when the kernel predates it.
+    pub(crate) fn send_kill(&self) -> Result<bool> {
+        let file = self.dir.join("cgroup.kill");
+        match fsutil::write_raw(&file, "1") {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(fsutil::io_err(file, e)),
         }
     }
 

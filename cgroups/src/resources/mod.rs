@@ -772,7 +772,13 @@ pub(crate) fn validate(layout: &Layout, r: &LinuxResources) -> Result<()> {
             Route::V2 => check_group_v2(g, r)?,
         }
     }
-    if let (Some(keys), Some(v2)) = (r.unified(), v2.as_mut()) {
+    let unified_root = match layout {
+        Layout::Unified { root } => Some(root),
+        Layout::Hybrid { unified, .. } => Some(unified),
+        Layout::Legacy { .. } => None,
+    };
+    if let (Some(keys), Some(root)) = (r.unified(), unified_root) {
+        let v2 = v2.get_or_insert_with(|| V2Controllers::new(root));
         for key in keys.keys() {
             let ctl = key.split('.').next().unwrap_or("");
             if !v2.has(ctl)? {

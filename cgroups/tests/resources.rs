@@ -1,0 +1,262 @@
+//! Limits set through apply and enforced by the real kernel. Assertions use the
+//! kernel's own counters and files, never wall time.
+
+mod common;
+
+use std::time::Duration;
+
+use brig_cgroups::{validate_resources, CgroupError, FreezerState};
+use common::{flat_keyed, wait_for, TestCgroup};
+use oci_spec::runtime::{
+    LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+};
+
+fn memory(limit: i64, swap: i64) -> LinuxResources {
+    LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(limit)
+                .swap(swap)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+fn apply(cg: &TestCgroup, r: &LinuxResources) {
+    validate_resources(&cg.layout, r).expect("validate");
+    cg.mgr.apply(r).expect("apply");
+}
+
+fn read_u64(cg: &TestCgroup, controller: &str, file: &str) -> u64 {
+    cg.read(controller, file).trim().parse().unwrap()
+}
+
+#[test]
+fn memory_limit_and_swap_are_written_in_an_order_the_kernel_accepts() {
+    let cg = TestCgroup::new();
+    let (limit, swap) = if cg.mgr.path_of("unified") == cg.mgr.path_of("memory") {
+        ("memory.max", "memory.swap.max")
+    } else {
+        ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+    };
+    let v1 = limit == "memory.limit_in_bytes";
+    let swap_value = |l: u64, s: u64| if v1 { s } else { s - l };
+
+    apply(&cg, &memory(64 << 20, 128 << 20));
+    assert_eq!(read_u64(&cg, "memory", limit), 64 << 20);
+    assert_eq!(
+        read_u64(&cg, "memory", swap),
+        swap_value(64 << 20, 128 << 20)
+    );
+    // Raising both past the old memsw: on v1 memsw has to move first.
+    apply(&cg, &memory(256 << 20, 512 << 20));
+    assert_eq!(read_u64(&cg, "memory", limit), 256 << 20);
+    assert_eq!(
+        read_u64(&cg, "memory", swap),
+        swap_value(256 << 20, 512 << 20)
+    );
+    // Lowering both below the old limit: on v1 the limit has to move first.
+    apply(&cg, &memory(16 << 20, 32 << 20));
+    assert_eq!(read_u64(&cg, "memory", limit), 16 << 20);
+    assert_eq!(
+        read_u64(&cg, "memory", swap),
+        swap_value(16 << 20, 32 << 20)
+    );
+}
+
+#[test]
+fn pids_max_makes_fork_fail() {
+    let cg = TestCgroup::new();
+    apply(
+        &cg,
+        &LinuxResourcesBuilder::default()
+            .pids(LinuxPidsBuilder::default().limit(4).build().unwrap())
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(cg.read("pids", "pids.max").trim(), "4");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        // The sleeps must not hold the pipes, or reading the output waits for them.
+        .arg("i=0; while [ $i -lt 10 ]; do sleep 1000 </dev/null >/dev/null 2>&1 & i=$((i+1)); done; echo all-forked")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cg.spawn(cmd);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "sh forked 10 children: {stdout}");
+    assert!(!stdout.contains("all-forked"), "{stdout}");
+    assert!(stderr.to_lowercase().contains("fork"), "stderr: {stderr}");
+    // The kernel counts the refusals itself.
+    let events = cg.read("pids", "pids.events");
+    assert!(flat_keyed(&events, "max").unwrap() >= 1, "{events}");
+    // The three sleeps that fit are still there; destroy (on drop) kills them.
+    assert_eq!(cg.mgr.pids().unwrap().len(), 3);
+}
+
+#[test]
+fn cpu_quota_throttles_a_busy_loop() {
+    let cg = TestCgroup::new();
+    apply(
+        &cg,
+        &LinuxResourcesBuilder::default()
+            .cpu(
+                LinuxCpuBuilder::default()
+                    .quota(10000)
+                    .period(100000u64)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    );
+    cg.start_sh("while :; do :; done");
+    let throttled = wait_for("nr_throttled > 0", Duration::from_secs(30), || {
+        flat_keyed(&cg.read("cpu", "cpu.stat"), "nr_throttled").filter(|&n| n > 0)
+    });
+    assert!(throttled > 0);
+}
+
+#[test]
+fn cpuset_pins_the_process() {
+    let cg = TestCgroup::new();
+    apply(
+        &cg,
+        &LinuxResourcesBuilder::default()
+            .cpu(
+                LinuxCpuBuilder::default()
+                    .cpus("0")
+                    .mems("0")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    );
+    let pid = cg.start_sh("exec sleep 1000");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    assert_eq!(allowed, "0");
+}
+
+#[test]
+fn device_rules_deny_what_is_not_allowed() {
+    let cg = TestCgroup::new();
+    if cg.mgr.path_of("devices").is_none() {
+        // cgroup2 needs an eBPF program for this, which brig does not load.
+        let r = LinuxResourcesBuilder::default()
+            .devices(vec![LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .build()
+                .unwrap()])
+            .build()
+            .unwrap();
+        assert!(matches!(
+            validate_resources(&cg.layout, &r),
+            Err(CgroupError::Unsupported { .. })
+        ));
+        return;
+    }
+    let r = LinuxResourcesBuilder::default()
+        .devices(vec![
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()
+                .unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(LinuxDeviceType::C)
+                .major(1)
+                .minor(3)
+                .access("rwm")
+                .build()
+                .unwrap(),
+        ])
+        .build()
+        .unwrap();
+    apply(&cg, &r);
+    assert_eq!(cg.read("devices", "devices.list").trim(), "c 1:3 rwm");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("echo ok > /dev/null && head -c 1 /dev/zero")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = cg.spawn(cmd).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("/dev/zero"), "{stderr}");
+    assert!(stderr.contains("not permitted"), "{stderr}");
+}
+
+#[test]
+fn freeze_stops_a_counter_and_thaw_restarts_it() {
+    let cg = TestCgroup::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("counter");
+    cg.start_sh(&format!(
+        "i=0; while :; do i=$((i+1)); echo $i > {}; done",
+        file.display()
+    ));
+    let read = || std::fs::read_to_string(&file).unwrap_or_default();
+    let count = || read().trim().parse::<u64>().ok();
+    wait_for("the counter to start", Duration::from_secs(30), || {
+        count().filter(|&n| n > 0)
+    });
+
+    cg.mgr.freeze().unwrap();
+    assert_eq!(cg.mgr.freezer_state().unwrap(), FreezerState::Frozen);
+    let frozen_at = read();
+    // Give it every chance to move; a frozen task cannot.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(read(), frozen_at, "the counter moved while frozen");
+
+    cg.mgr.thaw().unwrap();
+    assert_eq!(cg.mgr.freezer_state().unwrap(), FreezerState::Thawed);
+    let before: u64 = frozen_at.trim().parse().unwrap_or(0);
+    wait_for(
+        "the counter to move after thaw",
+        Duration::from_secs(30),
+        || count().filter(|&n| n > before),
+    );
+}
+
+#[test]
+fn destroy_kills_a_frozen_container() {
+    let cg = TestCgroup::new();
+    let mut child = cg.spawn_sh("exec sleep 1000");
+    cg.mgr.freeze().unwrap();
+    cg.mgr.destroy().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(child.wait().unwrap().signal(), Some(9));
+    assert!(!cg.dir("memory").exists());
+}
+
+#[test]
+fn kernel_memory_is_refused_on_this_kernel() {
+    let cg = TestCgroup::new();
+    #[allow(deprecated)]
+    let r = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .kernel(64 << 20)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    match validate_resources(&cg.layout, &r) {
+        Err(CgroupError::Unsupported { field, .. }) => {
+            assert_eq!(field, "linux.resources.memory.kernel")
+        }
+        other => panic!("{other:?}"),
+    }
+}
