@@ -8,7 +8,7 @@ use oci_spec::runtime::LinuxResources;
 use crate::resources::{self, Group};
 use crate::v1::{self, V1Manager};
 use crate::v2::{self, V2Manager};
-use crate::{CgroupManager, FreezerState, Result, V1Mount};
+use crate::{CgroupManager, FreezerState, OomWatcher, Result, Stats, V1Mount};
 
 /// The same cgroup in every v1 hierarchy and in the cgroup2 hierarchy. The
 /// process joins both, so that tools reading cgroup2 (systemd, `cat
@@ -145,5 +145,23 @@ impl CgroupManager for HybridManager {
         self.v1
             .path_of(controller)
             .or_else(|| self.v2.path_of(controller))
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        crate::collect_stats(Some(&self.v1), Some(self.v2.dir()))
+    }
+
+    fn oom_kill_count(&self) -> Result<u64> {
+        match self.v1.dir_of("memory") {
+            Some(_) => self.v1.oom_kill_count(),
+            None => self.v2.oom_kill_count(),
+        }
+    }
+
+    fn oom_watcher(&self) -> Result<OomWatcher> {
+        match self.v1.dir_of("memory") {
+            Some(_) => self.v1.oom_watcher(),
+            None => self.v2.oom_watcher(),
+        }
     }
 }

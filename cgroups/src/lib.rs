@@ -7,7 +7,9 @@
 mod fsutil;
 mod hybrid;
 mod mountinfo;
+mod oom;
 mod resources;
+pub mod stats;
 mod v1;
 mod v2;
 
@@ -21,9 +23,11 @@ use oci_spec::runtime::LinuxResources;
 
 pub use hybrid::HybridManager;
 pub use mountinfo::{parse_mountinfo, parse_proc_cgroup, ProcCgroup};
+pub use oom::{OomEvent, OomWatcher};
 pub use resources::{
     blkio_weight_to_io_weight, check_cpuset_list, check_hugepage_size, shares_to_weight,
 };
+pub use stats::Stats;
 pub use v1::V1Manager;
 pub use v2::V2Manager;
 
@@ -99,6 +103,13 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     /// The directory of the cgroup in the hierarchy of `controller`
     /// (`"unified"` for the cgroup2 mount), if the manager uses it.
     fn path_of(&self, controller: &str) -> Option<PathBuf>;
+    /// Usage counters, in the shape of runc's `events --stats` data. Counters
+    /// of a controller the cgroup lacks are left at zero.
+    fn stats(&self) -> Result<Stats>;
+    /// How many processes the kernel's OOM killer has killed in the cgroup.
+    fn oom_kill_count(&self) -> Result<u64>;
+    /// A watcher that wakes on the cgroup's OOM events (see [`OomWatcher`]).
+    fn oom_watcher(&self) -> Result<OomWatcher>;
 }
 
 /// Read the host's layout from /proc/self/mountinfo. Call it once per command
@@ -209,6 +220,61 @@ impl CgroupTarget {
         }
         d.push(&self.path);
         d
+    }
+}
+
+/// Stats from v1 hierarchies where a controller is bound there, else from the
+/// cgroup2 directory. The cgroup must exist.
+pub(crate) fn collect_stats(v1: Option<&V1Manager>, v2: Option<&Path>) -> Result<Stats> {
+    let main = match (v1, v2) {
+        (Some(m), _) => m.main_dir(),
+        (None, Some(d)) => d,
+        (None, None) => return Ok(Stats::default()),
+    };
+    if !main.is_dir() {
+        return Err(CgroupError::Io {
+            path: main.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let on_v1 = |c: &str| v1.and_then(|m| m.dir_of(c));
+    let mut s = Stats::default();
+    if on_v1("cpu").is_some() || on_v1("cpuacct").is_some() {
+        stats::v1_cpu(on_v1("cpu"), on_v1("cpuacct"), &mut s)?;
+    } else if let Some(d) = v2 {
+        stats::v2_cpu(d, &mut s)?;
+    }
+    match (on_v1("cpuset"), v2) {
+        (Some(d), _) => stats::v1_cpuset(d, &mut s)?,
+        (None, Some(d)) => stats::v2_cpuset(d, &mut s)?,
+        _ => {}
+    }
+    match (on_v1("memory"), v2) {
+        (Some(d), _) => stats::v1_memory(d, &mut s)?,
+        (None, Some(d)) => stats::v2_memory(d, &mut s)?,
+        _ => {}
+    }
+    if let Some(d) = on_v1("pids").or(v2) {
+        stats::pids(d, &mut s)?;
+    }
+    match (on_v1("blkio"), v2) {
+        (Some(d), _) => stats::v1_blkio(d, &mut s)?,
+        (None, Some(d)) => stats::v2_io(d, &mut s)?,
+        _ => {}
+    }
+    match (on_v1("hugetlb"), v2) {
+        (Some(d), _) => stats::v1_hugetlb(d, &mut s)?,
+        (None, Some(d)) => stats::v2_hugetlb(d, &mut s)?,
+        _ => {}
+    }
+    Ok(s)
+}
+
+/// The error for stats/OOM calls on a manager without a memory cgroup.
+pub(crate) fn no_memory_controller() -> CgroupError {
+    CgroupError::Unsupported {
+        field: "memory".into(),
+        why: "the memory controller is not available to this cgroup".into(),
     }
 }
 

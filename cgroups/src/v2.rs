@@ -7,7 +7,7 @@ use oci_spec::runtime::LinuxResources;
 
 use crate::fsutil::{self, Backoff, ProcsFile};
 use crate::resources::{self, Group};
-use crate::{CgroupManager, FreezerState, Result};
+use crate::{oom, CgroupManager, FreezerState, OomWatcher, Result, Stats};
 use crate::{DESTROY_TIMEOUT, FREEZE_TIMEOUT};
 
 /// A container's cgroup in a cgroup2 hierarchy.
@@ -329,5 +329,17 @@ impl CgroupManager for V2Manager {
             .split_whitespace()
             .any(|c| c == controller)
             .then(|| self.dir.clone())
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        crate::collect_stats(None, Some(&self.dir))
+    }
+
+    fn oom_kill_count(&self) -> Result<u64> {
+        oom::oom_kills(&self.dir.join("memory.events"))
+    }
+
+    fn oom_watcher(&self) -> Result<OomWatcher> {
+        OomWatcher::v2(&self.dir)
     }
 }
