@@ -4,6 +4,7 @@
 //! The runtime only sees [`CgroupManager`]. It asks [`detect_layout`] once per
 //! command and [`manager_for`] for the container's manager.
 
+mod bpf;
 mod fsutil;
 mod hybrid;
 mod mountinfo;

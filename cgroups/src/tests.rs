@@ -630,6 +630,7 @@ fn v2_refusals_name_the_field() {
         "linux.resources.cpu.realtimeRuntime",
     );
 
+    // Device rules need no controller on cgroup2: they are an eBPF program.
     let r = LinuxResourcesBuilder::default()
         .devices(vec![LinuxDeviceCgroupBuilder::default()
             .allow(false)
@@ -637,7 +638,8 @@ fn v2_refusals_name_the_field() {
             .unwrap()])
         .build()
         .unwrap();
-    assert_unsupported(validate_resources(&layout, &r), "linux.resources.devices");
+    validate_resources(&layout, &r).unwrap();
+    // A temp dir is no cgroup to attach it to.
     assert_unsupported(mgr.apply(&r), "linux.resources.devices");
 
     // io is not among this tree's controllers.
@@ -714,14 +716,19 @@ fn hybrid_routes_v1_controllers_to_v1_and_the_rest_to_cgroup2() {
         .build()
         .unwrap();
     assert_unsupported(validate_resources(&layout, &r), "linux.resources.pids");
-    // devices is not a v1 mount here, and cgroup2 has no device controller.
+    // net_cls is neither a v1 mount here nor a cgroup2 controller anywhere.
     let r = LinuxResourcesBuilder::default()
-        .devices(vec![LinuxDeviceCgroupBuilder::default()
-            .allow(false)
-            .build()
-            .unwrap()])
+        .network(
+            oci_spec::runtime::LinuxNetworkBuilder::default()
+                .class_id(7u32)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
-    assert_unsupported(validate_resources(&layout, &r), "linux.resources.devices");
-    assert_unsupported(mgr.apply(&r), "linux.resources.devices");
+    assert_unsupported(
+        validate_resources(&layout, &r),
+        "linux.resources.network.classID",
+    );
+    assert_unsupported(mgr.apply(&r), "linux.resources.network.classID");
 }

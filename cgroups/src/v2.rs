@@ -142,7 +142,8 @@ impl V2Manager {
                 Some(map) => resources::v2::unified(dir, map),
                 None => Ok(()),
             },
-            Group::Devices | Group::NetCls | Group::NetPrio => resources::check_group_v2(g, r),
+            Group::Devices => crate::bpf::apply(dir, r.devices().as_deref().unwrap_or(&[])),
+            Group::NetCls | Group::NetPrio => resources::check_group_v2(g, r),
         }
     }
 

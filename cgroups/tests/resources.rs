@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use brig_cgroups::{validate_resources, CgroupError, FreezerState};
+use brig_cgroups::{detect_layout, validate_resources, CgroupError, FreezerState, Layout};
 use common::{flat_keyed, wait_for, TestCgroup};
 use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
@@ -147,25 +147,8 @@ fn cpuset_pins_the_process() {
     assert_eq!(allowed, "0");
 }
 
-#[test]
-fn device_rules_deny_what_is_not_allowed() {
-    let cg = TestCgroup::new();
-    if cg.mgr.path_of("devices").is_none() {
-        // cgroup2 needs an eBPF program for this, which brig does not load.
-        let r = LinuxResourcesBuilder::default()
-            .devices(vec![LinuxDeviceCgroupBuilder::default()
-                .allow(false)
-                .build()
-                .unwrap()])
-            .build()
-            .unwrap();
-        assert!(matches!(
-            validate_resources(&cg.layout, &r),
-            Err(CgroupError::Unsupported { .. })
-        ));
-        return;
-    }
-    let r = LinuxResourcesBuilder::default()
+fn device_rules() -> LinuxResources {
+    LinuxResourcesBuilder::default()
         .devices(vec![
             LinuxDeviceCgroupBuilder::default()
                 .allow(false)
@@ -182,19 +165,75 @@ fn device_rules_deny_what_is_not_allowed() {
                 .unwrap(),
         ])
         .build()
-        .unwrap();
-    apply(&cg, &r);
-    assert_eq!(cg.read("devices", "devices.list").trim(), "c 1:3 rwm");
+        .unwrap()
+}
+
+/// `echo > /dev/null && head -c 1 /dev/zero` in the cgroup; Err(stderr) when
+/// it fails.
+fn touch_devices(cg: &TestCgroup) -> Result<(), String> {
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c")
         .arg("echo ok > /dev/null && head -c 1 /dev/zero")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let out = cg.spawn(cmd).wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn v1_device_rules_deny_what_is_not_allowed() {
+    let cg = TestCgroup::new();
+    assert!(
+        cg.mgr.path_of("devices").is_some(),
+        "this test is for hosts with the v1 devices controller"
+    );
+    apply(&cg, &device_rules());
+    assert_eq!(cg.read("devices", "devices.list").trim(), "c 1:3 rwm");
+    let stderr = touch_devices(&cg).unwrap_err();
     assert!(stderr.contains("/dev/zero"), "{stderr}");
     assert!(stderr.contains("not permitted"), "{stderr}");
+}
+
+#[test]
+fn cgroup2_device_program_denies_and_is_replaced_on_update() {
+    // The host's layout without its v1 devices hierarchy: device rules then
+    // go to the cgroup2 side as an eBPF program.
+    let Layout::Hybrid { v1, unified } = detect_layout().unwrap() else {
+        panic!("this test narrows a hybrid layout");
+    };
+    let v1 = v1
+        .into_iter()
+        .filter(|m| m.controllers.iter().any(|c| c == "name=systemd"))
+        .collect();
+    let cg = TestCgroup::with_layout(Layout::Hybrid { v1, unified });
+    assert!(cg.mgr.path_of("devices").is_none());
+
+    apply(&cg, &device_rules());
+    let stderr = touch_devices(&cg).unwrap_err();
+    assert!(stderr.contains("/dev/zero"), "{stderr}");
+    assert!(stderr.contains("not permitted"), "{stderr}");
+
+    // An update that allows reading /dev/zero replaces the program instead of
+    // adding one more (every attached program must allow an access).
+    let mut r = device_rules();
+    let mut rules = r.devices().clone().unwrap();
+    rules.push(
+        LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(5)
+            .access("r")
+            .build()
+            .unwrap(),
+    );
+    r.set_devices(Some(rules));
+    apply(&cg, &r);
+    touch_devices(&cg).unwrap();
 }
 
 #[test]
