@@ -2,7 +2,19 @@
 //! and a hybrid manager that routes each controller to the hierarchy it is bound to.
 //!
 //! The runtime only sees [`CgroupManager`]. It asks [`detect_layout`] once per
-//! command and [`manager_for`] for the container's manager.
+//! command, checks linux.resources with [`validate_resources`] before anything
+//! exists, and gets the container's manager from [`manager_for`].
+//!
+//! - v1 ([`V1Manager`]): one directory per mounted hierarchy, `name=systemd`
+//!   included; device rules through devices.allow/deny.
+//! - v2 ([`V2Manager`]): one directory; controllers are enabled top-down in
+//!   the ancestors' cgroup.subtree_control; device rules are an eBPF program.
+//! - hybrid ([`HybridManager`]): v1 for controllers bound to v1, cgroup2 for
+//!   the rest, and the process joins both.
+//!
+//! Stats come in the shape of runc's `events --stats` ([`stats::Stats`]); OOM
+//! kills are counted by the kernel and waited for with an [`OomWatcher`].
+//! Nothing here needs an async runtime.
 
 mod bpf;
 mod fsutil;
@@ -99,7 +111,8 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     fn thaw(&self) -> Result<()>;
     fn freezer_state(&self) -> Result<FreezerState>;
     /// Kill every process inside (SIGKILL) and remove the cgroup, children included.
-    /// Succeeds when the cgroup does not exist.
+    /// Succeeds when the cgroup does not exist. Parents such as `/brig` stay:
+    /// other containers share them, and removing one could race their create.
     fn destroy(&self) -> Result<()>;
     /// The directory of the cgroup in the hierarchy of `controller`
     /// (`"unified"` for the cgroup2 mount), if the manager uses it.
@@ -127,6 +140,10 @@ pub fn detect_layout() -> Result<Layout> {
 /// Knobs that only show below the root (blkio.bfq.weight, io.weight,
 /// memory.swap.max, hugetlb page sizes on v2) are checked by
 /// [`CgroupManager::apply`], which names the field just the same.
+///
+/// As in runc, 0 in memory limit/reservation/swap/kernelTCP and cpu
+/// shares/quota/period means "not set" (a client such as `update` sends only
+/// what changes), and a pids limit of 0 or below means unlimited.
 pub fn validate_resources(layout: &Layout, resources: &LinuxResources) -> Result<()> {
     resources::validate(layout, resources)
 }
@@ -149,7 +166,7 @@ pub fn manager_for(
 }
 
 /// [`manager_for`] with relative paths resolved against the cgroups in
-/// `proc_cgroup` (the text of some /proc/<pid>/cgroup) instead of the caller's.
+/// `proc_cgroup` (the text of some `/proc/<pid>/cgroup`) instead of the caller's.
 pub fn manager_for_process(
     layout: &Layout,
     cgroups_path: Option<&Path>,

@@ -104,7 +104,7 @@ fn default_absolute_and_relative_paths() {
     );
     assert_eq!(m.path_of("unified").unwrap(), t.join("unified/sess/a/b"));
 
-    // A hierarchy missing from /proc/<pid>/cgroup cannot anchor a relative path.
+    // A hierarchy missing from `/proc/<pid>/cgroup` cannot anchor a relative path.
     let err = manager_for_process(&layout, Some(Path::new("a")), "c1", "0::/\n").unwrap_err();
     assert!(matches!(err, CgroupError::Layout(_)), "{err}");
 }

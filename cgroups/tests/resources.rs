@@ -8,8 +8,9 @@ use std::time::Duration;
 use brig_cgroups::{detect_layout, validate_resources, CgroupError, FreezerState, Layout};
 use common::{flat_keyed, wait_for, TestCgroup};
 use oci_spec::runtime::{
-    LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
-    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+    LinuxThrottleDeviceBuilder,
 };
 
 fn memory(limit: i64, swap: i64) -> LinuxResources {
@@ -297,5 +298,56 @@ fn kernel_memory_is_refused_on_this_kernel() {
             assert_eq!(field, "linux.resources.memory.kernel")
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// major:minor of a whole disk (throttling refuses partitions).
+fn a_disk() -> (i64, i64) {
+    let mut names: Vec<_> = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !["loop", "ram", "zram"].iter().any(|p| n.starts_with(p)))
+        .collect();
+    names.sort();
+    let name = names.first().expect("a disk in /sys/block");
+    let dev = std::fs::read_to_string(format!("/sys/block/{name}/dev")).unwrap();
+    let (maj, min) = dev.trim().split_once(':').unwrap();
+    (maj.parse().unwrap(), min.parse().unwrap())
+}
+
+#[test]
+fn block_io_weight_and_throttle_reach_the_kernel() {
+    let cg = TestCgroup::new();
+    let (major, minor) = a_disk();
+    let r = LinuxResourcesBuilder::default()
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(500u16)
+                .throttle_read_bps_device(vec![LinuxThrottleDeviceBuilder::default()
+                    .major(major)
+                    .minor(minor)
+                    .rate(1048576u64)
+                    .build()
+                    .unwrap()])
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    apply(&cg, &r);
+    let dev = format!("{major}:{minor}");
+    if cg.mgr.path_of("blkio").is_some() {
+        let dir = cg.dir("blkio");
+        let weight = ["blkio.weight", "blkio.bfq.weight"]
+            .iter()
+            .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+            .unwrap();
+        // BFQ prints "default 500"; CFQ just the number.
+        assert!(weight.trim().ends_with("500"), "{weight}");
+        let bps = cg.read("blkio", "blkio.throttle.read_bps_device");
+        assert!(bps.lines().any(|l| l == format!("{dev} 1048576")), "{bps}");
+    } else {
+        let max = cg.read("io", "io.max");
+        assert!(max.contains(&format!("{dev} rbps=1048576")), "{max}");
     }
 }
