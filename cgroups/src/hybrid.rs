@@ -8,7 +8,7 @@ use oci_spec::runtime::LinuxResources;
 use crate::resources::{self, Group};
 use crate::v1::{self, V1Manager};
 use crate::v2::{self, V2Manager};
-use crate::{CgroupManager, FreezerState, Result, V1Mount};
+use crate::{CgroupManager, FreezerState, OomWatcher, Result, Stats, V1Mount};
 
 /// The same cgroup in every v1 hierarchy and in the cgroup2 hierarchy. The
 /// process joins both, so that tools reading cgroup2 (systemd, `cat
@@ -122,15 +122,19 @@ impl CgroupManager for HybridManager {
         if !v1_exists && !v2_exists {
             return Ok(());
         }
-        // cgroup.kill on the cgroup2 side takes every joined process in one
-        // write, frozen or not; the v1 pass catches any that only joined v1.
+        // cgroup.kill on the cgroup2 side signals every joined process in one
+        // write. A task frozen by the v1 freezer only dies once thawed, which
+        // the v1 pass does; it also catches processes that only joined v1.
         if v2_exists {
-            self.v2.kill_all()?;
+            self.v2.send_kill()?;
         }
         if v1_exists {
             self.v1.kill_all()?;
-            self.v1.remove_all()?;
         }
+        if v2_exists {
+            self.v2.wait_empty()?;
+        }
+        self.v1.remove_all()?;
         self.v2.remove_all()
     }
 
@@ -141,5 +145,23 @@ impl CgroupManager for HybridManager {
         self.v1
             .path_of(controller)
             .or_else(|| self.v2.path_of(controller))
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        crate::collect_stats(Some(&self.v1), Some(self.v2.dir()))
+    }
+
+    fn oom_kill_count(&self) -> Result<u64> {
+        match self.v1.dir_of("memory") {
+            Some(_) => self.v1.oom_kill_count(),
+            None => self.v2.oom_kill_count(),
+        }
+    }
+
+    fn oom_watcher(&self) -> Result<OomWatcher> {
+        match self.v1.dir_of("memory") {
+            Some(_) => self.v1.oom_watcher(),
+            None => self.v2.oom_watcher(),
+        }
     }
 }

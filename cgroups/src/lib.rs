@@ -2,14 +2,32 @@
 //! and a hybrid manager that routes each controller to the hierarchy it is bound to.
 //!
 //! The runtime only sees [`CgroupManager`]. It asks [`detect_layout`] once per
-//! command and [`manager_for`] for the container's manager.
+//! command, checks linux.resources with [`validate_resources`] before anything
+//! exists, and gets the container's manager from [`manager_for`].
+//!
+//! - v1 ([`V1Manager`]): one directory per mounted hierarchy, `name=systemd`
+//!   included; device rules through devices.allow/deny.
+//! - v2 ([`V2Manager`]): one directory; controllers are enabled top-down in
+//!   the ancestors' cgroup.subtree_control; device rules are an eBPF program.
+//! - hybrid ([`HybridManager`]): v1 for controllers bound to v1, cgroup2 for
+//!   the rest, and the process joins both.
+//!
+//! Stats come in the shape of runc's `events --stats` ([`stats::Stats`]); OOM
+//! kills are counted by the kernel and waited for with an [`OomWatcher`].
+//! Nothing here needs an async runtime.
 
+mod bpf;
 mod fsutil;
 mod hybrid;
 mod mountinfo;
+mod oom;
 mod resources;
+pub mod stats;
 mod v1;
 mod v2;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -18,9 +36,11 @@ use oci_spec::runtime::LinuxResources;
 
 pub use hybrid::HybridManager;
 pub use mountinfo::{parse_mountinfo, parse_proc_cgroup, ProcCgroup};
+pub use oom::{OomEvent, OomWatcher};
 pub use resources::{
     blkio_weight_to_io_weight, check_cpuset_list, check_hugepage_size, shares_to_weight,
 };
+pub use stats::Stats;
 pub use v1::V1Manager;
 pub use v2::V2Manager;
 
@@ -91,11 +111,19 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     fn thaw(&self) -> Result<()>;
     fn freezer_state(&self) -> Result<FreezerState>;
     /// Kill every process inside (SIGKILL) and remove the cgroup, children included.
-    /// Succeeds when the cgroup does not exist.
+    /// Succeeds when the cgroup does not exist. Parents such as `/brig` stay:
+    /// other containers share them, and removing one could race their create.
     fn destroy(&self) -> Result<()>;
     /// The directory of the cgroup in the hierarchy of `controller`
     /// (`"unified"` for the cgroup2 mount), if the manager uses it.
     fn path_of(&self, controller: &str) -> Option<PathBuf>;
+    /// Usage counters, in the shape of runc's `events --stats` data. Counters
+    /// of a controller the cgroup lacks are left at zero.
+    fn stats(&self) -> Result<Stats>;
+    /// How many processes the kernel's OOM killer has killed in the cgroup.
+    fn oom_kill_count(&self) -> Result<u64>;
+    /// A watcher that wakes on the cgroup's OOM events (see [`OomWatcher`]).
+    fn oom_watcher(&self) -> Result<OomWatcher>;
 }
 
 /// Read the host's layout from /proc/self/mountinfo. Call it once per command
@@ -112,6 +140,10 @@ pub fn detect_layout() -> Result<Layout> {
 /// Knobs that only show below the root (blkio.bfq.weight, io.weight,
 /// memory.swap.max, hugetlb page sizes on v2) are checked by
 /// [`CgroupManager::apply`], which names the field just the same.
+///
+/// As in runc, 0 in memory limit/reservation/swap/kernelTCP and cpu
+/// shares/quota/period means "not set" (a client such as `update` sends only
+/// what changes), and a pids limit of 0 or below means unlimited.
 pub fn validate_resources(layout: &Layout, resources: &LinuxResources) -> Result<()> {
     resources::validate(layout, resources)
 }
@@ -134,7 +166,7 @@ pub fn manager_for(
 }
 
 /// [`manager_for`] with relative paths resolved against the cgroups in
-/// `proc_cgroup` (the text of some /proc/<pid>/cgroup) instead of the caller's.
+/// `proc_cgroup` (the text of some `/proc/<pid>/cgroup`) instead of the caller's.
 pub fn manager_for_process(
     layout: &Layout,
     cgroups_path: Option<&Path>,
@@ -206,6 +238,61 @@ impl CgroupTarget {
         }
         d.push(&self.path);
         d
+    }
+}
+
+/// Stats from v1 hierarchies where a controller is bound there, else from the
+/// cgroup2 directory. The cgroup must exist.
+pub(crate) fn collect_stats(v1: Option<&V1Manager>, v2: Option<&Path>) -> Result<Stats> {
+    let main = match (v1, v2) {
+        (Some(m), _) => m.main_dir(),
+        (None, Some(d)) => d,
+        (None, None) => return Ok(Stats::default()),
+    };
+    if !main.is_dir() {
+        return Err(CgroupError::Io {
+            path: main.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let on_v1 = |c: &str| v1.and_then(|m| m.dir_of(c));
+    let mut s = Stats::default();
+    if on_v1("cpu").is_some() || on_v1("cpuacct").is_some() {
+        stats::v1_cpu(on_v1("cpu"), on_v1("cpuacct"), &mut s)?;
+    } else if let Some(d) = v2 {
+        stats::v2_cpu(d, &mut s)?;
+    }
+    match (on_v1("cpuset"), v2) {
+        (Some(d), _) => stats::v1_cpuset(d, &mut s)?,
+        (None, Some(d)) => stats::v2_cpuset(d, &mut s)?,
+        _ => {}
+    }
+    match (on_v1("memory"), v2) {
+        (Some(d), _) => stats::v1_memory(d, &mut s)?,
+        (None, Some(d)) => stats::v2_memory(d, &mut s)?,
+        _ => {}
+    }
+    if let Some(d) = on_v1("pids").or(v2) {
+        stats::pids(d, &mut s)?;
+    }
+    match (on_v1("blkio"), v2) {
+        (Some(d), _) => stats::v1_blkio(d, &mut s)?,
+        (None, Some(d)) => stats::v2_io(d, &mut s)?,
+        _ => {}
+    }
+    match (on_v1("hugetlb"), v2) {
+        (Some(d), _) => stats::v1_hugetlb(d, &mut s)?,
+        (None, Some(d)) => stats::v2_hugetlb(d, &mut s)?,
+        _ => {}
+    }
+    Ok(s)
+}
+
+/// The error for stats/OOM calls on a manager without a memory cgroup.
+pub(crate) fn no_memory_controller() -> CgroupError {
+    CgroupError::Unsupported {
+        field: "memory".into(),
+        why: "the memory controller is not available to this cgroup".into(),
     }
 }
 

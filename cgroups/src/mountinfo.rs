@@ -1,4 +1,4 @@
-//! Pure parsers for /proc/<pid>/mountinfo and /proc/<pid>/cgroup.
+//! Pure parsers for `/proc/<pid>/mountinfo` and `/proc/<pid>/cgroup`.
 //!
 //! Both take the file's text so that every layout can be unit tested without
 //! a kernel that has it.
@@ -150,7 +150,7 @@ pub fn parse_mountinfo(text: &str) -> Result<Layout> {
     }
 }
 
-/// One line of /proc/<pid>/cgroup.
+/// One line of `/proc/<pid>/cgroup`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcCgroup {
     pub hierarchy_id: u32,
@@ -159,7 +159,7 @@ pub struct ProcCgroup {
     pub path: String,
 }
 
-/// Parse the text of /proc/<pid>/cgroup.
+/// Parse the text of `/proc/<pid>/cgroup`.
 pub fn parse_proc_cgroup(text: &str) -> Result<Vec<ProcCgroup>> {
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {

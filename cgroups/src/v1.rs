@@ -6,7 +6,7 @@ use oci_spec::runtime::LinuxResources;
 
 use crate::fsutil::{self, Backoff, ProcsFile};
 use crate::resources::{self, Group};
-use crate::{CgroupError, CgroupManager, FreezerState, Result, V1Mount};
+use crate::{oom, CgroupError, CgroupManager, FreezerState, OomWatcher, Result, Stats, V1Mount};
 use crate::{DESTROY_TIMEOUT, FREEZE_TIMEOUT};
 
 #[derive(Debug, Clone)]
@@ -317,5 +317,23 @@ impl CgroupManager for V1Manager {
 
     fn path_of(&self, controller: &str) -> Option<PathBuf> {
         self.dir_of(controller).map(Path::to_path_buf)
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        crate::collect_stats(Some(self), None)
+    }
+
+    fn oom_kill_count(&self) -> Result<u64> {
+        let dir = self
+            .dir_of("memory")
+            .ok_or_else(crate::no_memory_controller)?;
+        oom::oom_kills(&dir.join("memory.oom_control"))
+    }
+
+    fn oom_watcher(&self) -> Result<OomWatcher> {
+        OomWatcher::v1(
+            self.dir_of("memory")
+                .ok_or_else(crate::no_memory_controller)?,
+        )
     }
 }

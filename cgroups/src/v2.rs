@@ -7,7 +7,7 @@ use oci_spec::runtime::LinuxResources;
 
 use crate::fsutil::{self, Backoff, ProcsFile};
 use crate::resources::{self, Group};
-use crate::{CgroupManager, FreezerState, Result};
+use crate::{oom, CgroupManager, FreezerState, OomWatcher, Result, Stats};
 use crate::{DESTROY_TIMEOUT, FREEZE_TIMEOUT};
 
 /// A container's cgroup in a cgroup2 hierarchy.
@@ -142,7 +142,8 @@ impl V2Manager {
                 Some(map) => resources::v2::unified(dir, map),
                 None => Ok(()),
             },
-            Group::Devices | Group::NetCls | Group::NetPrio => resources::check_group_v2(g, r),
+            Group::Devices => crate::bpf::apply(dir, r.devices().as_deref().unwrap_or(&[])),
+            Group::NetCls | Group::NetPrio => resources::check_group_v2(g, r),
         }
     }
 
@@ -178,10 +179,8 @@ impl V2Manager {
     /// SIGKILL everything below the cgroup: cgroup.kill where the kernel has it
     /// (5.14+), else freeze, kill each pid, thaw.
     pub(crate) fn kill_all(&self) -> Result<()> {
-        match fsutil::write_raw(&self.dir.join("cgroup.kill"), "1") {
-            Ok(()) => return self.wait_empty(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(fsutil::io_err(self.dir.join("cgroup.kill"), e)),
+        if self.send_kill()? {
+            return self.wait_empty();
         }
         let frozen = set_freeze(&self.dir, FreezerState::Frozen).is_ok();
         let mut pids = Vec::new();
@@ -205,6 +204,17 @@ impl V2Manager {
                     DESTROY_TIMEOUT,
                 ));
             }
+        }
+    }
+
+    /// Write cgroup.kill: SIGKILL to the whole subtree in one go, frozen
+    /// (cgroup2 freezer) or not. False when the kernel predates it.
+    pub(crate) fn send_kill(&self) -> Result<bool> {
+        let file = self.dir.join("cgroup.kill");
+        match fsutil::write_raw(&file, "1") {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(fsutil::io_err(file, e)),
         }
     }
 
@@ -320,5 +330,17 @@ impl CgroupManager for V2Manager {
             .split_whitespace()
             .any(|c| c == controller)
             .then(|| self.dir.clone())
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        crate::collect_stats(None, Some(&self.dir))
+    }
+
+    fn oom_kill_count(&self) -> Result<u64> {
+        oom::oom_kills(&self.dir.join("memory.events"))
+    }
+
+    fn oom_watcher(&self) -> Result<OomWatcher> {
+        OomWatcher::v2(&self.dir)
     }
 }

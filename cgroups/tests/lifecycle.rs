@@ -4,6 +4,7 @@ mod common;
 
 use std::os::unix::process::ExitStatusExt;
 
+use brig_cgroups::Layout;
 use common::{controllers, TestCgroup};
 
 #[test]
@@ -23,11 +24,31 @@ fn create_join_list_destroy_leaves_nothing() {
             dir.display()
         );
     }
-    // The kernel's own view of the child: every hierarchy line ends in our path.
+    // The kernel's own view of the child: the line of every mounted hierarchy
+    // ends in our path. (A v1 hierarchy can outlive its mount; that one is
+    // not joinable and not in the layout.)
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    for line in own.lines() {
-        assert!(line.ends_with(&cg.path), "{line} is not in {}", cg.path);
+    let entries = brig_cgroups::parse_proc_cgroup(&own).unwrap();
+    let mut seen = 0;
+    for e in &entries {
+        let mounted = match &cg.layout {
+            Layout::Unified { .. } => e.hierarchy_id == 0,
+            Layout::Hybrid { v1, .. } | Layout::Legacy { v1 } => {
+                (e.hierarchy_id == 0 && matches!(cg.layout, Layout::Hybrid { .. }))
+                    || v1.iter().any(|m| {
+                        let (mut a, mut b) = (m.controllers.clone(), e.controllers.clone());
+                        a.sort();
+                        b.sort();
+                        a == b
+                    })
+            }
+        };
+        if mounted {
+            assert_eq!(e.path, cg.path, "{e:?}");
+            seen += 1;
+        }
     }
+    assert_eq!(seen, dirs.len(), "{own}");
 
     cg.mgr.destroy().unwrap();
     let status = child.wait().unwrap();

@@ -440,6 +440,14 @@ pub(crate) fn device_rule_line(
             ))
         }
     };
+    for (name, v) in [("major", d.major()), ("minor", d.minor())] {
+        if v.is_some_and(|n| n > i64::from(i32::MAX)) {
+            return Err(invalid(
+                format!("{DEVICES}[{i}].{name}"),
+                format!("{} is not a device number", v.unwrap_or_default()),
+            ));
+        }
+    }
     let num = |v: Option<i64>| match v {
         Some(n) if n >= 0 => n.to_string(),
         _ => "*".to_string(),
@@ -575,10 +583,6 @@ pub(crate) fn check_group_v2(g: Group, r: &LinuxResources) -> Result<()> {
         Group::Memory => r.memory().as_ref().map_or(Ok(()), check_v2_memory),
         Group::CpuSched => r.cpu().as_ref().map_or(Ok(()), check_v2_cpu),
         Group::BlockIo => r.block_io().as_ref().map_or(Ok(()), check_v2_blkio),
-        Group::Devices => Err(unsupported(
-            DEVICES,
-            "cgroup v2 controls devices through an eBPF program, which brig does not load",
-        )),
         Group::NetCls | Group::NetPrio => Err(unsupported(
             g.field(),
             "cgroup v2 has no net_cls/net_prio controller",
@@ -653,7 +657,8 @@ pub(crate) fn route<'a>(
             ),
         ));
     };
-    if g == Group::Unified {
+    // Device rules on cgroup2 are an eBPF program, not a controller.
+    if g == Group::Unified || g == Group::Devices {
         return Ok(Route::V2);
     }
     let v2 = v2.get_or_insert_with(|| V2Controllers::new(unified));
@@ -666,7 +671,7 @@ pub(crate) fn route<'a>(
                 unified.display()
             ),
         )),
-        // Devices and net_*: say why v2 cannot do it.
+        // net_cls/net_prio: say why v2 cannot do it.
         None => Err(check_group_v2(g, &LinuxResources::default())
             .err()
             .unwrap_or_else(|| {
@@ -772,7 +777,13 @@ pub(crate) fn validate(layout: &Layout, r: &LinuxResources) -> Result<()> {
             Route::V2 => check_group_v2(g, r)?,
         }
     }
-    if let (Some(keys), Some(v2)) = (r.unified(), v2.as_mut()) {
+    let unified_root = match layout {
+        Layout::Unified { root } => Some(root),
+        Layout::Hybrid { unified, .. } => Some(unified),
+        Layout::Legacy { .. } => None,
+    };
+    if let (Some(keys), Some(root)) = (r.unified(), unified_root) {
+        let v2 = v2.get_or_insert_with(|| V2Controllers::new(root));
         for key in keys.keys() {
             let ctl = key.split('.').next().unwrap_or("");
             if !v2.has(ctl)? {

@@ -35,15 +35,22 @@ pub struct TestCgroup {
     pub mgr: Arc<dyn CgroupManager>,
     pub path: String,
     parents: Vec<PathBuf>,
+    /// Children started with `start_sh`, reaped after destroy.
+    owned: std::sync::Mutex<Vec<Child>>,
 }
 
 impl TestCgroup {
     pub fn new() -> TestCgroup {
+        Self::with_layout(detect_layout().expect("detect layout"))
+    }
+
+    /// On a layout narrowed from the host's (to reach a code path this host
+    /// would not take by itself).
+    pub fn with_layout(layout: Layout) -> TestCgroup {
         assert!(
             nix::unistd::geteuid().is_root(),
             "the kernel tests create cgroups and must run as root"
         );
-        let layout = detect_layout().expect("detect layout");
         let path = format!(
             "/brig-test/{}-{}",
             std::process::id(),
@@ -62,6 +69,7 @@ impl TestCgroup {
             mgr,
             path,
             parents,
+            owned: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -70,6 +78,14 @@ impl TestCgroup {
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(script);
         self.spawn(cmd)
+    }
+
+    /// Like `spawn_sh`, but the guard keeps the child and reaps it on drop.
+    pub fn start_sh(&self, script: &str) -> u32 {
+        let child = self.spawn_sh(script);
+        let pid = child.id();
+        self.owned.lock().unwrap().push(child);
+        pid
     }
 
     pub fn spawn(&self, mut cmd: Command) -> Child {
@@ -97,6 +113,9 @@ impl TestCgroup {
 impl Drop for TestCgroup {
     fn drop(&mut self) {
         let res = self.mgr.destroy();
+        for mut c in self.owned.lock().unwrap().drain(..) {
+            let _ = c.wait();
+        }
         for p in &self.parents {
             // Another test may still use /brig-test; the last one removes it.
             let _ = std::fs::remove_dir(p);
