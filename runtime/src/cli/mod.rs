@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -67,6 +68,8 @@ pub enum Command {
     Kill(kill::Args),
     /// Delete a container and what it holds.
     Delete(delete::Args),
+    /// Run a new process in a running container.
+    Exec(exec::Args),
     /// Create and start a container, wait for it, and delete it.
     Run(run::Args),
     /// List containers.
@@ -115,6 +118,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::State(a) => state::run(&store, a),
         Command::Kill(a) => kill::run(&store, a),
         Command::Delete(a) => delete::run(&store, a),
+        Command::Exec(a) => exec::run(&store, a),
         Command::Run(a) => run::run(&store, a),
         Command::List(a) => list::run(&store, a),
         Command::Pause(a) => pause::pause(&store, a),

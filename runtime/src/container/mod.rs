@@ -3,6 +3,7 @@
 mod cgroup;
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod pause;
 mod start;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
+pub use exec::{base_process, exec, ExecOptions};
 pub use kill::{kill, parse_signal};
 pub use pause::{pause, pids, resume};
 pub use start::start;

@@ -1,19 +1,18 @@
 //! The container init: runs in the cloned child, sets the container up, waits on
 //! the exec fifo for `start`, and execs the user's process.
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
-use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Gid, Uid};
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
 use super::message::{Channel, Msg};
+use super::user_process::{self, step};
 use super::InitConfig;
 use crate::hooks::{self, Phase};
 use crate::namespaces;
@@ -37,14 +36,14 @@ pub(super) fn container_init(cfg: &InitConfig, ch: Channel) -> ! {
 
 enum Never {}
 
-fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, String> {
-    r.map_err(|e| format!("{what}: {e}"))
-}
-
 fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
+    // Until the exec, this process runs the brig binary inside the container:
+    // non-dumpable, its /proc/PID/exe cannot be opened by the container's
+    // processes (CVE-2019-5736, overwriting the runtime through it).
+    step("prctl", nix::sys::prctl::set_dumpable(false))?;
     // Die with the parent while it drives the setup.
     step("prctl", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
     let spec = cfg.spec;
@@ -105,48 +104,8 @@ fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
     }
     step("rootfs", rootfs::finish(&mounter, spec))?;
 
-    if let Some(rl) = process.rlimits() {
-        step("rlimits", security::set_rlimits(rl))?;
-    }
-    let cwd = process.cwd();
-    if !cwd.exists() {
-        step("process.cwd", std::fs::create_dir_all(cwd))?;
-    }
-    step("process.cwd", nix::unistd::chdir(cwd))?;
-
-    let env: Vec<CString> = process
-        .env()
-        .iter()
-        .flatten()
-        .map(|e| CString::new(e.as_bytes()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| "process.env: NUL byte in a variable".to_string())?;
-    let args: Vec<CString> = process
-        .args()
-        .iter()
-        .flatten()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| "process.args: NUL byte in an argument".to_string())?;
-    let program = find_program(
-        &args[0].to_string_lossy(),
-        process.env().as_deref().unwrap_or(&[]),
-    )
-    .map_err(|e| format!("process.args[0]: {e}"))?;
-
-    let caps = process.capabilities().as_ref();
-    if let Some(c) = caps {
-        step("capabilities", security::drop_bounding(c))?;
-    }
-    step("user", security::switch_user(process))?;
-    if let Some(c) = caps {
-        step("capabilities", security::set_capabilities(c))?;
-    }
-    let umask = process.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(Mode::from_bits_truncate(umask));
-    if process.no_new_privileges().unwrap_or(false) {
-        step("noNewPrivileges", security::set_no_new_privs())?;
-    }
+    let prepared = user_process::prepare(process)?;
+    user_process::set_credentials(process)?;
 
     // From here the parent is gone (create returned): errors go to stderr.
     step("prctl", nix::sys::prctl::set_pdeathsig(None))?;
@@ -157,13 +116,7 @@ fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
         "startContainer hook",
         hooks::run_phase(hook_list, Phase::StartContainer, state.as_bytes()),
     )?;
-    step("fds", crate::sys::cloexec_from(3 + cfg.preserve_fds))?;
-    step(
-        "signal mask",
-        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None),
-    )?;
-    let e = nix::unistd::execve(&program, &args, &env).unwrap_err();
-    Err(format!("exec {}: {e}", program.to_string_lossy()))
+    Err(user_process::exec(&prepared, cfg.preserve_fds))
 }
 
 /// Enter every namespace the config names. In the single-clone case the new ones
@@ -239,29 +192,4 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<(), String> {
     )?;
     step("exec fifo", nix::unistd::write(&fd, b"0"))?;
     Ok(())
-}
-
-/// Resolve the program the way execvp would, with the container's PATH, so that
-/// a missing program fails `create` instead of the exec after `start`.
-fn find_program(arg0: &str, env: &[String]) -> Result<CString, String> {
-    let executable =
-        |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && p.is_file();
-    if arg0.contains('/') {
-        let p = Path::new(arg0);
-        if !executable(p) {
-            return Err(format!("{arg0:?}: no such executable"));
-        }
-        return CString::new(arg0).map_err(|e| e.to_string());
-    }
-    let path = env
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    for dir in path.split(':').filter(|d| !d.is_empty()) {
-        let p = Path::new(dir).join(arg0);
-        if executable(&p) {
-            return CString::new(p.as_os_str().as_bytes()).map_err(|e| e.to_string());
-        }
-    }
-    Err(format!("{arg0:?}: executable file not found in $PATH"))
 }

@@ -7,8 +7,10 @@
 //! makes the user namespace first so that it owns the others, waits for the parent
 //! to write its id maps, and forks once more into the new pid namespace.
 
+mod exec;
 mod init;
 pub mod message;
+mod user_process;
 
 use std::os::fd::RawFd;
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ use oci_spec::runtime::{LinuxNamespaceType as Ns, Spec};
 
 use crate::namespaces::{self, open_ns, NsPlan};
 use crate::rootfs::CgroupMount;
+pub use exec::{exit_code, spawn_exec, ExecConfig};
 use message::{channel, ChannelError, Msg};
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 pub use default::{default_spec, default_spec_text};
 pub use oci_spec::runtime::Spec;
-pub use validate::validate;
+pub use validate::{validate, validate_process};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {

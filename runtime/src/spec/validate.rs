@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use super::SpecError;
 use crate::namespaces::ns_name;
@@ -36,7 +36,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
             format!("{}: no such directory", rootfs.display()),
         ));
     }
-    validate_process(spec)?;
+    validate_spec_process(spec)?;
     validate_linux(spec)?;
     validate_mounts(spec)?;
     validate_hooks(spec)?;
@@ -49,11 +49,16 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
     Ok(())
 }
 
-fn validate_process(spec: &Spec) -> Result<()> {
+fn validate_spec_process(spec: &Spec) -> Result<()> {
     let p = spec
         .process()
         .as_ref()
         .ok_or_else(|| SpecError::invalid("process", "missing: brig needs a process to run"))?;
+    validate_process(p)
+}
+
+/// Check a process (the config's, or one given to `exec`).
+pub fn validate_process(p: &Process) -> Result<()> {
     match p.args() {
         Some(a) if !a.is_empty() && !a[0].is_empty() => {}
         _ => return Err(SpecError::invalid("process.args", "must name a program")),

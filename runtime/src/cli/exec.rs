@@ -1,0 +1,145 @@
+use std::path::PathBuf;
+
+use oci_spec::runtime::{Capabilities, Capability, Process};
+
+use crate::container::{self, ExecOptions, Store};
+
+#[derive(Debug, clap::Args)]
+#[command(trailing_var_arg = true)]
+pub struct Args {
+    pub id: String,
+    /// The program and its arguments (unless --process gives them).
+    pub command: Vec<String>,
+    /// A process.json (the `process` object of config.json) to run instead.
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Add or override an environment variable (KEY=VALUE).
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// User to run as: UID[:GID].
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Supplementary group ids.
+    #[arg(short = 'g', long)]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to every set.
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Allocate a terminal: not supported yet, so refused.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Return once the process runs.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's host pid here.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Terminal socket: not supported yet, so refused.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Pass this many extra fds (from 3 on).
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: i32,
+}
+
+fn parse_user(s: &str) -> anyhow::Result<(u32, Option<u32>)> {
+    let bad = || anyhow::anyhow!("--user {s:?}: must be UID or UID:GID (numbers)");
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (s, None),
+    };
+    let uid = u.parse().map_err(|_| bad())?;
+    let gid = g.map(|g| g.parse().map_err(|_| bad())).transpose()?;
+    Ok((uid, gid))
+}
+
+fn process(store: &Store, a: &Args) -> anyhow::Result<Process> {
+    let mut p = match &a.process {
+        Some(path) => {
+            let text = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("--process {}: {e}", path.display()))?;
+            crate::spec::parse_json::<Process>(path, &text)?
+        }
+        None => {
+            if a.command.is_empty() {
+                anyhow::bail!("exec: give a command, or --process FILE");
+            }
+            let mut p = container::base_process(store, &a.id)?;
+            p.set_args(Some(a.command.clone()));
+            p
+        }
+    };
+    if a.process.is_some() && !a.command.is_empty() {
+        anyhow::bail!("exec: --process and a command exclude each other");
+    }
+    if !a.env.is_empty() {
+        let mut env = p.env().clone().unwrap_or_default();
+        for kv in &a.env {
+            let Some((k, _)) = kv.split_once('=') else {
+                anyhow::bail!("--env {kv:?}: must be KEY=VALUE");
+            };
+            env.retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k));
+            env.push(kv.clone());
+        }
+        p.set_env(Some(env));
+    }
+    if let Some(cwd) = &a.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = parse_user(u)?;
+        p.user_mut().set_uid(uid);
+        if let Some(g) = gid {
+            p.user_mut().set_gid(g);
+        }
+    }
+    if !a.additional_gids.is_empty() {
+        p.user_mut()
+            .set_additional_gids(Some(a.additional_gids.clone()));
+    }
+    if !a.cap.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &a.cap {
+            let cap: Capability =
+                serde_json::from_value(serde_json::Value::String(name.clone()))
+                    .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))?;
+            let add = |set: Option<Capabilities>| {
+                let mut s = set.unwrap_or_default();
+                s.insert(cap);
+                Some(s)
+            };
+            caps.set_bounding(add(caps.bounding().clone()));
+            caps.set_effective(add(caps.effective().clone()));
+            caps.set_permitted(add(caps.permitted().clone()));
+            caps.set_inheritable(add(caps.inheritable().clone()));
+            caps.set_ambient(add(caps.ambient().clone()));
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if a.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    Ok(p)
+}
+
+pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
+    if a.tty || a.console_socket.is_some() {
+        anyhow::bail!("--tty/--console-socket: brig does not support terminals yet");
+    }
+    if a.preserve_fds < 0 {
+        anyhow::bail!("--preserve-fds {}: must not be negative", a.preserve_fds);
+    }
+    let opts = ExecOptions {
+        process: process(store, &a)?,
+        detach: a.detach,
+        pid_file: a.pid_file.clone(),
+        preserve_fds: a.preserve_fds,
+    };
+    Ok(container::exec(store, &a.id, &opts)?)
+}

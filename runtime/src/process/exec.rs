@@ -1,0 +1,140 @@
+//! `exec`: a new process in every namespace and the cgroup of a running
+//! container's init, with its own process attributes.
+
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+
+use brig_cgroups::CgroupManager;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType as Ns, Process};
+
+use super::message::{channel, ChannelError, Msg};
+use super::user_process::{self, step};
+use super::{clone_process, ProcessError};
+use crate::namespaces::{self, open_ns, JoinNs};
+
+pub struct ExecConfig<'a> {
+    /// Host pid of the container's init, whose namespaces are joined.
+    pub init_pid: i32,
+    pub process: &'a Process,
+    pub cgroup: &'a dyn CgroupManager,
+    pub preserve_fds: i32,
+    pub close_fds: Vec<RawFd>,
+}
+
+const ORDER: [Ns; 8] = [
+    Ns::User,
+    Ns::Mount,
+    Ns::Network,
+    Ns::Ipc,
+    Ns::Uts,
+    Ns::Cgroup,
+    Ns::Pid,
+    Ns::Time,
+];
+
+/// The init's namespaces that differ from ours, user first (it owns the others).
+fn namespaces_of(pid: i32) -> Result<Vec<JoinNs>, ProcessError> {
+    let mut out = Vec::new();
+    for t in ORDER {
+        let name = namespaces::ns_name(t);
+        let theirs = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+        let ours = PathBuf::from(format!("/proc/self/ns/{name}"));
+        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
+            continue; // a kernel without this namespace kind
+        };
+        use std::os::unix::fs::MetadataExt;
+        if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+            let fd = open_ns(&theirs, t)?;
+            out.push(JoinNs {
+                typ: t,
+                path: theirs,
+                fd,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Start the process; returns its host pid once it has exec'd (or an error from
+/// its setup, such as a missing program).
+pub fn spawn_exec(cfg: &ExecConfig) -> Result<i32, ProcessError> {
+    let nss = namespaces_of(cfg.init_pid)?;
+    let (parent, child) = channel()?;
+    // pid and time namespaces apply to children: enter them for the clone only.
+    let mut restore = Vec::new();
+    for j in nss.iter().filter(|j| matches!(j.typ, Ns::Pid | Ns::Time)) {
+        let name = namespaces::ns_name(j.typ);
+        let path = PathBuf::from(format!("/proc/self/ns/{name}"));
+        let fd = open_ns(&path, j.typ)?;
+        restore.push(JoinNs {
+            typ: j.typ,
+            path,
+            fd,
+        });
+        namespaces::join(j)?;
+    }
+    let pid = clone_process(nix::sched::CloneFlags::empty());
+    if pid != Ok(0) {
+        // Only the parent goes back: the child stays in the container's namespaces.
+        for r in &restore {
+            namespaces::join(r)?;
+        }
+    }
+    let pid = pid.map_err(ProcessError::Clone)?;
+    if pid == 0 {
+        drop(parent);
+        let err = match exec_child(cfg, &nss) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        let _ = child.send(&Msg::Error(err));
+        // SAFETY: leave without running the parent's exit handlers.
+        unsafe { libc::_exit(127) }
+    }
+    drop(child);
+    // The socket closes on exec: EOF means the program runs.
+    match parent.recv() {
+        Err(ChannelError::Closed) => Ok(pid),
+        Ok(Msg::Error(e)) => {
+            let _ = waitpid(Pid::from_raw(pid), None);
+            Err(ProcessError::Init(e))
+        }
+        Ok(other) => Err(ProcessError::Init(format!("unexpected message {other:?}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+enum Never {}
+
+fn exec_child(cfg: &ExecConfig, nss: &[JoinNs]) -> Result<Never, String> {
+    for fd in &cfg.close_fds {
+        let _ = nix::unistd::close(*fd);
+    }
+    // Not dumpable until the exec: see the init (CVE-2019-5736).
+    step("prctl", nix::sys::prctl::set_dumpable(false))?;
+    step("joining cgroup", cfg.cgroup.add_process(0))?;
+    if let Some(adj) = cfg.process.oom_score_adj() {
+        step(
+            "process.oomScoreAdj",
+            crate::security::set_oom_score_adj(adj),
+        )?;
+    }
+    for j in nss.iter().filter(|j| !matches!(j.typ, Ns::Pid | Ns::Time)) {
+        step("joining namespace", namespaces::join(j))?;
+    }
+    // setns into a mount namespace leaves us at its root: the container's /.
+    let prepared = user_process::prepare(cfg.process)?;
+    user_process::set_credentials(cfg.process)?;
+    Err(user_process::exec(&prepared, cfg.preserve_fds))
+}
+
+/// How a waited-for process ended, as an exit status (128+n for signal n).
+pub fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, c) => Some(c),
+        WaitStatus::Signaled(_, s, _) => Some(128 + s as i32),
+        _ => None,
+    }
+}
