@@ -93,7 +93,20 @@ fn exec_returns_the_exit_status_and_takes_runc_flags() {
         &bed.brig(&["exec", "--user", "root", &id, "true"]),
         "--user \"root\"",
     );
-    fails_with(&bed.brig(&["exec", "--tty", &id, "true"]), "terminals");
+    // --tty: a pty of the container's own devpts, relayed to our stdio.
+    let out = ok(&bed.brig(&[
+        "exec",
+        "--tty",
+        &id,
+        "sh",
+        "-c",
+        "tty; [ -t 1 ] && echo tty-out",
+    ]));
+    assert_eq!(out.replace('\r', ""), "/dev/pts/0\ntty-out\n");
+    fails_with(
+        &bed.brig(&["exec", "--tty", "--detach", &id, "true"]),
+        "needs --console-socket",
+    );
     fails_with(
         &bed.brig(&["exec", "--cap", "CAP_NOPE", &id, "true"]),
         "--cap \"CAP_NOPE\"",

@@ -24,16 +24,13 @@ pub struct CreateArgs {
     /// Pass this many extra fds (from 3 on) to the container.
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: i32,
-    /// Unix socket to send a terminal's master fd to: brig has no terminal support yet.
+    /// Unix socket that gets the master of the container's terminal (SCM_RIGHTS).
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
 }
 
 impl CreateArgs {
-    pub fn options(&self) -> anyhow::Result<CreateOptions> {
-        if self.console_socket.is_some() {
-            anyhow::bail!("--console-socket: brig does not support terminals yet");
-        }
+    pub fn options(&self, foreground: bool) -> anyhow::Result<CreateOptions> {
         if self.preserve_fds < 0 {
             anyhow::bail!("--preserve-fds {}: must not be negative", self.preserve_fds);
         }
@@ -42,12 +39,14 @@ impl CreateArgs {
             pid_file: self.pid_file.clone(),
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds,
+            console_socket: self.console_socket.clone(),
+            foreground,
         })
     }
 }
 
 pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
-    let opts = a.opts.options()?;
+    let opts = a.opts.options(false)?;
     let c = container::create(store, &a.id, &opts)?;
     super::log::debug(&format!("created {} with init pid {}", a.id, c.state.pid));
     Ok(0)

@@ -31,7 +31,7 @@ pub struct Args {
     /// Set no_new_privs for the process.
     #[arg(long)]
     pub no_new_privs: bool,
-    /// Allocate a terminal: not supported yet, so refused.
+    /// Give the process a terminal (relayed, or sent to --console-socket).
     #[arg(short, long)]
     pub tty: bool,
     /// Return once the process runs.
@@ -40,7 +40,7 @@ pub struct Args {
     /// Write the process's host pid here.
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
-    /// Terminal socket: not supported yet, so refused.
+    /// Unix socket that gets the terminal's master (SCM_RIGHTS).
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
     /// Pass this many extra fds (from 3 on).
@@ -122,6 +122,12 @@ fn process(store: &Store, a: &Args) -> anyhow::Result<Process> {
         }
         p.set_capabilities(Some(caps));
     }
+    if a.tty {
+        p.set_terminal(Some(true));
+    } else if a.process.is_none() {
+        // runc's rule: the config's terminal setting is not inherited by exec.
+        p.set_terminal(Some(false));
+    }
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
@@ -129,9 +135,6 @@ fn process(store: &Store, a: &Args) -> anyhow::Result<Process> {
 }
 
 pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
-    if a.tty || a.console_socket.is_some() {
-        anyhow::bail!("--tty/--console-socket: brig does not support terminals yet");
-    }
     if a.preserve_fds < 0 {
         anyhow::bail!("--preserve-fds {}: must not be negative", a.preserve_fds);
     }
@@ -140,6 +143,7 @@ pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
         detach: a.detach,
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
+        console_socket: a.console_socket.clone(),
     };
     Ok(container::exec(store, &a.id, &opts)?)
 }

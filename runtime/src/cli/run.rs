@@ -13,7 +13,7 @@ pub struct Args {
 }
 
 pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
-    let opts = a.opts.options()?;
+    let opts = a.opts.options(!a.detach)?;
     if a.detach {
         container::create(store, &a.id, &opts)?;
         if let Err(e) = container::start(store, &a.id) {

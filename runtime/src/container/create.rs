@@ -22,12 +22,53 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub no_pivot: bool,
     pub preserve_fds: i32,
+    /// Where to send the master of the container's terminal (runc's --console-socket).
+    pub console_socket: Option<PathBuf>,
+    /// The caller relays the terminal itself (`run` in the foreground).
+    pub foreground: bool,
 }
 
 /// A created container: its init waits for `start`.
 #[derive(Debug)]
 pub struct Created {
     pub state: ContainerState,
+    /// The terminal's master, when the process has a terminal and no console
+    /// socket took it.
+    pub console: Option<std::os::fd::OwnedFd>,
+}
+
+/// A terminal goes to a console socket, or to a caller that stays to relay it.
+fn check_terminal(spec: &spec::Spec, opts: &CreateOptions) -> Result<(), ContainerError> {
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    match (&opts.console_socket, terminal) {
+        (None, true) if !opts.foreground => Err(spec::SpecError::invalid(
+            "process.terminal",
+            "a terminal needs --console-socket (or `run` in the foreground)",
+        )
+        .into()),
+        (Some(_), false) => Err(ContainerError::Other(
+            "--console-socket: the config's process.terminal is false".into(),
+        )),
+        (Some(path), true) => {
+            use std::os::unix::fs::FileTypeExt;
+            match std::fs::metadata(path) {
+                Ok(m) if m.file_type().is_socket() => Ok(()),
+                Ok(_) => Err(ContainerError::Other(format!(
+                    "--console-socket {}: not a socket",
+                    path.display()
+                ))),
+                Err(e) => Err(ContainerError::Other(format!(
+                    "--console-socket {}: {e}",
+                    path.display()
+                ))),
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Undoes a half-made container unless disarmed.
@@ -53,6 +94,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     super::validate_id(id)?;
     let (bundle, spec) = spec::load_bundle(&opts.bundle)?;
     spec::validate(&spec, &bundle)?;
+    check_terminal(&spec, opts)?;
     let layout = brig_cgroups::detect_layout()?;
     let resources = cgroup::resources(&spec);
     brig_cgroups::validate_resources(&layout, &resources)?;
@@ -133,7 +175,13 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         hooks::run_phase(h, Phase::CreateRuntime, json.as_bytes()).map_err(|e| e.to_string())?;
         Ok(state.hook_json(Status::Created))
     };
-    let pid = spawn_init(&cfg, &mut run_create_hooks)?;
+    let (pid, mut console) = spawn_init(&cfg, &mut run_create_hooks)?;
+    if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
+        crate::process::terminal::send_to_console_socket(path, master).map_err(|e| {
+            ContainerError::Other(format!("--console-socket {}: {e}", path.display()))
+        })?;
+        console = None;
+    }
 
     state.pid = pid;
     state.status = Status::Created;
@@ -150,7 +198,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     // Done: keep everything.
     undo.cgroup = None;
     undo.locked = None;
-    Ok(Created { state })
+    Ok(Created { state, console })
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {

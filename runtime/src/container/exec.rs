@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 
+use std::os::fd::OwnedFd;
+
 use oci_spec::runtime::Process;
 
 use super::state::Status;
 use super::store::Store;
 use super::wait::{relay_until_exit, with_signals_blocked};
 use super::{cgroup, write_atomic, ContainerError};
+use crate::process::terminal::send_to_console_socket;
 use crate::process::{spawn_exec, ExecConfig};
 
 #[derive(Debug, Clone)]
@@ -16,6 +19,8 @@ pub struct ExecOptions {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: i32,
+    /// Where to send the terminal's master, if the process has a terminal.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// The process `exec` starts from when no --process file is given: the one in
@@ -31,6 +36,17 @@ pub fn base_process(store: &Store, id: &str) -> Result<Process, ContainerError> 
 /// Run the process; returns its exit status, or 0 once it runs with `detach`.
 pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, ContainerError> {
     crate::spec::validate_process(&opts.process)?;
+    let terminal = opts.process.terminal().unwrap_or(false);
+    if terminal && opts.detach && opts.console_socket.is_none() {
+        return Err(ContainerError::Other(
+            "--tty with --detach needs --console-socket".into(),
+        ));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(ContainerError::Other(
+            "--console-socket needs --tty (process.terminal)".into(),
+        ));
+    }
     let state = store.peek(id)?;
     let status = state.current_status();
     if !matches!(status, Status::Running | Status::Created) {
@@ -50,20 +66,26 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
         preserve_fds: opts.preserve_fds,
         close_fds: Vec::new(),
     };
-    let spawn = || -> Result<i32, ContainerError> {
-        let pid = spawn_exec(&cfg)?;
+    let spawn = || -> Result<(i32, Option<OwnedFd>), ContainerError> {
+        let (pid, mut console) = spawn_exec(&cfg)?;
+        if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
+            send_to_console_socket(path, master).map_err(|e| {
+                ContainerError::Other(format!("--console-socket {}: {e}", path.display()))
+            })?;
+            console = None;
+        }
         if let Some(pf) = &opts.pid_file {
             let pf = std::path::absolute(pf).map_err(|e| ContainerError::io(pf, e))?;
             write_atomic(&pf, pid.to_string().as_bytes())?;
         }
-        Ok(pid)
+        Ok((pid, console))
     };
     if opts.detach {
         spawn()?;
         return Ok(0);
     }
     with_signals_blocked(|set| {
-        let pid = spawn()?;
-        relay_until_exit(pid, set)
+        let (pid, console) = spawn()?;
+        relay_until_exit(pid, set, console)
     })
 }

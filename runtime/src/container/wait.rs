@@ -1,7 +1,11 @@
 //! Waiting in the foreground: `run` (create, start, wait, delete, as `runc run`
 //! does) and the relay of signals to the container's process.
 
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -9,6 +13,7 @@ use super::create::{create, CreateOptions};
 use super::store::Store;
 use super::{delete, start, ContainerError};
 use crate::process::exit_code;
+use crate::process::terminal::copy_winsize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOutcome {
@@ -40,19 +45,137 @@ pub(super) fn with_signals_blocked<T>(
     result
 }
 
-/// Forward every signal to `pid` until it exits; its exit status (128+n for signal n).
-pub(super) fn relay_until_exit(pid: i32, set: &SigSet) -> Result<i32, ContainerError> {
+/// Forward every signal to `pid` until it exits, and with a terminal, relay it
+/// to and from our stdio. Returns its exit status (128+n for signal n).
+pub(super) fn relay_until_exit(
+    pid: i32,
+    set: &SigSet,
+    console: Option<OwnedFd>,
+) -> Result<i32, ContainerError> {
+    let err = |what: &str, e: nix::Error| ContainerError::Other(format!("{what}: {e}"));
+    let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC).map_err(|e| err("signalfd", e))?;
+    // Our terminal goes raw while the container's terminal is relayed, and comes back after.
+    let _raw = console.as_ref().and_then(|_| RawMode::enter());
+    if let Some(m) = &console {
+        copy_winsize(0, m.as_raw_fd());
+    }
+    let (mut stdin_open, mut master_open) = (console.is_some(), console.is_some());
+    let mut buf = [0u8; 8192];
     loop {
-        let sig = set
-            .wait()
-            .map_err(|e| ContainerError::Other(format!("sigwait: {e}")))?;
-        if sig != Signal::SIGCHLD {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
-            continue;
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let stdin = std::io::stdin();
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
-        if let Some(code) = reap(pid) {
-            return Ok(code);
+        if let (true, Some(m)) = (master_open, &console) {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
         }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(err("poll", e)),
+            Ok(_) => {}
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut i = 1;
+        if stdin_open {
+            if ready[i] {
+                let m = console
+                    .as_ref()
+                    .expect("stdin is relayed only with a terminal");
+                match nix::unistd::read(&stdin, &mut buf) {
+                    Ok(0) | Err(_) => stdin_open = false,
+                    Ok(n) => write_all(m.as_raw_fd(), &buf[..n]),
+                }
+            }
+            i += 1;
+        }
+        if master_open && ready[i] {
+            let m = console
+                .as_ref()
+                .expect("master is relayed only with a terminal");
+            match nix::unistd::read(m, &mut buf) {
+                // EIO: every slave fd is closed.
+                Ok(0) | Err(_) => master_open = false,
+                Ok(n) => write_all(1, &buf[..n]),
+            }
+        }
+        if ready[0] {
+            let Ok(Some(info)) = sfd.read_signal() else {
+                continue;
+            };
+            let sig = Signal::try_from(info.ssi_signo as i32).map_err(|e| err("signal", e))?;
+            match sig {
+                Signal::SIGCHLD => {
+                    if let Some(code) = reap(pid) {
+                        if let (true, Some(m)) = (master_open, &console) {
+                            drain(m, &mut buf);
+                        }
+                        return Ok(code);
+                    }
+                }
+                Signal::SIGWINCH if console.is_some() => {
+                    copy_winsize(0, console.as_ref().expect("checked").as_raw_fd());
+                }
+                sig => {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+                }
+            }
+        }
+    }
+}
+
+fn write_all(fd: i32, mut data: &[u8]) {
+    // SAFETY: fd stays open for the call; BorrowedFd only lends it.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::Error::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// What the container wrote before it exited.
+fn drain(master: &OwnedFd, buf: &mut [u8]) {
+    let _ = nix::fcntl::fcntl(
+        master,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    );
+    while let Ok(n) = nix::unistd::read(master, buf) {
+        if n == 0 {
+            break;
+        }
+        write_all(1, &buf[..n]);
+    }
+}
+
+/// Our stdin in raw mode, restored on drop. None when stdin is not a terminal.
+struct RawMode(nix::sys::termios::Termios);
+
+impl RawMode {
+    fn enter() -> Option<RawMode> {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        let stdin = std::io::stdin();
+        let saved = tcgetattr(&stdin).ok()?;
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        tcsetattr(&stdin, SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode(saved))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &self.0,
+        );
     }
 }
 
@@ -70,7 +193,7 @@ pub fn run_foreground(
             let _ = delete(store, id, true);
             return Err(e);
         }
-        let exit_code = relay_until_exit(created.state.pid, set)?;
+        let exit_code = relay_until_exit(created.state.pid, set, created.console)?;
         delete(store, id, true)?;
         Ok(RunOutcome { exit_code })
     })

@@ -1,7 +1,7 @@
 //! `exec`: a new process in every namespace and the cgroup of a running
 //! container's init, with its own process attributes.
 
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use brig_cgroups::CgroupManager;
@@ -9,7 +9,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType as Ns, Process};
 
-use super::message::{channel, ChannelError, Msg};
+use super::message::{channel, Channel, ChannelError, Msg};
 use super::user_process::{self, step};
 use super::{clone_process, ProcessError};
 use crate::namespaces::{self, open_ns, JoinNs};
@@ -58,8 +58,8 @@ fn namespaces_of(pid: i32) -> Result<Vec<JoinNs>, ProcessError> {
 }
 
 /// Start the process; returns its host pid once it has exec'd (or an error from
-/// its setup, such as a missing program).
-pub fn spawn_exec(cfg: &ExecConfig) -> Result<i32, ProcessError> {
+/// its setup, such as a missing program), and its terminal's master if it has one.
+pub fn spawn_exec(cfg: &ExecConfig) -> Result<(i32, Option<OwnedFd>), ProcessError> {
     let nss = namespaces_of(cfg.init_pid)?;
     let (parent, child) = channel()?;
     // pid and time namespaces apply to children: enter them for the clone only.
@@ -85,7 +85,7 @@ pub fn spawn_exec(cfg: &ExecConfig) -> Result<i32, ProcessError> {
     let pid = pid.map_err(ProcessError::Clone)?;
     if pid == 0 {
         drop(parent);
-        let err = match exec_child(cfg, &nss) {
+        let err = match exec_child(cfg, &nss, &child) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -95,20 +95,26 @@ pub fn spawn_exec(cfg: &ExecConfig) -> Result<i32, ProcessError> {
     }
     drop(child);
     // The socket closes on exec: EOF means the program runs.
-    match parent.recv() {
-        Err(ChannelError::Closed) => Ok(pid),
-        Ok(Msg::Error(e)) => {
-            let _ = waitpid(Pid::from_raw(pid), None);
-            Err(ProcessError::Init(e))
+    let mut console = None;
+    loop {
+        match parent.recv_fd() {
+            Err(ChannelError::Closed) => return Ok((pid, console)),
+            Ok((Msg::Console, fd)) => console = fd,
+            Ok((Msg::Error(e), _)) => {
+                let _ = waitpid(Pid::from_raw(pid), None);
+                return Err(ProcessError::Init(e));
+            }
+            Ok((other, _)) => {
+                return Err(ProcessError::Init(format!("unexpected message {other:?}")))
+            }
+            Err(e) => return Err(e.into()),
         }
-        Ok(other) => Err(ProcessError::Init(format!("unexpected message {other:?}"))),
-        Err(e) => Err(e.into()),
     }
 }
 
 enum Never {}
 
-fn exec_child(cfg: &ExecConfig, nss: &[JoinNs]) -> Result<Never, String> {
+fn exec_child(cfg: &ExecConfig, nss: &[JoinNs], ch: &Channel) -> Result<Never, String> {
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
@@ -125,6 +131,9 @@ fn exec_child(cfg: &ExecConfig, nss: &[JoinNs]) -> Result<Never, String> {
         step("joining namespace", namespaces::join(j))?;
     }
     // setns into a mount namespace leaves us at its root: the container's /.
+    if cfg.process.terminal().unwrap_or(false) {
+        super::terminal::setup_in_container(ch, cfg.process.console_size().as_ref(), false)?;
+    }
     let prepared = user_process::prepare(cfg.process)?;
     user_process::set_credentials(cfg.process)?;
     Err(user_process::exec(&prepared, cfg.preserve_fds))

@@ -103,6 +103,9 @@ fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
         }
     }
     step("rootfs", rootfs::finish(&mounter, spec))?;
+    if process.terminal().unwrap_or(false) {
+        super::terminal::setup_in_container(ch, process.console_size().as_ref(), true)?;
+    }
 
     let prepared = user_process::prepare(process)?;
     user_process::set_credentials(process)?;

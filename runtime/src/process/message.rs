@@ -1,9 +1,13 @@
 //! The protocol between `brig create` (the parent) and the container init while
 //! the container is set up: typed messages, one per SOCK_SEQPACKET packet.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +25,8 @@ pub enum Msg {
     HooksDone { state: String },
     /// init → parent: set up, about to wait for `start` on the exec fifo.
     Ready,
+    /// init → parent: the master of the container's terminal rides along (SCM_RIGHTS).
+    Console,
     /// init → parent: setup failed.
     Error(String),
 }
@@ -54,9 +60,17 @@ pub fn channel() -> Result<(Channel, Channel), ChannelError> {
 
 impl Channel {
     pub fn send(&self, msg: &Msg) -> Result<(), ChannelError> {
+        self.send_fds(msg, &[])
+    }
+
+    /// Send a message with file descriptors attached.
+    pub fn send_fds(&self, msg: &Msg, fds: &[RawFd]) -> Result<(), ChannelError> {
         let buf = serde_json::to_vec(msg)?;
+        let iov = [IoSlice::new(&buf)];
+        let cmsg = [ControlMessage::ScmRights(fds)];
+        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
         loop {
-            match nix::unistd::write(&self.fd, &buf) {
+            match sendmsg::<()>(self.fd.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None) {
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(e.into()),
                 Ok(_) => return Ok(()),
@@ -65,14 +79,42 @@ impl Channel {
     }
 
     pub fn recv(&self) -> Result<Msg, ChannelError> {
+        self.recv_fd().map(|(m, _)| m)
+    }
+
+    /// Receive a message and the file descriptor sent with it, if any.
+    pub fn recv_fd(&self) -> Result<(Msg, Option<OwnedFd>), ChannelError> {
         let mut buf = vec![0u8; 64 * 1024];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
         loop {
-            match nix::unistd::read(&self.fd, &mut buf) {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let r = recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            );
+            let (n, fd) = match r {
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(e.into()),
-                Ok(0) => return Err(ChannelError::Closed),
-                Ok(n) => return Ok(serde_json::from_slice(&buf[..n])?),
+                Ok(m) => {
+                    let mut fd = None;
+                    for c in m.cmsgs()? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            for raw in fds {
+                                // SAFETY: the kernel just installed this fd for us.
+                                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                                fd.get_or_insert(owned);
+                            }
+                        }
+                    }
+                    (m.bytes, fd)
+                }
+            };
+            if n == 0 {
+                return Err(ChannelError::Closed);
             }
+            return Ok((serde_json::from_slice(&buf[..n])?, fd));
         }
     }
 
@@ -100,6 +142,13 @@ mod tests {
             }
         );
         assert_eq!(b.recv().unwrap(), Msg::Pid(42));
+        let f = std::fs::File::open("/proc/self/stat").unwrap();
+        a.send_fds(&Msg::Console, &[f.as_raw_fd()]).unwrap();
+        let (m, fd) = b.recv_fd().unwrap();
+        assert_eq!(m, Msg::Console);
+        let mut got = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(fd.unwrap()), &mut got).unwrap();
+        assert!(got.starts_with(&std::process::id().to_string()));
         drop(a);
         assert!(matches!(b.recv(), Err(ChannelError::Closed)));
     }

@@ -10,9 +10,10 @@
 mod exec;
 mod init;
 pub mod message;
+pub mod terminal;
 mod user_process;
 
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use brig_cgroups::CgroupManager;
@@ -133,11 +134,12 @@ impl ChildrenNs {
 /// Start the container init and drive its setup until it waits on the exec fifo.
 /// `hooks` runs prestart and createRuntime for the init's pid and returns the state
 /// JSON the init passes to createContainer and startContainer hooks.
-/// Returns the init's host pid. On error the init is killed.
+/// Returns the init's host pid, and the master of its terminal when the process
+/// asked for one. On error the init is killed.
 pub fn spawn_init(
     cfg: &InitConfig,
     hooks: &mut dyn FnMut(i32) -> Result<String, String>,
-) -> Result<i32, ProcessError> {
+) -> Result<(i32, Option<OwnedFd>), ProcessError> {
     let (parent, child) = channel()?;
     let children_ns = ChildrenNs::enter(cfg)?;
     let flags = if cfg.single_clone() {
@@ -156,12 +158,13 @@ pub fn spawn_init(
     children_ns.leave()?;
     let first = pid;
     let mut init_pid = pid;
-    let result = drive(cfg, &parent, first, &mut init_pid, hooks);
+    let mut console = None;
+    let result = drive(cfg, &parent, first, &mut init_pid, &mut console, hooks);
     if result.is_err() {
         let _ = kill(Pid::from_raw(init_pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(first), None);
     }
-    result.map(|()| init_pid)
+    result.map(|()| (init_pid, console))
 }
 
 fn drive(
@@ -169,11 +172,16 @@ fn drive(
     ch: &message::Channel,
     first: i32,
     init_pid: &mut i32,
+    console: &mut Option<OwnedFd>,
     hooks: &mut dyn FnMut(i32) -> Result<String, String>,
 ) -> Result<(), ProcessError> {
     loop {
-        let msg = match ch.recv() {
-            Ok(m) => m,
+        let msg = match ch.recv_fd() {
+            Ok((Msg::Console, fd)) => {
+                *console = fd;
+                continue;
+            }
+            Ok((m, _)) => m,
             Err(ChannelError::Closed) if *init_pid != first => {
                 return Err(ProcessError::Died("the init closed the sync socket".into()));
             }
@@ -211,7 +219,7 @@ fn drive(
             },
             Msg::Ready => return Ok(()),
             Msg::Error(e) => return Err(ProcessError::Init(e)),
-            Msg::IdsMapped | Msg::HooksDone { .. } => {
+            Msg::IdsMapped | Msg::HooksDone { .. } | Msg::Console => {
                 return Err(ProcessError::Init(format!(
                     "unexpected message {msg:?} from init"
                 )))

@@ -1,6 +1,5 @@
 //! The config.json that `brig spec` writes: runc's default, so that a bundle made
-//! for one runs on the other. Only `hostname` differs, and `process.terminal` is
-//! false because brig relays no terminal yet (a config that asks for one is refused).
+//! for one runs on the other. Only `hostname` differs.
 
 use super::Spec;
 

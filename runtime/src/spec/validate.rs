@@ -75,12 +75,6 @@ pub fn validate_process(p: &Process) -> Result<()> {
             format!("{}: must be an absolute path", p.cwd().display()),
         ));
     }
-    if p.terminal().unwrap_or(false) {
-        return Err(SpecError::unsupported(
-            "process.terminal",
-            "brig does not allocate terminals yet; set it to false",
-        ));
-    }
     if let Some(env) = p.env() {
         for (i, e) in env.iter().enumerate() {
             if !e.contains('=') || e.starts_with('=') {

@@ -80,6 +80,8 @@ impl Bed {
         let mut config: Value =
             serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
         config["process"]["args"] = serde_json::json!(args);
+        // No terminal (runc's default has one): tests read the container's stdout.
+        config["process"]["terminal"] = Value::Bool(false);
         // A writable root: tests write to it unless they ask otherwise.
         config["root"]["readonly"] = Value::Bool(false);
         Bed {

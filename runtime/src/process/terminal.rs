@@ -1,0 +1,125 @@
+//! Terminals: the container's pty is made inside it (from its own devpts), the
+//! master goes to the parent over the sync socket, and from there to a
+//! `--console-socket` (runc's protocol) or to `run`'s relay.
+
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use oci_spec::runtime::Box as ConsoleSize;
+
+use super::message::{Channel, Msg};
+use super::user_process::step;
+
+nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
+nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, libc::winsize);
+
+/// In the container (after pivot_root): make a pty, make its slave our
+/// controlling terminal and stdio, show it as /dev/console (for the init, not
+/// for an exec), send the master up.
+pub(super) fn setup_in_container(
+    ch: &Channel,
+    size: Option<&ConsoleSize>,
+    dev_console: bool,
+) -> Result<(), String> {
+    let master = step(
+        "process.terminal: /dev/ptmx (is devpts mounted at /dev/pts?)",
+        posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC),
+    )?;
+    step("process.terminal: grantpt", grantpt(&master))?;
+    step("process.terminal: unlockpt", unlockpt(&master))?;
+    let name = step("process.terminal: ptsname", ptsname_r(&master))?;
+    if let Some(sz) = size {
+        let ws = libc::winsize {
+            ws_row: sz.height() as u16,
+            ws_col: sz.width() as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: a valid pty fd and a pointer to a local winsize.
+        step("process.consoleSize", unsafe {
+            set_winsize(master.as_raw_fd(), &ws)
+        })?;
+    }
+    let slave = step(
+        "process.terminal: opening the slave",
+        nix::fcntl::open(
+            name.as_str(),
+            OFlag::O_RDWR | OFlag::O_NOCTTY,
+            nix::sys::stat::Mode::empty(),
+        ),
+    )?;
+    step("process.terminal: setsid", nix::unistd::setsid())?;
+    // SAFETY: TIOCSCTTY takes an int flag; the fd is our open slave.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(format!(
+            "process.terminal: TIOCSCTTY: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    for target in 0..3 {
+        // SAFETY: dup2 onto the stdio numbers.
+        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
+            return Err(format!(
+                "process.terminal: dup2: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    if dev_console {
+        let console = Path::new("/dev/console");
+        if !console.exists() {
+            let _ = std::fs::File::create(console);
+        }
+        step(
+            "process.terminal: /dev/console",
+            nix::mount::mount(
+                Some(name.as_str()),
+                console,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            ),
+        )?;
+    }
+    ch.send_fds(&Msg::Console, &[master.as_raw_fd()])
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Hand a terminal master to a `--console-socket` listener, as runc does: one
+/// message whose data is the pty's name and whose SCM_RIGHTS carry the fd.
+pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> std::io::Result<()> {
+    let sock = UnixStream::connect(path)?;
+    let name = b"/dev/ptmx";
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(name)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}
+
+/// Copy the window size of `from` (a terminal) to `to` (a pty master).
+pub fn copy_winsize(from: i32, to: i32) {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: both calls read or write a local winsize; failures are harmless.
+    unsafe {
+        if get_winsize(from, &mut ws).is_ok() {
+            let _ = set_winsize(to, &ws);
+        }
+    }
+}
