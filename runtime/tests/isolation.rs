@@ -485,3 +485,34 @@ fn hook_timeout_is_honoured() {
     fails_with(&bed.run(&id), "timed out after 1s");
     assert_no_trace(&bed, &id);
 }
+
+#[test]
+fn rootfs_and_mount_propagation() {
+    let mut bed = Bed::new(&[]);
+    bed.config["linux"]["rootfsPropagation"] = json!("rshared");
+    let src = bed.tmp.path().join("prop");
+    std::fs::create_dir(&src).unwrap();
+    bed.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/prop", "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+    // mountinfo field 7 onwards lists the optional fields: shared:N for a shared mount.
+    let out = run_sh(&mut bed, "awk '$5 == \"/\"' /proc/self/mountinfo | grep -c shared:; awk '$5 == \"/prop\"' /proc/self/mountinfo | grep -c shared:; true");
+    assert_eq!(out, "1\n0\n");
+    bed.config["linux"]["rootfsPropagation"] = json!("sideways");
+    let id = unique_id("prop");
+    fails_with(&bed.run(&id), "linux.rootfsPropagation");
+    assert_no_trace(&bed, &id);
+}
+
+#[test]
+fn a_mount_inside_is_invisible_on_the_host() {
+    let mut bed = Bed::new(&[]);
+    for set in ["bounding", "effective", "permitted"] {
+        bed.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_ADMIN"));
+    }
+    let out = run_sh(&mut bed, "mkdir -p /mnt/inner && mount -t tmpfs inner-tmpfs /mnt/inner && grep -c inner-tmpfs /proc/self/mounts");
+    assert_eq!(out, "1\n");
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!host.contains("inner-tmpfs"));
+}

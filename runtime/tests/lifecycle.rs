@@ -366,3 +366,68 @@ fn pause_resume_and_ps() {
     ok(&bed.brig(&["delete", "--force", &id]));
     assert_no_trace(&bed, &id);
 }
+
+#[test]
+fn kill_all_signals_every_process_of_the_container() {
+    // Without a pid namespace, killing the init would leave its children: --all reaches them.
+    let mut bed = Bed::new(&["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+    bed.config["linux"]["namespaces"] =
+        json!([{"type": "mount"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network"}]);
+    bed.config["hostname"] = json!(null);
+    let id = unique_id("killall");
+    ok(&bed.create(&id));
+    ok(&bed.brig(&["start", &id]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let pids = loop {
+        let pids: Vec<i32> =
+            serde_json::from_str(&ok(&bed.brig(&["ps", "--format", "json", &id]))).unwrap();
+        if pids.len() >= 3 {
+            break pids;
+        }
+        assert!(std::time::Instant::now() < deadline, "{pids:?}");
+    };
+    ok(&bed.brig(&["kill", "--all", &id, "KILL"]));
+    for pid in pids {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // Gone, or a zombie waiting for its reaper: either way not running.
+        while let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            if stat[stat.rfind(')').unwrap() + 2..].starts_with('Z') {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{pid} survived kill --all"
+            );
+        }
+    }
+    bed.wait_status(&id, "stopped");
+    ok(&bed.brig(&["delete", &id]));
+    assert_no_trace(&bed, &id);
+}
+
+#[test]
+fn debug_flag_logs_steps() {
+    let bed = Bed::new(&["true"]);
+    let id = unique_id("debug");
+    bed.write_config();
+    bed.track(&id);
+    let err = bed.tmp.path().join("debug.err");
+    let st = bed
+        .command(&[
+            "--debug",
+            "create",
+            "--bundle",
+            bed.bundle.to_str().unwrap(),
+            &id,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(
+        text.contains("debug: created") && text.contains(&id),
+        "{text}"
+    );
+}

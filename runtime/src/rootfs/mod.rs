@@ -359,8 +359,10 @@ pub fn finish(m: &dyn Mounter, spec: &Spec) -> Result<()> {
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(propagation_flags)
     {
+        // Shared and unbindable are set on the root mount only, after pivot_root
+        // (which refuses a shared parent), so that the mounts keep their own.
         if f.contains(MsFlags::MS_SHARED) || f.contains(MsFlags::MS_UNBINDABLE) {
-            m.mount(None, root, None, f, None)
+            m.mount(None, root, None, f & !MsFlags::MS_REC, None)
                 .map_err(sys("setting propagation of", root))?;
         }
     }
