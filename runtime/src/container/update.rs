@@ -65,10 +65,10 @@ pub fn update(store: &Store, id: &str, resources: &LinuxResources) -> Result<(),
     }
     let mut resources = resources.clone();
     if resources.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(CgroupError::Unsupported {
+        return Err(CgroupError::InvalidResource {
             field: "linux.resources.devices".into(),
-            why: "device rules are set at create and cannot be updated \
-                  (runc ignores them here; brig refuses rather than ignore)"
+            msg: "device rules are set at create and cannot be updated \
+                  (runc ignores them here; brig refuses rather than ignore them)"
                 .into(),
         }
         .into());
