@@ -590,6 +590,21 @@ fn events_stats_and_the_stream_ending_with_the_container() {
         "--interval",
     );
 
+    // A reader that stops reading ends the stream, quietly.
+    let mut head = bed
+        .command(&["events", "--interval", "20ms", &id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(head.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with(r#"{"type":"stats""#), "{first}");
+    let status = wait_child(&mut head, "events to see its reader gone");
+    assert!(status.success(), "events after its reader left: {status:?}");
+
     // A stream of stats that ends when the container does.
     let events = Events::spawn(&bed, &["events", "--interval", "50ms", &id]);
     for _ in 0..2 {

@@ -58,20 +58,31 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A reader that went away (`brig events ID | head -1`) ends the stream
+/// quietly, as the end of a pipe does for any line-printing tool.
 pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     if a.stats {
         let ev = container::stats(store, &a.id)?;
-        writeln!(out, "{}", serde_json::to_string(&ev)?)?;
-        return Ok(0);
+        return match writeln!(out, "{}", serde_json::to_string(&ev)?).and_then(|()| out.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(0),
+        };
     }
+    let mut reader_gone = false;
     let mut emit = |ev: &container::Event| -> std::io::Result<()> {
         let line = serde_json::to_string(ev).map_err(std::io::Error::other)?;
-        writeln!(out, "{line}")?;
-        out.flush()
+        let r = writeln!(out, "{line}").and_then(|()| out.flush());
+        if r.as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            reader_gone = true;
+        }
+        r
     };
     match container::watch_events(store, &a.id, a.interval, &mut emit) {
         Ok(()) => Ok(0),
+        Err(_) if reader_gone => Ok(0),
         Err(e) => Err(e.into()),
     }
 }
