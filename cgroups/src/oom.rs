@@ -93,21 +93,20 @@ impl OomWatcher {
     }
 
     /// Block until an OOM event, the cgroup's removal, or `timeout` (`None`:
-    /// no limit).
+    /// no limit). The fd is always looked at once, so `Some(Duration::ZERO)`
+    /// reads what is pending without blocking: the call to make after one's
+    /// own poll() on [`AsFd::as_fd`] said it is readable.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<OomEvent> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let remaining = match deadline {
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Ok(OomEvent::Timeout);
-                    }
-                    d - now
-                }
+                Some(d) => d.saturating_duration_since(Instant::now()),
                 None => Duration::MAX,
             };
             if !self.ready(remaining)? {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(OomEvent::Timeout);
+                }
                 continue;
             }
             match &mut self.source {
@@ -144,6 +143,9 @@ impl OomWatcher {
                         *last = now;
                         return Ok(OomEvent::Oom(delta));
                     }
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Ok(OomEvent::Timeout);
+                    }
                 }
             }
         }
@@ -156,7 +158,8 @@ impl OomWatcher {
             Source::V1 { .. } => remaining,
             Source::V2 { .. } => remaining.min(Duration::from_secs(1)),
         };
-        let ms = slice.as_millis().min(i32::MAX as u128) as i32;
+        // Rounded up, so that a sub-millisecond rest does not spin on poll(0).
+        let ms = slice.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
         let mut fds = [PollFd::new(self.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, timeout) {

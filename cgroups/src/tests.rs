@@ -336,6 +336,35 @@ fn v1_files_and_formats() {
 }
 
 #[test]
+fn v1_unlimited_memory_lifts_memsw_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (_, mgr) = v1_tree(t);
+    let mem = t.join("memory/c");
+    let limit = |l: i64, s: Option<i64>| {
+        let mut m = LinuxMemoryBuilder::default().limit(l);
+        if let Some(s) = s {
+            m = m.swap(s);
+        }
+        LinuxResourcesBuilder::default()
+            .memory(m.build().unwrap())
+            .build()
+            .unwrap()
+    };
+    mgr.apply(&limit(64 << 20, Some(128 << 20))).unwrap();
+    assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), "134217728");
+    // -1 alone: memsw goes to -1 as well (the kernel would refuse a memory
+    // limit above memsw otherwise).
+    mgr.apply(&limit(-1, None)).unwrap();
+    assert_eq!(read(&mem, "memory.limit_in_bytes"), "-1");
+    assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), "-1");
+    // A plain limit leaves memsw alone.
+    mgr.apply(&limit(32 << 20, None)).unwrap();
+    assert_eq!(read(&mem, "memory.limit_in_bytes"), "33554432");
+    assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), "-1");
+}
+
+#[test]
 fn v1_refusals_name_the_field() {
     let tmp = tempfile::tempdir().unwrap();
     let (mounts, mgr) = v1_tree(tmp.path());

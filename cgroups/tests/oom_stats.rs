@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use brig_cgroups::{validate_resources, OomEvent};
 use common::{wait_for, TestCgroup};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
 };
@@ -38,7 +39,15 @@ fn allocating_past_the_limit_is_oom_killed_and_reported() {
     assert_eq!(status.signal(), Some(9), "{status:?}");
 
     assert!(cg.mgr.oom_kill_count().unwrap() >= 1);
-    match watcher.wait(Some(Duration::from_secs(30))).unwrap() {
+    // The way a caller with its own poll loop uses it: poll the fd, then
+    // read what is pending without blocking.
+    {
+        use std::os::fd::AsFd;
+        let mut fds = [PollFd::new(watcher.as_fd(), PollFlags::POLLIN)];
+        let n = poll(&mut fds, PollTimeout::from(30_000u16)).unwrap();
+        assert_eq!(n, 1, "the watcher's fd is not readable after an OOM kill");
+    }
+    match watcher.wait(Some(Duration::ZERO)).unwrap() {
         OomEvent::Oom(n) => assert!(n >= 1),
         other => panic!("no OOM event: {other:?}"),
     }
@@ -59,6 +68,11 @@ fn oom_watcher_times_out_quietly_and_sees_the_cgroup_go() {
     let mut watcher = cg.mgr.oom_watcher().unwrap();
     assert_eq!(
         watcher.wait(Some(Duration::from_millis(50))).unwrap(),
+        OomEvent::Timeout
+    );
+    // A zero timeout looks once and returns.
+    assert_eq!(
+        watcher.wait(Some(Duration::ZERO)).unwrap(),
         OomEvent::Timeout
     );
     cg.mgr.destroy().unwrap();

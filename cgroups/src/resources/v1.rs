@@ -20,7 +20,13 @@ use crate::{CgroupError, Result};
 pub(crate) fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
     check_v1_memory(m)?;
     let limit = m.limit().filter(|&v| v != 0);
-    let swap = m.swap().filter(|&v| v != 0);
+    let mut swap = m.swap().filter(|&v| v != 0);
+    // An unlimited memory limit with swap left unset (`update --memory -1`)
+    // lifts the memory+swap limit too, as runc does: the kernel refuses a
+    // memory limit above memory.memsw.limit_in_bytes.
+    if limit == Some(-1) && swap.is_none() && dir.join("memory.memsw.limit_in_bytes").exists() {
+        swap = Some(-1);
+    }
     if let Some(l) = limit {
         if m.check_before_update() == Some(true) && l > 0 {
             check_not_below_usage(dir, "memory.usage_in_bytes", l)?;

@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
@@ -14,6 +15,7 @@ mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -81,6 +83,10 @@ pub enum Command {
     Resume(pause::Args),
     /// List the host pids of a container's processes.
     Ps(ps::Args),
+    /// Change the resource limits of a container.
+    Update(update::Args),
+    /// Print the container's resource usage and OOM events as JSON lines.
+    Events(events::Args),
     /// Write a default config.json.
     Spec(spec::Args),
     /// Print the OCI features document: what brig supports.
@@ -124,6 +130,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Pause(a) => pause::pause(&store, a),
         Command::Resume(a) => pause::resume(&store, a),
         Command::Ps(a) => ps::run(&store, a),
+        Command::Update(a) => update::run(&store, a),
+        Command::Events(a) => events::run(&store, a),
         Command::Spec(a) => spec::run(a),
         Command::Features(a) => features::run(a),
     }

@@ -3,24 +3,28 @@
 mod cgroup;
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod kill;
 mod pause;
 mod start;
 pub mod state;
 pub mod store;
+mod update;
 mod wait;
 
 use std::path::{Path, PathBuf};
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
+pub use events::{stats, watch as watch_events, Event, EventKind};
 pub use exec::{base_process, exec, ExecOptions};
 pub use kill::{kill, parse_signal};
 pub use pause::{pause, pids, resume};
 pub use start::start;
 pub use state::{ContainerState, Status};
 pub use store::{validate_id, Store};
+pub use update::{update, UpdateError};
 pub use wait::{run_foreground, RunOutcome};
 
 #[derive(Debug, thiserror::Error)]
