@@ -431,3 +431,73 @@ fn debug_flag_logs_steps() {
         "{text}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    // stdout is a pipe whose reader is already closed: every write gets EPIPE.
+    let bed = Bed::new(&["true"]);
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r);
+    let out = bed
+        .command(&["features"])
+        .stdout(std::process::Stdio::from(w))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn relative_cgroups_path_is_kept_from_create() {
+    use std::os::unix::process::CommandExt;
+    // `create` runs in a cgroup of its own; a later `delete` from elsewhere must
+    // still find the container's cgroup under it.
+    let layout = brig_cgroups::detect_layout().unwrap();
+    let parent_path = format!("/brig-reltest-{}", std::process::id());
+    let parent =
+        brig_cgroups::manager_for(&layout, Some(std::path::Path::new(&parent_path)), "x").unwrap();
+    struct Destroy(Box<dyn brig_cgroups::CgroupManager>);
+    impl Drop for Destroy {
+        fn drop(&mut self) {
+            let _ = self.0.destroy();
+        }
+    }
+    parent.create().unwrap();
+    let parent = std::sync::Arc::new(Destroy(parent));
+    let mut bed = Bed::new(&["sleep", "1000"]);
+    let id = unique_id("rel");
+    bed.config["linux"]["cgroupsPath"] = json!(format!("rel/{id}"));
+    bed.write_config();
+    let mut cmd = bed.create_cmd(&id);
+    let p = parent.clone();
+    // SAFETY: add_process(0) only opens and writes cgroup files.
+    unsafe {
+        cmd.pre_exec(move || p.0.add_process(0).map_err(std::io::Error::other));
+    }
+    let status = cmd.status().unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        String::from_utf8_lossy(&bed.create_output(&id, status).stderr)
+    );
+    let pid = bed.state(&id)["pid"].as_i64().unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let want = format!("{parent_path}/rel/{id}");
+    assert!(
+        cg.lines()
+            .any(|l| l.contains(":memory:") && l.ends_with(&want)),
+        "{cg}"
+    );
+    ok(&bed.brig(&["delete", &id]));
+    let dir = parent.0.path_of("memory").unwrap().join("rel").join(&id);
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}

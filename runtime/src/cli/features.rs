@@ -2,9 +2,9 @@
 pub struct Args {}
 
 pub fn run(_a: Args) -> anyhow::Result<i32> {
-    println!(
+    super::out!(
         "{}",
         serde_json::to_string_pretty(&crate::features::features())?
-    );
+    )?;
     Ok(0)
 }

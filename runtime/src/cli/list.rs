@@ -28,12 +28,12 @@ pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
     }
     if a.quiet {
         for r in &rows {
-            println!("{}", r["id"].as_str().unwrap_or_default());
+            super::out!("{}", r["id"].as_str().unwrap_or_default())?;
         }
         return Ok(0);
     }
     match a.format {
-        Format::Json => println!("{}", serde_json::to_string(&rows)?),
+        Format::Json => super::out!("{}", serde_json::to_string(&rows)?)?,
         Format::Table => {
             let head = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
             let cells: Vec<Vec<String>> = rows
@@ -60,11 +60,11 @@ pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
                     .zip(width)
                     .map(|(c, w)| format!("{c:<w$}"))
                     .collect();
-                println!("{}", s.join("   ").trim_end());
+                super::out!("{}", s.join("   ").trim_end())
             };
-            line(head.to_vec());
+            line(head.to_vec())?;
             for row in &cells {
-                line(row.iter().map(String::as_str).collect());
+                line(row.iter().map(String::as_str).collect())?;
             }
         }
     }

@@ -93,6 +93,23 @@ pub enum Command {
     Features(features::Args),
 }
 
+/// Print a line on stdout. A reader that went away (`brig list | head -1`) is not
+/// an error; other write errors are.
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::cli::write_line(format_args!($($t)*))
+    };
+}
+pub(crate) use out;
+
+pub(crate) fn write_line(args: std::fmt::Arguments) -> anyhow::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{args}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Run the CLI; returns the process exit status.
 pub fn main() -> i32 {
     let cli = Cli::parse();

@@ -18,9 +18,9 @@ pub struct Args {
 pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
     let pids = container::pids(store, &a.id)?;
     match a.format {
-        Format::Json => println!("{}", serde_json::to_string(&pids)?),
+        Format::Json => super::out!("{}", serde_json::to_string(&pids)?)?,
         Format::Table => {
-            println!("PID     CMD");
+            super::out!("PID     CMD")?;
             for pid in pids {
                 let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                 let cmd: Vec<String> = cmd
@@ -28,7 +28,7 @@ pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
                     .filter(|s| !s.is_empty())
                     .map(|s| String::from_utf8_lossy(s).into_owned())
                     .collect();
-                println!("{pid:<7} {}", cmd.join(" "));
+                super::out!("{pid:<7} {}", cmd.join(" "))?;
             }
         }
     }

@@ -7,6 +7,6 @@ pub struct Args {
 
 pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
     let st = store.peek(&a.id)?;
-    println!("{}", serde_json::to_string_pretty(&st.oci_json())?);
+    super::out!("{}", serde_json::to_string_pretty(&st.oci_json())?)?;
     Ok(0)
 }

@@ -9,15 +9,37 @@ use oci_spec::runtime::{
     LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources, Spec,
 };
 
-use super::ContainerError;
+use super::{ContainerError, ContainerState};
 use crate::rootfs::CgroupMount;
 
+/// The manager for a new container. A relative cgroupsPath is taken from our own
+/// cgroups; their text is returned so that the state can keep it.
 pub fn manager(
     layout: &Layout,
     cgroups_path: Option<&Path>,
     id: &str,
-) -> Result<Box<dyn CgroupManager>, ContainerError> {
-    Ok(brig_cgroups::manager_for(layout, cgroups_path, id)?)
+) -> Result<(Box<dyn CgroupManager>, Option<String>), ContainerError> {
+    match cgroups_path {
+        Some(p) if p.is_relative() => {
+            let own = std::fs::read_to_string("/proc/self/cgroup")
+                .map_err(|e| ContainerError::io(Path::new("/proc/self/cgroup"), e))?;
+            let mgr = brig_cgroups::manager_for_process(layout, Some(p), id, &own)?;
+            Ok((mgr, Some(own)))
+        }
+        p => Ok((brig_cgroups::manager_for(layout, p, id)?, None)),
+    }
+}
+
+/// The manager of an existing container, for the later commands. A relative
+/// cgroupsPath resolves against the cgroups of the `create` that made it, which
+/// the state recorded, not against whoever runs this command.
+pub fn of_state(state: &ContainerState) -> Result<Box<dyn CgroupManager>, ContainerError> {
+    let layout = brig_cgroups::detect_layout()?;
+    let path = state.cgroups_path.as_deref();
+    Ok(match &state.creator_cgroups {
+        Some(text) => brig_cgroups::manager_for_process(&layout, path, &state.id, text)?,
+        None => brig_cgroups::manager_for(&layout, path, &state.id)?,
+    })
 }
 
 fn rule(

@@ -108,7 +108,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     }
     let linux = spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().clone());
-    let mgr = cgroup::manager(&layout, cgroups_path.as_deref(), id)?;
+    let (mgr, creator_cgroups) = cgroup::manager(&layout, cgroups_path.as_deref(), id)?;
     let rootfs = spec::rootfs_of(&bundle, &spec);
 
     let locked = store.create_locked(id)?;
@@ -133,6 +133,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         annotations: spec.annotations().clone().unwrap_or_default(),
         init_start_time: 0,
         cgroups_path,
+        creator_cgroups,
         hooks: spec.hooks().clone(),
         own_pid_ns: ns.creates(LinuxNamespaceType::Pid),
     };

@@ -23,9 +23,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         Err(ContainerError::NoState(_) | ContainerError::Corrupt { .. }) if force => None,
         Err(e) => return Err(e),
     };
-    let layout = brig_cgroups::detect_layout()?;
     let Some(state) = state else {
-        cgroup::manager(&layout, None, id)?.destroy()?;
+        // No record of a cgroupsPath: the default one is all we can clean.
+        let layout = brig_cgroups::detect_layout()?;
+        brig_cgroups::manager_for(&layout, None, id)?.destroy()?;
         return store.remove(locked);
     };
     let status = state.current_status();
@@ -36,7 +37,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
             "stop it first, or use delete --force",
         ));
     }
-    let mgr = cgroup::manager(&layout, state.cgroups_path.as_deref(), id)?;
+    let mgr = cgroup::of_state(&state)?;
     if status != Status::Stopped {
         if status == Status::Paused {
             mgr.thaw()?;

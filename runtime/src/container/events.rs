@@ -48,8 +48,7 @@ fn live_state(store: &Store, id: &str) -> Result<ContainerState, ContainerError>
 }
 
 fn manager(state: &ContainerState) -> Result<Box<dyn CgroupManager>, ContainerError> {
-    let layout = brig_cgroups::detect_layout()?;
-    cgroup::manager(&layout, state.cgroups_path.as_deref(), &state.id)
+    cgroup::of_state(state)
 }
 
 /// One stats event (`events --stats`).

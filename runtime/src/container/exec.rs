@@ -57,8 +57,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
         };
         return Err(ContainerError::status(&state, status, why));
     }
-    let layout = brig_cgroups::detect_layout()?;
-    let mgr = cgroup::manager(&layout, state.cgroups_path.as_deref(), id)?;
+    let mgr = cgroup::of_state(&state)?;
     let cfg = ExecConfig {
         init_pid: state.pid,
         process: &opts.process,

@@ -34,8 +34,7 @@ pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<(), Conta
         ));
     }
     if all {
-        let layout = brig_cgroups::detect_layout()?;
-        let mgr = cgroup::manager(&layout, state.cgroups_path.as_deref(), id)?;
+        let mgr = cgroup::of_state(&state)?;
         for pid in mgr.pids()? {
             // A process may exit between the listing and the signal.
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);

@@ -30,8 +30,7 @@ fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<(), ContainerErro
         };
         return Err(ContainerError::status(&state, status, msg));
     }
-    let layout = brig_cgroups::detect_layout()?;
-    let mgr = cgroup::manager(&layout, state.cgroups_path.as_deref(), id)?;
+    let mgr = cgroup::of_state(&state)?;
     if frozen {
         mgr.freeze()?;
     } else {
@@ -52,8 +51,7 @@ pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>, ContainerError> {
             "it has no processes",
         ));
     }
-    let layout = brig_cgroups::detect_layout()?;
-    let mut pids = cgroup::manager(&layout, state.cgroups_path.as_deref(), id)?.pids()?;
+    let mut pids = cgroup::of_state(&state)?.pids()?;
     pids.sort_unstable();
     Ok(pids)
 }

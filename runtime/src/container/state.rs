@@ -50,6 +50,10 @@ pub struct ContainerState {
     pub init_start_time: u64,
     /// linux.cgroupsPath as given (None: the default /brig/<id>).
     pub cgroups_path: Option<PathBuf>,
+    /// /proc/self/cgroup of the `create` that made the container, when
+    /// cgroupsPath is relative to it.
+    #[serde(default)]
+    pub creator_cgroups: Option<String>,
     /// The hooks later phases run (poststart, poststop).
     pub hooks: Option<Hooks>,
     /// Whether the init has its own pid namespace: killing it then ends every process.

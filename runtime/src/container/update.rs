@@ -78,7 +78,7 @@ pub fn update(store: &Store, id: &str, resources: &LinuxResources) -> Result<(),
     }
     let layout = brig_cgroups::detect_layout()?;
     brig_cgroups::validate_resources(&layout, &resources)?;
-    let mgr = cgroup::manager(&layout, state.cgroups_path.as_deref(), id)?;
+    let mgr = cgroup::of_state(&state)?;
     apply_in_parts(mgr.as_ref(), &resources)?;
     // Held to the end: a concurrent delete waits until the writes are done.
     drop(locked);
