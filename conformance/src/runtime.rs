@@ -211,7 +211,7 @@ impl CliRuntime {
             global_args,
             root,
             scratch,
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
             supported: Vec::new(),
         };
         let version = rt.invoke(&["--version".into()], None).await;

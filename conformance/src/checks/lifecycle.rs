@@ -835,21 +835,20 @@ async fn events_stats(c: Arc<Ctx>) -> CheckResult {
     let k = c.started_waiting(&b).await?;
     let out = c.rt.events_stats(&k.id).await?;
     ensure!(out.success(), "events --stats failed: {}", out.describe());
-    let first = out
-        .stdout
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    let v: Value = serde_json::from_str(first).map_err(|e| {
-        Verdict::Fail(format!(
+    // One JSON value (runc prints it on one line, others pretty-print it); more may follow.
+    let mut values = serde_json::Deserializer::from_str(&out.stdout).into_iter::<Value>();
+    let v = match values.next() {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => fail!(
             "events --stats printed no JSON ({e}): {}",
-            crate::ctx::truncate(first, 120)
-        ))
-    })?;
+            crate::ctx::truncate(out.stdout.trim(), 160)
+        ),
+        None => fail!("events --stats printed nothing"),
+    };
     ensure!(
         v["data"].is_object(),
         "events --stats has no data object: {}",
-        crate::ctx::truncate(first, 160)
+        crate::ctx::truncate(&v.to_string(), 160)
     );
     Ok(())
 }
