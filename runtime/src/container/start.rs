@@ -75,7 +75,40 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
             ));
         }
     }
+    // The init holds the fifo open until its execve; what it writes before it
+    // closes is why it failed.
+    let mut report = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, -1) } < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(ContainerError::io(&fifo_path, e));
+        }
+        match nix::unistd::read(&fifo, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => report.extend_from_slice(&buf[..n]),
+            Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(ContainerError::io(&fifo_path, e.into())),
+        }
+    }
     let _ = std::fs::remove_file(&fifo_path);
+    if !report.is_empty() {
+        state.status = Status::Stopped;
+        store.save(&locked, &state)?;
+        return Err(ContainerError::Other(format!(
+            "container {id:?} failed to start: {}",
+            String::from_utf8_lossy(&report)
+        )));
+    }
     state.status = Status::Running;
     store.save(&locked, &state)?;
     drop(locked);

@@ -110,16 +110,24 @@ fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
     let prepared = user_process::prepare(process)?;
     user_process::set_credentials(process)?;
 
-    // From here the parent is gone (create returned): errors go to stderr.
+    // From here the parent is gone (create returned): errors go to stderr,
+    // and to `start` through the fifo.
     step("prctl", nix::sys::prctl::set_pdeathsig(None))?;
     ch.send(&Msg::Ready).map_err(|e| e.to_string())?;
-    wait_for_start(&fifo)?;
-
+    let started = wait_for_start(&fifo)?;
+    // `start` reads the fifo to its end: it closes at our execve (close-on-exec),
+    // or after we wrote why we failed. So start returns, and runs poststart,
+    // only once the startContainer hooks ran and the program runs.
+    let tell_start = |e: String| {
+        let _ = nix::unistd::write(&started, e.as_bytes());
+        e
+    };
     step(
         "startContainer hook",
         hooks::run_phase(hook_list, Phase::StartContainer, state.as_bytes()),
-    )?;
-    Err(user_process::exec(&prepared, cfg.preserve_fds))
+    )
+    .map_err(tell_start)?;
+    Err(tell_start(user_process::exec(&prepared, cfg.preserve_fds)))
 }
 
 /// Enter every namespace the config names. In the single-clone case the new ones
@@ -183,7 +191,7 @@ fn set_domainname(name: &str) -> Result<(), std::io::Error> {
 }
 
 /// Block until `start` opens the fifo for reading, then tell it we are going.
-fn wait_for_start(fifo: &OwnedFd) -> Result<(), String> {
+fn wait_for_start(fifo: &OwnedFd) -> Result<OwnedFd, String> {
     let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let fd = step(
         "exec fifo (is /proc mounted?)",
@@ -194,5 +202,5 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<(), String> {
         ),
     )?;
     step("exec fifo", nix::unistd::write(&fd, b"0"))?;
-    Ok(())
+    Ok(fd)
 }
