@@ -140,3 +140,62 @@ fn whole_suite() {
         );
     }
 }
+
+const BROKEN: &str = r#"#!/bin/sh
+# A deliberately broken runtime: runc, except that it deletes "hostname" from config.json.
+bundle=""
+prev=""
+for a in "$@"; do
+    if [ "$prev" = "--bundle" ] || [ "$prev" = "-b" ]; then bundle="$a"; fi
+    case "$a" in --bundle=*) bundle="${a#--bundle=}" ;; esac
+    prev="$a"
+done
+if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
+    sed -i '/"hostname":/d' "$bundle/config.json"
+fi
+exec RUNC "$@"
+"#;
+
+#[test]
+fn broken_runtime_fails_the_hostname_check() {
+    if !is_root() {
+        eprintln!("SKIPPED broken_runtime_fails_the_hostname_check: the checks need root");
+        return;
+    }
+    ensure_packages();
+    let runc = Path::new("/usr/sbin/runc");
+    assert!(
+        runc.exists(),
+        "runc is needed for the self-test and could not be installed"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("broken-runc");
+    std::fs::write(&fake, BROKEN.replace("RUNC", &runc.display().to_string())).expect("write");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let specs = vec![
+        RuntimeSpec {
+            binary: runc.to_path_buf(),
+            args: Vec::new(),
+        },
+        RuntimeSpec {
+            binary: fake,
+            args: Vec::new(),
+        },
+    ];
+    let r = run(options(specs, &["ns.uts.hostname"]));
+    eprint!("{}", report::render(&r, report::Format::Table));
+    let row = &r.rows[0];
+    assert_eq!(row.id, "ns.uts.hostname");
+    assert_eq!(
+        row.results[0].result,
+        Outcome::Pass,
+        "runc itself must pass: {:?}",
+        row.results[0].reason
+    );
+    assert_eq!(
+        row.results[1].result,
+        Outcome::Fail,
+        "the runtime that drops the hostname must fail"
+    );
+    assert!(!r.all_must_pass());
+}
