@@ -43,7 +43,8 @@ impl Target {
         }
     }
 
-    fn table(self) -> &'static [(&'static str, u32)] {
+    /// Every syscall of this architecture brig knows, as (name, number), by name.
+    pub fn syscalls(self) -> &'static [(&'static str, u32)] {
         match self {
             Target::X86_64 => syscalls::X86_64,
             Target::X86 => syscalls::X86,
@@ -61,7 +62,7 @@ impl Target {
 
     /// The syscall number of `name` on this architecture.
     pub fn resolve(self, name: &str) -> Option<u32> {
-        lookup(self.table(), name)
+        lookup(self.syscalls(), name)
     }
 
     /// The OCI name, e.g. "SCMP_ARCH_X86_64".
@@ -371,22 +372,21 @@ pub fn plan(s: &LinuxSeccomp) -> Result<Plan, SeccompError> {
             });
         }
         for (j, name) in sc.names().iter().enumerate() {
-            let field = format!("{f}.names[{j}]");
+            let field = || format!("{f}.names[{j}]");
             if sc.action() == Action::ScmpActNotify && NOT_NOTIFIABLE.contains(&name.as_str()) {
                 return Err(invalid(
-                    field,
+                    field(),
                     format!(
                         "SCMP_ACT_NOTIFY cannot be used for {name}: brig's init needs it to \
                          hand over the listener fd after the filter is loaded"
                     ),
                 ));
             }
-            if !known_anywhere(name) {
-                return Err(invalid(field, format!("unknown syscall {name:?}")));
-            }
+            let mut found = false;
             for t in &targets {
                 let map = raw.get_mut(t).expect("every target has a map");
                 if let Some(nr) = t.resolve(name) {
+                    found = true;
                     map.entry(nr).or_default().push(Rule {
                         conds: conds.clone(),
                         action,
@@ -395,6 +395,9 @@ pub fn plan(s: &LinuxSeccomp) -> Result<Plan, SeccompError> {
                 if *t == Target::X86 {
                     multiplexed(map, name, &conds, action);
                 }
+            }
+            if !found && !known_anywhere(name) {
+                return Err(invalid(field(), format!("unknown syscall {name:?}")));
             }
         }
     }
