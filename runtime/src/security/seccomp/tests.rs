@@ -688,7 +688,7 @@ fn random_profile(rng: &mut Rng, big: bool) -> Value {
 fn compiled_programs_agree_with_the_reference_on_random_profiles() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut checked, mut too_big) = (0, 0);
-    for round in 0..400 {
+    for round in 0..240 {
         let big = round % 20 == 0;
         let v = random_profile(&mut rng, big);
         let s = spec(v.clone());
@@ -715,7 +715,7 @@ fn compiled_programs_agree_with_the_reference_on_random_profiles() {
             }
         }
         let arches = [AUDIT_ARCH_X86_64, AUDIT_ARCH_I386, AARCH64];
-        let tries = if big { 3000 } else { 300 };
+        let tries = if big { 1500 } else { 250 };
         for _ in 0..tries {
             let mut args = [0u64; 6];
             for a in &mut args {
@@ -738,7 +738,7 @@ fn compiled_programs_agree_with_the_reference_on_random_profiles() {
         }
     }
     assert!(too_big <= 5, "{too_big} profiles too big");
-    assert!(checked > 100_000);
+    assert!(checked > 60_000, "{checked}");
 }
 
 #[test]
