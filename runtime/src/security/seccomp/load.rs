@@ -7,10 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use serde_json::{json, Value};
 
 use super::{ret, Program, SeccompError};
-use super::{
-    FLAG_LOG, FLAG_NEW_LISTENER, FLAG_SPEC_ALLOW, FLAG_TSYNC, FLAG_TSYNC_ESRCH,
-    FLAG_WAIT_KILLABLE_RECV,
-};
+use super::{FLAG_LOG, FLAG_NEW_LISTENER, FLAG_SPEC_ALLOW, FLAG_TSYNC, FLAG_WAIT_KILLABLE_RECV};
 
 const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
 const SECCOMP_GET_ACTION_AVAIL: libc::c_ulong = 2;
@@ -130,7 +127,6 @@ pub fn features() -> Value {
         .filter(|(_, f)| flags_available(*f))
         .map(|(n, _)| *n)
         .collect();
-    let _ = FLAG_TSYNC_ESRCH;
     json!({
         "enabled": true,
         "actions": actions,

@@ -3,7 +3,7 @@
 //! agent at linux.seccomp.listenerPath.
 
 use std::io::{self, IoSlice, IoSliceMut, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -87,13 +87,8 @@ pub fn send_listener(
     let cps = b.build().map_err(|e| fail(e.to_string()))?;
     let json = serde_json::to_vec(&cps).map_err(|e| fail(e.to_string()))?;
     let mut conn = UnixStream::connect(listener_path).map_err(|e| fail(format!("connect: {e}")))?;
-    let sent = send_fd(conn_fd(&conn), listener, &json).map_err(|e| fail(format!("send: {e}")))?;
+    let sent = send_fd(conn.as_fd(), listener, &json).map_err(|e| fail(format!("send: {e}")))?;
     conn.write_all(&json[sent..])
         .map_err(|e| fail(format!("send: {e}")))?;
     Ok(())
-}
-
-fn conn_fd(c: &UnixStream) -> BorrowedFd<'_> {
-    use std::os::fd::AsFd;
-    c.as_fd()
 }
