@@ -1,6 +1,7 @@
 //! Process attributes applied by the container init just before exec: rlimits,
 //! the user switch, capabilities and no_new_privs.
 
+pub mod seccomp;
 use std::collections::HashSet;
 use std::str::FromStr;
 

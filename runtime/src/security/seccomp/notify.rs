@@ -1,0 +1,94 @@
+//! Handing the SCMP_ACT_NOTIFY listener fd over: from the init to the runtime
+//! (any unix socket, e.g. the sync socket) and from the runtime to the seccomp
+//! agent at linux.seccomp.listenerPath.
+
+use std::io::{self, IoSlice, IoSliceMut, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use oci_spec::runtime::{ContainerProcessStateBuilder, State, SECCOMP_FD_NAME};
+
+use super::SeccompError;
+
+/// Send `data` with `fd` attached (SCM_RIGHTS) in one sendmsg. Returns the bytes
+/// sent, which on a stream socket may be fewer than `data`.
+pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    loop {
+        match sendmsg::<()>(
+            sock.as_raw_fd(),
+            &[IoSlice::new(data)],
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Err(nix::Error::EINTR) => continue,
+            r => return r.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Receive into `buf` and take the one fd attached, if any (close-on-exec).
+pub fn recv_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = loop {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::Error::EINTR) => continue,
+            r => break r.map_err(io::Error::from)?,
+        }
+    };
+    let mut fd = None;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for raw in fds {
+                // SAFETY: the kernel just installed these fds in our table.
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                if fd.is_none() {
+                    fd = Some(owned);
+                }
+            }
+        }
+    }
+    Ok((msg.bytes, fd))
+}
+
+/// Connect to the seccomp agent's socket at `listener_path` and send it the
+/// container's OCI ContainerProcessState (`fds: ["seccompFd"]`, the pid from
+/// `state`, `metadata` from linux.seccomp.listenerMetadata) with the listener fd
+/// attached, as runc does. The runtime (not the container init) calls this: the
+/// path is in the runtime's mount namespace.
+pub fn send_listener(
+    listener: BorrowedFd<'_>,
+    listener_path: &Path,
+    state: &State,
+    metadata: Option<&str>,
+) -> Result<(), SeccompError> {
+    let fail = |msg: String| SeccompError::Listener {
+        path: listener_path.to_path_buf(),
+        msg,
+    };
+    let mut b = ContainerProcessStateBuilder::default()
+        .version(state.version().clone())
+        .fds(vec![SECCOMP_FD_NAME.to_string()])
+        .pid(state.pid().unwrap_or(0))
+        .state(state.clone());
+    if let Some(m) = metadata {
+        b = b.metadata(m);
+    }
+    let cps = b.build().map_err(|e| fail(e.to_string()))?;
+    let json = serde_json::to_vec(&cps).map_err(|e| fail(e.to_string()))?;
+    let mut conn = UnixStream::connect(listener_path).map_err(|e| fail(format!("connect: {e}")))?;
+    let sent = send_fd(conn.as_fd(), listener, &json).map_err(|e| fail(format!("send: {e}")))?;
+    conn.write_all(&json[sent..])
+        .map_err(|e| fail(format!("send: {e}")))?;
+    Ok(())
+}
