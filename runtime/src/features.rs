@@ -1,6 +1,6 @@
 //! The OCI features document: what this build of brig really supports.
 //! Everything listed here is implemented; what is refused in spec validation
-//! (seccomp, AppArmor, SELinux, Intel RDT, ...) is absent or disabled.
+//! (AppArmor, SELinux, Intel RDT, ...) is absent or disabled.
 
 use serde_json::{json, Value};
 
@@ -58,7 +58,7 @@ pub fn features() -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": crate::security::known_capabilities(),
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": crate::security::seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},

@@ -532,3 +532,57 @@ fn failing_start_container_hook_fails_start_and_the_program_never_runs() {
     ok(&bed.brig(&["delete", &id]));
     assert_no_trace(&bed, &id);
 }
+
+#[test]
+fn seccomp_profile_applies_to_the_container_and_its_execs() {
+    let mut bed = Bed::new(&[
+        "sh",
+        "-c",
+        "mkdir /tmp/d 2>&1; touch /tmp/f && echo touch-ok; sleep 1000",
+    ]);
+    bed.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+            {"names": ["chroot"], "action": "SCMP_ACT_KILL_PROCESS"}
+        ]
+    });
+    let id = unique_id("seccomp");
+    ok(&bed.create(&id));
+    ok(&bed.brig(&["start", &id]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !bed.container_output(&id).contains("touch-ok") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            bed.container_output(&id)
+        );
+    }
+    assert!(
+        bed.container_output(&id)
+            .contains("Operation not permitted"),
+        "{}",
+        bed.container_output(&id)
+    );
+    let st = std::fs::read_to_string(format!("/proc/{}/status", bed.state(&id)["pid"])).unwrap();
+    assert!(
+        st.lines()
+            .any(|l| l.starts_with("Seccomp:") && l.ends_with('2')),
+        "not in filter mode"
+    );
+    // An exec'd process is under the same filter; KILL_PROCESS ends it with SIGSYS.
+    let out = bed.brig(&["exec", &id, "sh", "-c", "mkdir /tmp/e 2>&1; echo exec-ran"]);
+    assert!(ok(&out).contains("Operation not permitted"));
+    assert_eq!(
+        bed.brig(&["exec", &id, "chroot", "/", "true"])
+            .status
+            .code(),
+        Some(128 + 31)
+    );
+    // A profile with a syscall no kernel has is refused, naming the field, before anything exists.
+    bed.config["linux"]["seccomp"]["syscalls"][0]["names"] = json!(["mkdir", "make_coffee"]);
+    let bad = unique_id("seccompbad");
+    fails_with(&bed.create(&bad), "linux.seccomp.syscalls[0].names[1]");
+    assert_no_trace(&bed, &bad);
+}

@@ -281,7 +281,7 @@ fn spec_and_features() {
         .as_array()
         .unwrap()
         .contains(&json!("user")));
-    assert_eq!(f["linux"]["seccomp"]["enabled"], false);
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
 }
 
 #[test]

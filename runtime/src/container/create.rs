@@ -95,6 +95,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     let (bundle, spec) = spec::load_bundle(&opts.bundle)?;
     spec::validate(&spec, &bundle)?;
     check_terminal(&spec, opts)?;
+    let seccomp = spec::compile_seccomp(&spec)?;
     let layout = brig_cgroups::detect_layout()?;
     let resources = cgroup::resources(&spec);
     brig_cgroups::validate_resources(&layout, &resources)?;
@@ -167,6 +168,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         close_fds: vec![lock_fd],
+        seccomp,
     };
     let mut run_create_hooks = |pid: i32| -> Result<String, String> {
         state.pid = pid;
@@ -176,7 +178,13 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         hooks::run_phase(h, Phase::CreateRuntime, json.as_bytes()).map_err(|e| e.to_string())?;
         Ok(state.hook_json(Status::Created))
     };
-    let (pid, mut console) = spawn_init(&cfg, &mut run_create_hooks)?;
+    let spawned = spawn_init(&cfg, &mut run_create_hooks)?;
+    let (pid, mut console) = (spawned.pid, spawned.console);
+    if let Some(fd) = &spawned.seccomp_listener {
+        let mut st = state.clone();
+        st.pid = pid;
+        super::hand_over_listener(&spec, fd, &st)?;
+    }
     if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
         crate::process::terminal::send_to_console_socket(path, master).map_err(|e| {
             ContainerError::Other(format!("--console-socket {}: {e}", path.display()))

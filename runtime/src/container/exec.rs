@@ -58,15 +58,25 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
         return Err(ContainerError::status(&state, status, why));
     }
     let mgr = cgroup::of_state(&state)?;
+    // The container's seccomp profile applies to what runs in it later, too.
+    let (_, spec) = crate::spec::load_bundle(&state.bundle)?;
+    let seccomp = crate::spec::compile_seccomp(&spec)?;
     let cfg = ExecConfig {
         init_pid: state.pid,
         process: &opts.process,
         cgroup: mgr.as_ref(),
         preserve_fds: opts.preserve_fds,
         close_fds: Vec::new(),
+        seccomp,
     };
     let spawn = || -> Result<(i32, Option<OwnedFd>), ContainerError> {
-        let (pid, mut console) = spawn_exec(&cfg)?;
+        let spawned = spawn_exec(&cfg)?;
+        let (pid, mut console) = (spawned.pid, spawned.console);
+        if let Some(fd) = &spawned.seccomp_listener {
+            let mut st = state.clone();
+            st.pid = pid;
+            super::hand_over_listener(&spec, fd, &st)?;
+        }
         if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
             send_to_console_socket(path, master).map_err(|e| {
                 ContainerError::Other(format!("--console-socket {}: {e}", path.display()))

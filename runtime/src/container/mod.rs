@@ -82,6 +82,36 @@ impl ContainerError {
     }
 }
 
+/// Send a seccomp listener fd to the agent at linux.seccomp.listenerPath, with
+/// the container's state (as runc does, while the container is `creating`).
+fn hand_over_listener(
+    spec: &crate::spec::Spec,
+    fd: &std::os::fd::OwnedFd,
+    state: &ContainerState,
+) -> Result<(), ContainerError> {
+    use std::os::fd::AsFd;
+    let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let Some(path) = sc.and_then(|s| s.listener_path().as_ref()) else {
+        return Err(crate::spec::SpecError::invalid(
+            "linux.seccomp.listenerPath",
+            "a SCMP_ACT_NOTIFY rule needs a listener path",
+        )
+        .into());
+    };
+    let oci = oci_spec::runtime::StateBuilder::default()
+        .version(state.oci_version.clone())
+        .id(state.id.clone())
+        .status(oci_spec::runtime::ContainerState::Creating)
+        .pid(state.pid)
+        .bundle(state.bundle.clone())
+        .annotations(state.annotations.clone())
+        .build()
+        .map_err(|e| ContainerError::Other(e.to_string()))?;
+    let metadata = sc.and_then(|s| s.listener_metadata().as_deref());
+    crate::security::seccomp::send_listener(fd.as_fd(), path, &oci, metadata)
+        .map_err(|e| ContainerError::Other(e.to_string()))
+}
+
 /// Write a file atomically (temp + rename): for --pid-file, which a caller may be
 /// polling for.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ContainerError> {

@@ -1,7 +1,7 @@
 //! `exec`: a new process in every namespace and the cgroup of a running
 //! container's init, with its own process attributes.
 
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 
 use brig_cgroups::CgroupManager;
@@ -21,6 +21,8 @@ pub struct ExecConfig<'a> {
     pub cgroup: &'a dyn CgroupManager,
     pub preserve_fds: i32,
     pub close_fds: Vec<RawFd>,
+    /// The container's linux.seccomp, compiled: it applies to exec'd processes too.
+    pub seccomp: Option<crate::security::seccomp::Program>,
 }
 
 const ORDER: [Ns; 8] = [
@@ -58,8 +60,9 @@ fn namespaces_of(pid: i32) -> Result<Vec<JoinNs>, ProcessError> {
 }
 
 /// Start the process; returns its host pid once it has exec'd (or an error from
-/// its setup, such as a missing program), and its terminal's master if it has one.
-pub fn spawn_exec(cfg: &ExecConfig) -> Result<(i32, Option<OwnedFd>), ProcessError> {
+/// its setup, such as a missing program), with its terminal's master and seccomp
+/// listener if it has them.
+pub fn spawn_exec(cfg: &ExecConfig) -> Result<super::Spawned, ProcessError> {
     let nss = namespaces_of(cfg.init_pid)?;
     let (parent, child) = channel()?;
     // pid and time namespaces apply to children: enter them for the clone only.
@@ -95,11 +98,18 @@ pub fn spawn_exec(cfg: &ExecConfig) -> Result<(i32, Option<OwnedFd>), ProcessErr
     }
     drop(child);
     // The socket closes on exec: EOF means the program runs.
-    let mut console = None;
+    let mut fds = super::SentFds::default();
     loop {
         match parent.recv_fd() {
-            Err(ChannelError::Closed) => return Ok((pid, console)),
-            Ok((Msg::Console, fd)) => console = fd,
+            Err(ChannelError::Closed) => {
+                return Ok(super::Spawned {
+                    pid,
+                    console: fds.console,
+                    seccomp_listener: fds.seccomp_listener,
+                })
+            }
+            Ok((Msg::Console, fd)) => fds.console = fd,
+            Ok((Msg::SeccompListener, fd)) => fds.seccomp_listener = fd,
             Ok((Msg::Error(e), _)) => {
                 let _ = waitpid(Pid::from_raw(pid), None);
                 return Err(ProcessError::Init(e));
@@ -135,8 +145,12 @@ fn exec_child(cfg: &ExecConfig, nss: &[JoinNs], ch: &Channel) -> Result<Never, S
         super::terminal::setup_in_container(ch, cfg.process.console_size().as_ref(), false)?;
     }
     let prepared = user_process::prepare(cfg.process)?;
-    user_process::set_credentials(cfg.process)?;
-    Err(user_process::exec(&prepared, cfg.preserve_fds))
+    if let Some(fd) = user_process::set_credentials(cfg.process, cfg.seccomp.as_ref())? {
+        ch.send_fds(&Msg::SeccompListener, &[fd.as_raw_fd()])
+            .map_err(|e| e.to_string())?;
+    }
+    let late = user_process::late_seccomp(cfg.process, cfg.seccomp.as_ref());
+    Err(user_process::exec(&prepared, cfg.preserve_fds, late))
 }
 
 /// How a waited-for process ended, as an exit status (128+n for signal n).

@@ -108,7 +108,12 @@ fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
     }
 
     let prepared = user_process::prepare(process)?;
-    user_process::set_credentials(process)?;
+    let listener = user_process::set_credentials(process, cfg.seccomp.as_ref())?;
+    if let Some(fd) = listener {
+        // The container must never hold its own listener: send it up and close it.
+        ch.send_fds(&Msg::SeccompListener, &[fd.as_raw_fd()])
+            .map_err(|e| e.to_string())?;
+    }
 
     // From here the parent is gone (create returned): errors go to stderr,
     // and to `start` through the fifo.
@@ -127,7 +132,12 @@ fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
         hooks::run_phase(hook_list, Phase::StartContainer, state.as_bytes()),
     )
     .map_err(tell_start)?;
-    Err(tell_start(user_process::exec(&prepared, cfg.preserve_fds)))
+    let late = user_process::late_seccomp(process, cfg.seccomp.as_ref());
+    Err(tell_start(user_process::exec(
+        &prepared,
+        cfg.preserve_fds,
+        late,
+    )))
 }
 
 /// Enter every namespace the config names. In the single-clone case the new ones

@@ -59,6 +59,8 @@ pub struct InitConfig<'a> {
     pub preserve_fds: i32,
     /// Parent fds the init must close at once (the state dir lock).
     pub close_fds: Vec<RawFd>,
+    /// linux.seccomp, compiled (in `create`, before anything was made).
+    pub seccomp: Option<crate::security::seccomp::Program>,
 }
 
 impl InitConfig<'_> {
@@ -66,6 +68,21 @@ impl InitConfig<'_> {
     fn single_clone(&self) -> bool {
         !self.ns.has(Ns::User)
     }
+}
+
+/// What the init sent up besides messages.
+#[derive(Debug, Default)]
+pub struct SentFds {
+    pub console: Option<OwnedFd>,
+    pub seccomp_listener: Option<OwnedFd>,
+}
+
+/// A started init.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: i32,
+    pub console: Option<OwnedFd>,
+    pub seccomp_listener: Option<OwnedFd>,
 }
 
 /// clone(2) with a fork-like stack: returns 0 in the child.
@@ -134,12 +151,12 @@ impl ChildrenNs {
 /// Start the container init and drive its setup until it waits on the exec fifo.
 /// `hooks` runs prestart and createRuntime for the init's pid and returns the state
 /// JSON the init passes to createContainer and startContainer hooks.
-/// Returns the init's host pid, and the master of its terminal when the process
-/// asked for one. On error the init is killed.
+/// Returns the init's host pid, with the fds it sent up: the master of its
+/// terminal and its seccomp listener, when it has them. On error the init is killed.
 pub fn spawn_init(
     cfg: &InitConfig,
     hooks: &mut dyn FnMut(i32) -> Result<String, String>,
-) -> Result<(i32, Option<OwnedFd>), ProcessError> {
+) -> Result<Spawned, ProcessError> {
     let (parent, child) = channel()?;
     let children_ns = ChildrenNs::enter(cfg)?;
     let flags = if cfg.single_clone() {
@@ -158,13 +175,17 @@ pub fn spawn_init(
     children_ns.leave()?;
     let first = pid;
     let mut init_pid = pid;
-    let mut console = None;
-    let result = drive(cfg, &parent, first, &mut init_pid, &mut console, hooks);
+    let mut fds = SentFds::default();
+    let result = drive(cfg, &parent, first, &mut init_pid, &mut fds, hooks);
     if result.is_err() {
         let _ = kill(Pid::from_raw(init_pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(first), None);
     }
-    result.map(|()| (init_pid, console))
+    result.map(|()| Spawned {
+        pid: init_pid,
+        console: fds.console,
+        seccomp_listener: fds.seccomp_listener,
+    })
 }
 
 fn drive(
@@ -172,13 +193,17 @@ fn drive(
     ch: &message::Channel,
     first: i32,
     init_pid: &mut i32,
-    console: &mut Option<OwnedFd>,
+    fds: &mut SentFds,
     hooks: &mut dyn FnMut(i32) -> Result<String, String>,
 ) -> Result<(), ProcessError> {
     loop {
         let msg = match ch.recv_fd() {
             Ok((Msg::Console, fd)) => {
-                *console = fd;
+                fds.console = fd;
+                continue;
+            }
+            Ok((Msg::SeccompListener, fd)) => {
+                fds.seccomp_listener = fd;
                 continue;
             }
             Ok((m, _)) => m,
@@ -219,7 +244,7 @@ fn drive(
             },
             Msg::Ready => return Ok(()),
             Msg::Error(e) => return Err(ProcessError::Init(e)),
-            Msg::IdsMapped | Msg::HooksDone { .. } | Msg::Console => {
+            Msg::IdsMapped | Msg::HooksDone { .. } | Msg::Console | Msg::SeccompListener => {
                 return Err(ProcessError::Init(format!(
                     "unexpected message {msg:?} from init"
                 )))

@@ -9,7 +9,10 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::Process;
 
+use std::os::fd::OwnedFd;
+
 use crate::security;
+use crate::security::seccomp::{self, Program};
 
 pub(super) fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
@@ -53,7 +56,21 @@ pub(super) fn prepare(process: &Process) -> Result<Prepared, String> {
 }
 
 /// Become the container's user with its capabilities, umask and no_new_privs.
-pub(super) fn set_credentials(process: &Process) -> Result<(), String> {
+///
+/// The seccomp filter needs CAP_SYS_ADMIN unless no_new_privs is set: without
+/// no_new_privs it goes in here, before the capabilities drop (as runc does);
+/// with it, here too when it has a NOTIFY listener (whose fd must reach the
+/// agent before `create` returns), and otherwise at the exec, as late as can be.
+/// Returns the listener fd, if the filter has one.
+pub(super) fn set_credentials(
+    process: &Process,
+    seccomp: Option<&Program>,
+) -> Result<Option<OwnedFd>, String> {
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let mut listener = None;
+    if let (Some(p), false) = (seccomp, nnp) {
+        listener = step("linux.seccomp", seccomp::load(p))?;
+    }
     let caps = process.capabilities().as_ref();
     if let Some(c) = caps {
         step("capabilities", security::drop_bounding(c))?;
@@ -64,15 +81,28 @@ pub(super) fn set_credentials(process: &Process) -> Result<(), String> {
     }
     let umask = process.user().umask().unwrap_or(0o022);
     nix::sys::stat::umask(Mode::from_bits_truncate(umask));
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         step("noNewPrivileges", security::set_no_new_privs())?;
+        if let Some(p) = seccomp.filter(|p| p.has_listener()) {
+            listener = step("linux.seccomp", seccomp::load(p))?;
+        }
     }
-    Ok(())
+    Ok(listener)
 }
 
-/// Exec the program with only stdio and the preserved fds open, and no signal
-/// blocked. Returns only on failure.
-pub(super) fn exec(p: &Prepared, preserve_fds: i32) -> String {
+/// The filter still to load at the exec: the one `set_credentials` left.
+pub(super) fn late_seccomp<'a>(
+    process: &Process,
+    seccomp: Option<&'a Program>,
+) -> Option<&'a Program> {
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    seccomp.filter(|p| nnp && !p.has_listener())
+}
+
+/// Exec the program with only stdio and the preserved fds open, no signal
+/// blocked, and the seccomp filter `late` (if any) loaded last. Returns only on
+/// failure.
+pub(super) fn exec(p: &Prepared, preserve_fds: i32, late: Option<&Program>) -> String {
     if let Err(e) = step("fds", crate::sys::cloexec_from(3 + preserve_fds)) {
         return e;
     }
@@ -81,6 +111,11 @@ pub(super) fn exec(p: &Prepared, preserve_fds: i32) -> String {
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None),
     ) {
         return e;
+    }
+    if let Some(prog) = late {
+        if let Err(e) = step("linux.seccomp", seccomp::load(prog)) {
+            return e;
+        }
     }
     let e = nix::unistd::execve(&p.program, &p.args, &p.env).unwrap_err();
     format!("exec {}: {e}", p.program.to_string_lossy())

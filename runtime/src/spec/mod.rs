@@ -89,6 +89,21 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
     Ok((bundle, spec))
 }
 
+/// Compile linux.seccomp, if any. Part of validation: a bad profile fails before
+/// anything exists; the program is kept for the init.
+pub fn compile_seccomp(
+    spec: &Spec,
+) -> Result<Option<crate::security::seccomp::Program>, SpecError> {
+    use crate::security::seccomp::{compile, SeccompError};
+    let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    compile(s).map(Some).map_err(|e| match e {
+        SeccompError::Invalid { field, msg } => SpecError::invalid(field, msg),
+        e => SpecError::invalid("linux.seccomp", e.to_string()),
+    })
+}
+
 /// The rootfs directory of a spec, resolved against the bundle.
 pub fn rootfs_of(bundle: &Path, spec: &Spec) -> PathBuf {
     let p = spec

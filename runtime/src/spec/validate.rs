@@ -296,12 +296,6 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             ));
         }
     }
-    if linux.seccomp().is_some() {
-        return Err(SpecError::unsupported(
-            "linux.seccomp",
-            "seccomp is not implemented yet",
-        ));
-    }
     if linux.intel_rdt().is_some() {
         return Err(SpecError::unsupported(
             "linux.intelRdt",
