@@ -586,3 +586,17 @@ fn seccomp_profile_applies_to_the_container_and_its_execs() {
     fails_with(&bed.create(&bad), "linux.seccomp.syscalls[0].names[1]");
     assert_no_trace(&bed, &bad);
 }
+
+#[test]
+fn io_priority_and_scheduler() {
+    let mut bed = Bed::new(&[]);
+    bed.config["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 7});
+    bed.config["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
+    // /proc/self/stat: field 19 is nice, field 41 the policy (3 = SCHED_BATCH).
+    let out = run_sh(&mut bed, "ionice -p $$; cut -d' ' -f19,41 /proc/$$/stat");
+    assert_eq!(out, "idle\n7 3\n");
+    bed.config["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 0});
+    let id = unique_id("sched");
+    fails_with(&bed.run(&id), "process.scheduler.priority");
+    assert_no_trace(&bed, &id);
+}

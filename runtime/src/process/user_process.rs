@@ -33,11 +33,17 @@ fn cstrings(field: &str, v: Option<&Vec<String>>) -> Result<Vec<CString>, String
         .map_err(|_| format!("{field}: NUL byte in an entry"))
 }
 
-/// rlimits, oom score, the working directory (made if missing, as runc does), and
+/// rlimits, I/O priority, scheduler, the working directory (made if missing, as runc does), and
 /// the program lookup in the container's PATH: everything that needs root.
 pub(super) fn prepare(process: &Process) -> Result<Prepared, String> {
     if let Some(rl) = process.rlimits() {
         step("rlimits", security::set_rlimits(rl))?;
+    }
+    if let Some(io) = process.io_priority() {
+        step("ioPriority", security::sched::set_io_priority(io))?;
+    }
+    if let Some(s) = process.scheduler() {
+        step("scheduler", security::sched::set_scheduler(s))?;
     }
     let cwd = process.cwd();
     if !cwd.exists() {

@@ -1,6 +1,7 @@
 //! Process attributes applied by the container init just before exec: rlimits,
 //! the user switch, capabilities and no_new_privs.
 
+pub mod sched;
 pub mod seccomp;
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -15,7 +16,7 @@ pub enum SecurityError {
     Failed { field: String, msg: String },
 }
 
-fn failed(field: impl Into<String>, msg: impl ToString) -> SecurityError {
+pub(crate) fn failed(field: impl Into<String>, msg: impl ToString) -> SecurityError {
     SecurityError::Failed {
         field: field.into(),
         msg: msg.to_string(),

@@ -124,17 +124,12 @@ pub fn validate_process(p: &Process) -> Result<()> {
             "SELinux is not enabled on this host",
         ));
     }
-    if p.io_priority().is_some() {
-        return Err(SpecError::unsupported(
-            "process.ioPriority",
-            "not implemented yet",
-        ));
+    if let Some(io) = p.io_priority() {
+        crate::security::sched::ioprio_value(io)
+            .map_err(|m| SpecError::invalid("process.ioPriority.priority", m))?;
     }
-    if p.scheduler().is_some() {
-        return Err(SpecError::unsupported(
-            "process.scheduler",
-            "not implemented yet",
-        ));
+    if let Some(s) = p.scheduler() {
+        crate::security::sched::sched_attr(s).map_err(|(f, m)| SpecError::invalid(f, m))?;
     }
     if p.exec_cpu_affinity().is_some() {
         return Err(SpecError::unsupported(
