@@ -351,7 +351,6 @@ pub(crate) fn apply(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::LinuxDeviceCgroupBuilder;
 
     /// The verifier refuses a program with instructions no path reaches.
     fn assert_all_reachable(p: &[Insn]) {
@@ -401,25 +400,7 @@ mod tests {
         }
     }
 
-    fn dev(
-        allow: bool,
-        typ: LinuxDeviceType,
-        major: Option<i64>,
-        minor: Option<i64>,
-        access: &str,
-    ) -> LinuxDeviceCgroup {
-        let mut b = LinuxDeviceCgroupBuilder::default()
-            .allow(allow)
-            .typ(typ)
-            .access(access);
-        if let Some(m) = major {
-            b = b.major(m);
-        }
-        if let Some(m) = minor {
-            b = b.minor(m);
-        }
-        b.build().unwrap()
-    }
+    use crate::device_rule as dev;
 
     #[test]
     fn last_matching_rule_decides() {

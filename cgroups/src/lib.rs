@@ -126,6 +126,27 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     fn oom_watcher(&self) -> Result<OomWatcher>;
 }
 
+/// One linux.resources.devices rule (`major`/`minor` None: any).
+pub fn device_rule(
+    allow: bool,
+    typ: oci_spec::runtime::LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> oci_spec::runtime::LinuxDeviceCgroup {
+    let mut b = oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
+        .allow(allow)
+        .typ(typ)
+        .access(access);
+    if let Some(m) = major {
+        b = b.major(m);
+    }
+    if let Some(m) = minor {
+        b = b.minor(m);
+    }
+    b.build().expect("every field of a device rule is set")
+}
+
 /// Read the host's layout from /proc/self/mountinfo. Call it once per command
 /// and pass the result around.
 pub fn detect_layout() -> Result<Layout> {

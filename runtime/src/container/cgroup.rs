@@ -5,9 +5,7 @@
 use std::path::Path;
 
 use brig_cgroups::{CgroupManager, Layout};
-use oci_spec::runtime::{
-    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources, Spec,
-};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
 
 use super::{ContainerError, ContainerState};
 use crate::rootfs::CgroupMount;
@@ -48,17 +46,7 @@ fn rule(
     minor: Option<i64>,
     access: &str,
 ) -> LinuxDeviceCgroup {
-    let mut b = LinuxDeviceCgroupBuilder::default()
-        .allow(true)
-        .typ(typ)
-        .access(access);
-    if let Some(m) = major {
-        b = b.major(m);
-    }
-    if let Some(m) = minor {
-        b = b.minor(m);
-    }
-    b.build().expect("all fields set")
+    brig_cgroups::device_rule(true, typ, major, minor, access)
 }
 
 /// linux.resources, with device rules appended that allow what every container

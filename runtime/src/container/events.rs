@@ -6,12 +6,11 @@
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use brig_cgroups::{CgroupManager, OomEvent, OomWatcher, Stats};
+use brig_cgroups::{OomEvent, OomWatcher, Stats};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde::Serialize;
 
-use super::state::{ContainerState, Status};
 use super::store::Store;
 use super::{cgroup, ContainerError};
 
@@ -33,28 +32,10 @@ pub enum EventKind {
     Oom,
 }
 
-/// The state of a container that has processes, or an error saying it has none.
-fn live_state(store: &Store, id: &str) -> Result<ContainerState, ContainerError> {
-    let state = store.peek(id)?;
-    let status = state.current_status();
-    if status == Status::Stopped {
-        return Err(ContainerError::status(
-            &state,
-            status,
-            "it has no processes to report on",
-        ));
-    }
-    Ok(state)
-}
-
-fn manager(state: &ContainerState) -> Result<Box<dyn CgroupManager>, ContainerError> {
-    cgroup::of_state(state)
-}
-
 /// One stats event (`events --stats`).
 pub fn stats(store: &Store, id: &str) -> Result<Event, ContainerError> {
-    let state = live_state(store, id)?;
-    let data = manager(&state)?.stats()?;
+    let state = super::live_state(store, id)?;
+    let data = cgroup::of_state(&state)?.stats()?;
     Ok(Event {
         kind: EventKind::Stats,
         id: state.id,
@@ -79,7 +60,7 @@ pub fn watch(
             "events: the interval must be greater than 0".into(),
         ));
     }
-    let state = live_state(store, id)?;
+    let state = super::live_state(store, id)?;
     let pidfd = match crate::sys::pidfd_open(state.pid) {
         Ok(fd) => fd,
         // Gone between the state check and here: it stopped.
@@ -95,7 +76,7 @@ pub fn watch(
     if !state.init_alive() {
         return Ok(());
     }
-    let mgr = manager(&state)?;
+    let mgr = cgroup::of_state(&state)?;
     // Registered before the first wait, so no OOM kill from here on is missed.
     let mut watcher = match mgr.oom_watcher() {
         Ok(w) => Some(w),

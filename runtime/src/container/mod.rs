@@ -82,6 +82,20 @@ impl ContainerError {
     }
 }
 
+/// The state of a container that has processes, or an error saying it has none.
+pub(super) fn live_state(store: &Store, id: &str) -> Result<ContainerState, ContainerError> {
+    let state = store.peek(id)?;
+    let status = state.current_status();
+    if status == Status::Stopped {
+        return Err(ContainerError::status(
+            &state,
+            status,
+            "it has no processes to report on",
+        ));
+    }
+    Ok(state)
+}
+
 /// Send a seccomp listener fd to the agent at linux.seccomp.listenerPath, with
 /// the container's state (as runc does, while the container is `creating`).
 fn hand_over_listener(

@@ -42,15 +42,7 @@ fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<(), ContainerErro
 
 /// Host pids of every process in the container's cgroup.
 pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>, ContainerError> {
-    let state = store.peek(id)?;
-    let status = state.current_status();
-    if status == Status::Stopped {
-        return Err(ContainerError::status(
-            &state,
-            status,
-            "it has no processes",
-        ));
-    }
+    let state = super::live_state(store, id)?;
     let mut pids = cgroup::of_state(&state)?.pids()?;
     pids.sort_unstable();
     Ok(pids)
