@@ -92,22 +92,32 @@ impl Store {
     }
 
     fn lock_dir(&self, id: &str, dir: PathBuf) -> Result<Locked, ContainerError> {
-        let fd = match open(
-            &dir,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(nix::Error::ENOENT) => return Err(ContainerError::NotFound(id.to_string())),
-            Err(e) => return Err(ContainerError::io(&dir, e.into())),
-        };
-        let lock = Flock::lock(fd, FlockArg::LockExclusive)
-            .map_err(|(_, e)| ContainerError::io(&dir, e.into()))?;
-        // A delete that held the lock before us may have removed the directory.
-        if !dir.exists() {
-            return Err(ContainerError::NotFound(id.to_string()));
+        loop {
+            let fd = match open(
+                &dir,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                Err(nix::Error::ENOENT) => return Err(ContainerError::NotFound(id.to_string())),
+                Err(e) => return Err(ContainerError::io(&dir, e.into())),
+            };
+            let lock = Flock::lock(fd, FlockArg::LockExclusive)
+                .map_err(|(_, e)| ContainerError::io(&dir, e.into()))?;
+            // While we waited, the holder may have removed the directory (delete),
+            // and someone may have made a new one of the same id (create). Our lock
+            // counts only if it is on the directory the path names now.
+            let held =
+                nix::sys::stat::fstat(&*lock).map_err(|e| ContainerError::io(&dir, e.into()))?;
+            match nix::sys::stat::stat(&dir) {
+                Ok(now) if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino) => {
+                    return Ok(Locked { dir, lock })
+                }
+                Ok(_) => continue, // a successor: lock that one instead
+                Err(nix::Error::ENOENT) => return Err(ContainerError::NotFound(id.to_string())),
+                Err(e) => return Err(ContainerError::io(&dir, e.into())),
+            }
         }
-        Ok(Locked { dir, lock })
     }
 
     pub fn load(&self, locked: &Locked, id: &str) -> Result<ContainerState, ContainerError> {
@@ -204,6 +214,49 @@ mod tests {
         for good in ["a", "web-1", "x_y.z+1", "ABC"] {
             assert!(validate_id(good).is_ok(), "{good:?} refused");
         }
+    }
+
+    #[test]
+    fn a_lock_on_a_removed_directory_is_not_the_lock_of_its_successor() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path().join("root"));
+        let first = store.create_locked("c1").unwrap();
+        let ino = |store: &Store| {
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(store.dir("c1")).unwrap())
+        };
+        // Poll /proc/locks (with a deadline) until someone waits on the flock of `ino`.
+        let blocked_on = |ino: u64, waiter: &std::thread::JoinHandle<_>| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let locks = std::fs::read_to_string("/proc/locks").unwrap();
+                if locks
+                    .lines()
+                    .any(|l| l.contains("-> FLOCK") && l.contains(&format!(":{ino} ")))
+                {
+                    return;
+                }
+                assert!(
+                    !waiter.is_finished(),
+                    "the waiter took a lock on a removed directory"
+                );
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "nobody waits on {ino}"
+                );
+                std::thread::yield_now();
+            }
+        };
+        let old = ino(&store);
+        let s2 = store.clone();
+        let waiter = std::thread::spawn(move || s2.lock("c1").map(|l| l.dir.clone()));
+        blocked_on(old, &waiter);
+        std::fs::remove_dir_all(store.dir("c1")).unwrap();
+        let successor = store.create_locked("c1").unwrap();
+        drop(first);
+        // The waiter must move on to wait for the successor's lock.
+        blocked_on(ino(&store), &waiter);
+        drop(successor);
+        assert!(waiter.join().unwrap().is_ok());
     }
 
     #[test]
