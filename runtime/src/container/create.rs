@@ -140,10 +140,11 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     };
     // Recorded before the cgroup exists, so that delete --force after a crash
     // here knows what to clean up.
-    store.save(&locked, &state)?;
     let lock_fd = locked.raw_fd();
     let dir = locked.dir.clone();
-    undo.locked = Some(locked);
+    // Held by the guard first: a failed first write removes the directory too.
+    let locked = &*undo.locked.insert(locked);
+    store.save(locked, &state)?;
 
     let fifo = dir.join(FIFO_FILE);
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))

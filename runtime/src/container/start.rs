@@ -32,6 +32,10 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
         Mode::empty(),
     )
     .map_err(|e| ContainerError::io(&fifo_path, e.into()))?;
+    // Gone from now on, whatever happens to this command: a container whose
+    // fifo is gone is no longer `created` (see Store::load), so a start killed
+    // after it released the init never leaves a running program recorded as created.
+    std::fs::remove_file(&fifo_path).map_err(|e| ContainerError::io(&fifo_path, e))?;
     let pidfd = crate::sys::pidfd_open(state.pid).map_err(|e| ContainerError::io(&fifo_path, e))?;
     loop {
         let mut fds = [
@@ -100,7 +104,6 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
             Err(e) => return Err(ContainerError::io(&fifo_path, e.into())),
         }
     }
-    let _ = std::fs::remove_file(&fifo_path);
     if !report.is_empty() {
         state.status = Status::Stopped;
         store.save(&locked, &state)?;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{open, Flock, FlockArg, OFlag};
 use nix::sys::stat::Mode;
 
-use super::state::ContainerState;
+use super::state::{ContainerState, Status};
 use super::ContainerError;
 
 pub const STATE_FILE: &str = "state.json";
@@ -188,6 +188,8 @@ impl Store {
     }
 }
 
+/// Read a state. A `created` container whose exec fifo is gone has been started
+/// (start removes the fifo before it releases the init), whatever the record says.
 fn load_state(path: &Path, id: &str) -> Result<ContainerState, ContainerError> {
     let data = match std::fs::read(path) {
         Ok(d) => d,
@@ -196,10 +198,15 @@ fn load_state(path: &Path, id: &str) -> Result<ContainerState, ContainerError> {
         }
         Err(e) => return Err(ContainerError::io(path, e)),
     };
-    serde_json::from_slice(&data).map_err(|e| ContainerError::Corrupt {
-        path: path.to_path_buf(),
-        msg: e.to_string(),
-    })
+    let mut state: ContainerState =
+        serde_json::from_slice(&data).map_err(|e| ContainerError::Corrupt {
+            path: path.to_path_buf(),
+            msg: e.to_string(),
+        })?;
+    if state.status == Status::Created && !path.with_file_name(FIFO_FILE).exists() {
+        state.status = Status::Running;
+    }
+    Ok(state)
 }
 
 #[cfg(test)]
