@@ -31,6 +31,8 @@ fail() {
 
 if [ "$1" != stage2 ]; then
 	/bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
+	/bin/busybox mount -t proc proc /proc 2>/dev/null && read -r up _ </proc/uptime && umount /proc
+	say "stage 1 at ${up}s: copying the initramfs into a tmpfs root"
 	mkdir -p /newroot || fail 1 "mkdir /newroot"
 	mount -t tmpfs -o mode=0755 rootfs /newroot || fail 1 "mount a tmpfs root"
 	for f in /*; do
@@ -69,6 +71,8 @@ while read -r m; do
 	n=$((n + 1))
 done </etc/brig-vm/modules
 MODULES=$n
+read -r up _ </proc/uptime
+say "stage 2 at ${UPTIME_INIT}s, $MODULES modules loaded at ${up}s"
 
 MODE=
 for w in $(cat /proc/cmdline); do

@@ -207,6 +207,73 @@ fn soft_target(
 mod tests {
     use super::*;
 
+    /// A minimal ELF64 object whose only content is a `.modinfo` section.
+    fn fake_ko(modinfo: &[&str]) -> Vec<u8> {
+        let mut info = Vec::new();
+        for kv in modinfo {
+            info.extend_from_slice(kv.as_bytes());
+            info.push(0);
+        }
+        let shstrtab = b"\0.shstrtab\0.modinfo\0";
+        let mut b = vec![0u8; 64];
+        b[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+        let strtab_off = b.len();
+        b.extend_from_slice(shstrtab);
+        let info_off = b.len();
+        b.extend_from_slice(&info);
+        while !b.len().is_multiple_of(8) {
+            b.push(0);
+        }
+        let shoff = b.len();
+        let mut sh = |name: u32, off: usize, size: usize| {
+            let mut h = [0u8; 64];
+            h[..4].copy_from_slice(&name.to_le_bytes());
+            h[0x18..0x20].copy_from_slice(&(off as u64).to_le_bytes());
+            h[0x20..0x28].copy_from_slice(&(size as u64).to_le_bytes());
+            b.extend_from_slice(&h);
+        };
+        sh(0, 0, 0);
+        sh(1, strtab_off, shstrtab.len());
+        sh(11, info_off, info.len());
+        b[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
+        b[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+        b[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
+        b[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn dependencies_come_first_and_builtins_are_skipped() {
+        use std::io::Write;
+        let t = tempfile::tempdir().unwrap();
+        let k = t.path().join("kernel/fs");
+        fs::create_dir_all(&k).unwrap();
+        let w = |name: &str, info: &[&str]| fs::write(k.join(name), fake_ko(info)).unwrap();
+        w("overlay.ko", &["license=GPL", "depends=netfs,libcrc32c"]);
+        w("netfs.ko", &["depends="]);
+        w("libcrc32c.ko", &["depends=", "softdep=pre: crc32c"]);
+        w("crc32c_generic.ko", &["depends="]);
+        // 6.12 style: xz-compressed.
+        let mut e = xz2::write::XzEncoder::new(Vec::new(), 1);
+        e.write_all(&fake_ko(&["depends=netfs"])).unwrap();
+        fs::write(k.join("9p.ko.xz"), e.finish().unwrap()).unwrap();
+        fs::write(
+            t.path().join("modules.builtin"),
+            "kernel/drivers/virtio/virtio_pci.ko\n",
+        )
+        .unwrap();
+        let set = resolve(t.path(), &["virtio_pci", "overlay", "9p"]).unwrap();
+        let names: Vec<&str> = set.load_order.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["netfs", "crc32c_generic", "libcrc32c", "overlay", "9p"]
+        );
+        assert_eq!(set.builtin, ["virtio_pci"]);
+        assert!(crate::elf::is_elf64le(&set.load_order[4].data));
+        let e = resolve(t.path(), &["nope"]).unwrap_err();
+        assert!(format!("{e}").contains("neither built in"));
+    }
+
     #[test]
     fn softdeps() {
         assert_eq!(
