@@ -292,7 +292,7 @@ pub fn explain(what: &str, boot: &BootResult, workdir: &Path, problem: &str) -> 
         ""
     };
     anyhow::anyhow!(
-        "{what}: {problem}{panic_note}; ending: {}; wall {:.1}s; files kept in {}\n--- last 40 console lines ---\n{}\n---",
+        "{what}: {problem}{panic_note}; ending: {}; wall {:.1}s; console log and report in {}\n--- last 40 console lines ---\n{}\n---",
         boot.ending,
         boot.wall.as_secs_f64(),
         workdir.display(),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// The modules every guest loads: the virtio transports, the report port, 9p, overlay, the
 /// network devices and filters a container engine uses, a block device for the io checks, and
-/// pvpanic so that a panic ends QEMU at once.
+/// pvpanic (the ISA device, found through ACPI) so that a panic ends QEMU at once.
 pub const WANTED: &[&str] = &[
     "virtio_pci",
     "virtio_console",
@@ -27,7 +27,6 @@ pub const WANTED: &[&str] = &[
     "br_netfilter",
     "nf_tables",
     "pvpanic_mmio",
-    "pvpanic_pci",
 ];
 
 /// One module to load, with its (decompressed) contents.
