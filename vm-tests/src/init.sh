@@ -1,8 +1,8 @@
 #!/bin/busybox sh
 # brig-vm guest init (busybox sh), written into the initramfs by the harness.
 #
-# Stage 1, in the initramfs: copy everything into a tmpfs and switch_root into it, because
-# pivot_root (which every container runtime uses) fails from the initramfs root.
+# Stage 1, in the initramfs: bind-mount the initramfs, move that mount over / and chroot into
+# it, because pivot_root (which every container runtime uses) fails on the initramfs root itself.
 # Stage 2: mount the API filesystems, load the modules, set up cgroups for the mode named by
 # `brig.cgroup=` on the kernel command line, run /etc/brig-vm/payload, send its report and a
 # status over virtio-serial ports, and end QEMU through isa-debug-exit with a code that says how
@@ -32,19 +32,16 @@ fail() {
 if [ "$1" != stage2 ]; then
 	/bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
 	/bin/busybox mount -t proc proc /proc 2>/dev/null && read -r up _ </proc/uptime && umount /proc
-	say "stage 1 at ${up}s: copying the initramfs into a tmpfs root"
+	say "stage 1 at ${up}s: moving a bind mount of the initramfs over /"
+	# A bind mount of the initramfs moved over / is a root with a parent mount, which
+	# pivot_root accepts; no copy needed.
 	mkdir -p /newroot || fail 1 "mkdir /newroot"
-	mount -t tmpfs -o mode=0755 rootfs /newroot || fail 1 "mount a tmpfs root"
-	for f in /*; do
-		case "$f" in
-		/newroot | /dev | /proc | /sys) ;;
-		*) cp -a "$f" /newroot/ || fail 1 "copy $f to the tmpfs root" ;;
-		esac
-	done
-	mkdir -p /newroot/dev /newroot/proc /newroot/sys
+	mount --bind / /newroot || fail 1 "bind-mount / on /newroot"
 	umount /dev
-	exec switch_root /newroot /init stage2
-	fail 1 "switch_root"
+	cd /newroot || fail 1 "cd /newroot"
+	mount --move . / || fail 1 "move the bind mount over /"
+	exec chroot . /init stage2
+	fail 1 "chroot"
 fi
 
 mount -t proc proc /proc || fail 2 "mount /proc"

@@ -190,12 +190,13 @@ pub fn qemu_args(cfg: &BootConfig) -> Vec<String> {
     a
 }
 
-/// Decodes QEMU's exit status.
-pub fn decode(code: Option<i32>, stderr: &str) -> Ending {
+/// Decodes QEMU's exit status. Exit 1 is pvpanic's exit-failure, unless QEMU said why it
+/// failed on stderr and the console shows no kernel panic.
+pub fn decode(code: Option<i32>, stderr: &str, console_panic: bool) -> Ending {
     match code {
         None => Ending::QemuError(format!("killed by a signal; stderr: {}", stderr.trim())),
         Some(0) => Ending::NoExitCode,
-        Some(1) if !stderr.trim().is_empty() && !stderr.contains("guest-panicked") => {
+        Some(1) if !console_panic && !stderr.trim().is_empty() => {
             Ending::QemuError(stderr.trim().to_string())
         }
         Some(1) => Ending::Panic,
@@ -237,7 +238,9 @@ pub async fn boot(cfg: &BootConfig) -> Result<BootResult> {
         Ok(status) => {
             let status = status.context("waiting for QEMU")?;
             let stderr = stderr_task.await.unwrap_or_default();
-            decode(status.code(), &stderr)
+            let console_panic = fs::read(cfg.workdir.join("console.log"))
+                .is_ok_and(|b| String::from_utf8_lossy(&b).contains("Kernel panic"));
+            decode(status.code(), &stderr, console_panic)
         }
         Err(_) => {
             let _ = child.kill().await;
@@ -270,17 +273,24 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        assert_eq!(decode(Some((0x40 << 1) | 1), ""), Ending::Payload(0));
-        assert_eq!(decode(Some((0x41 << 1) | 1), ""), Ending::Payload(1));
-        assert_eq!(decode(Some((0x7f << 1) | 1), ""), Ending::PayloadKilled);
-        assert_eq!(decode(Some((0x23 << 1) | 1), ""), Ending::InitFailed(3));
-        assert_eq!(decode(Some(1), ""), Ending::Panic);
-        assert_eq!(decode(Some(0), ""), Ending::NoExitCode);
+        assert_eq!(decode(Some((0x40 << 1) | 1), "", false), Ending::Payload(0));
+        assert_eq!(decode(Some((0x41 << 1) | 1), "", false), Ending::Payload(1));
+        assert_eq!(
+            decode(Some((0x7f << 1) | 1), "", false),
+            Ending::PayloadKilled
+        );
+        assert_eq!(
+            decode(Some((0x23 << 1) | 1), "", false),
+            Ending::InitFailed(3)
+        );
+        assert_eq!(decode(Some(1), "", false), Ending::Panic);
+        assert_eq!(decode(Some(1), "warning: x", true), Ending::Panic);
+        assert_eq!(decode(Some(0), "", false), Ending::NoExitCode);
         assert!(matches!(
-            decode(Some(1), "qemu-system-x86_64: -device foo: bad"),
+            decode(Some(1), "qemu-system-x86_64: -device foo: bad", false),
             Ending::QemuError(_)
         ));
-        assert!(matches!(decode(Some(3), ""), Ending::UnknownCode(3)));
-        assert!(matches!(decode(None, ""), Ending::QemuError(_)));
+        assert!(matches!(decode(Some(3), "", false), Ending::UnknownCode(3)));
+        assert!(matches!(decode(None, "", false), Ending::QemuError(_)));
     }
 }

@@ -111,7 +111,7 @@ fn main() {
             // The payload blocks forever reading a pipe nobody writes.
             selftest(
                 "#!/bin/sh\necho 'payload: hanging'\nmkfifo /run/hang\nread -r x </run/hang\n",
-                Duration::from_secs(40),
+                Duration::from_secs(60),
                 &["the guest hung", "payload: hanging"],
             )
         }),
