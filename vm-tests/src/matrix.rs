@@ -108,15 +108,18 @@ pub fn accel(probe_kernel: &PreparedKernel) -> Result<Accel> {
         }
         progress("probing KVM with a short boot (nested KVM may hang; then TCG is used)");
         let work = tempfile::Builder::new().prefix("brig-vm-kvm-").tempdir()?;
+        let probe_vm = VmConfig {
+            cpus: 1,
+            mem_mib: 512,
+            timeout: Duration::from_secs(30),
+        };
         let r = boot_payload(
             probe_kernel,
             Mode::V2,
             "#!/bin/sh\nexit 7\n",
             &[],
             Accel::Kvm,
-            1,
-            512,
-            Duration::from_secs(30),
+            &probe_vm,
             work.path(),
         );
         let ok = matches!(r, Ok(ref b) if b.ending == Ending::Payload(7));
@@ -135,17 +138,14 @@ pub fn accel(probe_kernel: &PreparedKernel) -> Result<Accel> {
     })
 }
 
-/// Builds an initramfs around `payload` and boots it once.
-#[allow(clippy::too_many_arguments)]
+/// Builds an initramfs around `payload` (and `files`) and boots it once.
 pub fn boot_payload(
     k: &PreparedKernel,
     mode: Mode,
     payload: &str,
     files: &[GuestFile],
     accel: Accel,
-    cpus: usize,
-    mem_mib: usize,
-    timeout: Duration,
+    vm: &VmConfig,
     workdir: &Path,
 ) -> Result<BootResult> {
     let busybox = brig_conformance::setup::find_busybox()?;
@@ -164,10 +164,10 @@ pub fn boot_payload(
         vmlinux: k.kernel.vmlinux.clone(),
         initramfs: initrd,
         cmdline: mode.cmdline().to_string(),
-        cpus,
-        mem_mib,
+        cpus: vm.cpus,
+        mem_mib: vm.mem_mib,
         accel,
-        timeout,
+        timeout: vm.timeout,
         workdir: workdir.to_path_buf(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -198,6 +198,25 @@ impl Default for SuiteRun {
             skip: Vec::new(),
             jobs: None,
         }
+    }
+}
+
+impl SuiteRun {
+    /// brig alone, or the comma-separated runtimes of `$BRIG_VM_RUNTIMES` (`brig,runc`).
+    pub fn from_env() -> SuiteRun {
+        let mut s = SuiteRun::default();
+        if let Ok(v) = std::env::var("BRIG_VM_RUNTIMES") {
+            let rts: Vec<String> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(String::from)
+                .collect();
+            if !rts.is_empty() {
+                s.runtimes = rts;
+            }
+        }
+        s
     }
 }
 
@@ -379,17 +398,7 @@ pub fn run_cell(
     let work = tempfile::Builder::new()
         .prefix(&format!("{}-{mode}-", entry.name))
         .tempdir_in(&base)?;
-    let boot = boot_payload(
-        &k,
-        mode,
-        &payload,
-        &files,
-        accel,
-        vm.cpus,
-        vm.mem_mib,
-        vm.timeout,
-        work.path(),
-    )?;
+    let boot = boot_payload(&k, mode, &payload, &files, accel, vm, work.path())?;
     let workdir = work.keep();
     if std::env::var_os("BRIG_VM_KEEP").is_none() {
         let _ = std::fs::remove_file(workdir.join("initramfs.cpio"));

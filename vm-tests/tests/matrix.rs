@@ -15,7 +15,7 @@ use std::time::Duration;
 
 fn cell(k: &KernelEntry, mode: Mode) -> Result<(), Failed> {
     let vm = VmConfig::from_env().map_err(|e| format!("{e:#}"))?;
-    let c = matrix::run_cell(k, mode, &SuiteRun::default(), &vm).map_err(|e| {
+    let c = matrix::run_cell(k, mode, &SuiteRun::from_env(), &vm).map_err(|e| {
         progress(&format!("{}/{mode}: FAILED, no usable report", k.name));
         format!("{e:#}")
     })?;
@@ -53,9 +53,11 @@ fn selftest(payload: &str, timeout: Duration, want: &[&str]) -> Result<(), Faile
         payload,
         &[],
         accel,
-        1,
-        512,
-        timeout,
+        &VmConfig {
+            cpus: 1,
+            mem_mib: 512,
+            timeout,
+        },
         work.path(),
     )
     .map_err(|e| format!("{e:#}"))?;
