@@ -11,6 +11,7 @@ pub mod cgroupfs;
 pub mod checks;
 pub mod cli;
 pub mod ctx;
+pub mod deviations;
 pub mod host;
 pub mod report;
 pub mod runner;

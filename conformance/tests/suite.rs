@@ -76,15 +76,6 @@ fn runtime_under_test() -> Option<PathBuf> {
     brig.is_file().then_some(brig)
 }
 
-/// MUST checks the runtime under test fails by a deliberate, documented choice
-/// (docs/conformance.md). They are reported, do not fail this test, and must still
-/// fail: a change of behaviour has to update this list and the docs.
-const ACCEPTED_DEVIATIONS: &[(&str, &str)] = &[(
-    "lifecycle.error.delete-created",
-    "brig, like runc and crun, deletes a created container without --force; containerd's \
-     shim relies on it",
-)];
-
 #[test]
 fn whole_suite() {
     let Some(runtime) = runtime_under_test() else {
@@ -118,7 +109,7 @@ fn whole_suite() {
             )
         })
         .collect();
-    let accepted = |id: &str| ACCEPTED_DEVIATIONS.iter().any(|(a, _)| *a == id);
+    let accepted = brig_conformance::deviations::brig_accepts;
     let failed: Vec<String> = must_failed
         .iter()
         .filter(|(id, _)| !accepted(id))
@@ -131,11 +122,11 @@ fn whole_suite() {
         runtime.display(),
         failed.join("\n")
     );
-    for (id, why) in ACCEPTED_DEVIATIONS {
+    for (id, why) in brig_conformance::deviations::BRIG_ACCEPTED {
         eprintln!("accepted deviation {id}: {why}");
         assert!(
             must_failed.iter().any(|(f, _)| f == id),
-            "{id} is listed as an accepted deviation but did not fail on {}: update ACCEPTED_DEVIATIONS and docs/conformance.md",
+            "{id} is listed as an accepted deviation but did not fail on {}: update brig_conformance::deviations and docs/conformance.md",
             runtime.display()
         );
     }
