@@ -372,7 +372,7 @@ async fn pids_fork_bomb(c: Arc<Ctx>) -> CheckResult {
     ensure!(
         fb["errno"] == libc::EAGAIN,
         "the fork that hit the limit failed with {}, want EAGAIN",
-        fb["error"]
+        fb["fork_error"]
     );
     let (_, events) = read(&cg, "pids", "pids.events", "pids.events")?;
     let max = kv(&events, "max");
