@@ -242,6 +242,14 @@ impl CgroupTarget {
                 }
             }
         }
+        // "/" or "." would make the container's cgroup the root (or the caller's):
+        // its destroy would kill every process there.
+        if path.as_os_str().is_empty() {
+            return Err(invalid(
+                "linux.cgroupsPath",
+                format!("{} names no cgroup of its own", p.display()),
+            ));
+        }
         Ok(CgroupTarget {
             relative: !p.is_absolute(),
             path,

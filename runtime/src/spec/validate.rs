@@ -322,13 +322,20 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         ));
     }
     if let Some(cg) = linux.cgroups_path() {
-        if cg
-            .components()
-            .any(|c| c == std::path::Component::ParentDir)
-        {
+        use std::path::Component;
+        if cg.components().any(|c| c == Component::ParentDir) {
             return Err(SpecError::invalid(
                 "linux.cgroupsPath",
                 format!("{}: must not contain ..", cg.display()),
+            ));
+        }
+        // An empty path means the default; "/" or "." would be the root cgroup
+        // (or brig's own), whose destroy would kill everything in it.
+        let names_one = cg.components().any(|c| matches!(c, Component::Normal(_)));
+        if !cg.as_os_str().is_empty() && !names_one {
+            return Err(SpecError::invalid(
+                "linux.cgroupsPath",
+                format!("{}: names no cgroup of its own", cg.display()),
             ));
         }
     }
@@ -442,4 +449,28 @@ fn validate_hooks(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cgroups_path_must_name_a_cgroup() {
+        let bundle = tempfile::tempdir().unwrap();
+        std::fs::create_dir(bundle.path().join("rootfs")).unwrap();
+        let with_path = |p: &str| {
+            let mut spec = crate::spec::default_spec();
+            let mut linux = spec.linux().clone().unwrap_or_default();
+            linux.set_cgroups_path(Some(p.into()));
+            spec.set_linux(Some(linux));
+            validate(&spec, bundle.path())
+        };
+        with_path("/brig/named").unwrap();
+        with_path("named").unwrap();
+        for bad in ["/", "////", ".", "./", "/./.", "/a/../b"] {
+            let e = with_path(bad).unwrap_err().to_string();
+            assert!(e.contains("linux.cgroupsPath"), "{bad}: {e}");
+        }
+    }
 }
