@@ -39,9 +39,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
     }
     let mgr = cgroup::of_state(&state)?;
     if status != Status::Stopped {
-        if status == Status::Paused {
-            mgr.thaw()?;
-        }
+        // Frozen tasks do not die of SIGKILL until thawed. Thaw whatever the
+        // record says: a pause or resume may have been interrupted.
+        mgr.thaw()?;
         if let Ok(fd) = crate::sys::pidfd_open(state.pid) {
             let _ = nix::sys::signal::kill(Pid::from_raw(state.pid), Signal::SIGKILL);
             let _ = crate::sys::wait_pidfd(&fd, Some(Duration::from_secs(10)));

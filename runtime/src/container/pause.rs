@@ -31,13 +31,25 @@ fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<(), ContainerErro
         return Err(ContainerError::status(&state, status, msg));
     }
     let mgr = cgroup::of_state(&state)?;
+    // Pausing records `paused` before it freezes, so that a pause killed in
+    // between leaves a record that resume and delete --force both handle (a
+    // frozen container recorded as running would not be thawed by delete).
+    // Resuming thaws first, for the same reason the other way round.
     if frozen {
-        mgr.freeze()?;
+        state.status = to;
+        store.save(&locked, &state)?;
+        if let Err(e) = mgr.freeze() {
+            let _ = mgr.thaw();
+            state.status = from;
+            store.save(&locked, &state)?;
+            return Err(e.into());
+        }
+        Ok(())
     } else {
         mgr.thaw()?;
+        state.status = to;
+        store.save(&locked, &state)
     }
-    state.status = to;
-    store.save(&locked, &state)
 }
 
 /// Host pids of every process in the container's cgroup.
