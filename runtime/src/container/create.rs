@@ -112,6 +112,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     let rootfs = spec::rootfs_of(&bundle, &spec);
 
     let locked = store.create_locked(id)?;
+    crate::failpoint::hit("create.after-mkdir");
     let mut undo = Undo {
         store,
         locked: None,
@@ -140,6 +141,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     // Recorded before the cgroup exists, so that delete --force after a crash
     // here knows what to clean up.
     store.save(&locked, &state)?;
+    crate::failpoint::hit("create.after-state");
     let lock_fd = locked.raw_fd();
     let dir = locked.dir.clone();
     undo.locked = Some(locked);
@@ -156,6 +158,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     undo.cgroup = Some(mgr);
     let mgr = undo.cgroup.as_deref().expect("just set");
     mgr.apply(&resources)?;
+    crate::failpoint::hit("create.after-cgroup");
 
     let cfg = InitConfig {
         spec: &spec,
@@ -177,6 +180,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         Ok(state.hook_json(Status::Created))
     };
     let (pid, mut console) = spawn_init(&cfg, &mut run_create_hooks)?;
+    crate::failpoint::hit("create.after-spawn");
     if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
         crate::process::terminal::send_to_console_socket(path, master).map_err(|e| {
             ContainerError::Other(format!("--console-socket {}: {e}", path.display()))

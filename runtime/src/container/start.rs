@@ -101,6 +101,7 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
         }
     }
     let _ = std::fs::remove_file(&fifo_path);
+    crate::failpoint::hit("start.after-release");
     if !report.is_empty() {
         state.status = Status::Stopped;
         store.save(&locked, &state)?;
@@ -111,6 +112,7 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
     }
     state.status = Status::Running;
     store.save(&locked, &state)?;
+    crate::failpoint::hit("start.after-save");
     drop(locked);
     // A failing poststart hook is a warning: the container runs on (runtime spec).
     if let Err(e) = hooks::run_phase(
