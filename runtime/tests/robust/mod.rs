@@ -195,19 +195,58 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// A tmpfs mounted for a test, unmounted (lazily) on drop.
-pub struct Tmpfs(pub PathBuf);
+/// A tmpfs mounted on a temp dir of its own for a test, unmounted (lazily) and
+/// removed on drop. Keep it declared after the `Bed` whose root it holds (or in
+/// a struct after it), so that the bed force-deletes its containers first.
+pub struct Tmpfs {
+    dir: Option<tempfile::TempDir>,
+}
 
 impl Tmpfs {
-    pub fn mount(at: &Path, opts: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
+    pub fn mount(opts: &str) -> Tmpfs {
+        let dir = tempfile::Builder::new()
+            .prefix("brig-tmpfs")
+            .tempdir()
+            .unwrap();
         let st = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
-            .arg(at)
+            .arg(dir.path())
             .status()
             .unwrap();
-        assert!(st.success(), "mount tmpfs -o {opts} at {}", at.display());
-        Tmpfs(at.to_path_buf())
+        assert!(
+            st.success(),
+            "mount tmpfs -o {opts} at {}",
+            dir.path().display()
+        );
+        Tmpfs { dir: Some(dir) }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().unwrap().path()
+    }
+
+    /// Fill it: one file of data until ENOSPC, or (`inodes`) empty files until
+    /// ENOSPC. Returns what was written, to be removed with [`Tmpfs::free`].
+    pub fn fill(&self, inodes: bool) -> PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        std::fs::create_dir_all(&filler).unwrap();
+        if inodes {
+            for n in 0.. {
+                if std::fs::File::create(filler.join(n.to_string())).is_err() {
+                    break;
+                }
+            }
+        } else {
+            let mut f = std::fs::File::create(filler.join("data")).unwrap();
+            let block = vec![0u8; 4096];
+            while f.write_all(&block).is_ok() {}
+        }
+        filler
+    }
+
+    pub fn free(&self, filler: &Path) {
+        std::fs::remove_dir_all(filler).unwrap();
     }
 }
 
@@ -215,7 +254,8 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount")
             .arg("-l")
-            .arg(&self.0)
+            .arg(self.path())
             .status();
+        drop(self.dir.take());
     }
 }
