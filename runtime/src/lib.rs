@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod container;
+pub mod failpoint;
 pub mod features;
 pub mod hooks;
 pub mod namespaces;

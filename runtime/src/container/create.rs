@@ -113,6 +113,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     let rootfs = spec::rootfs_of(&bundle, &spec);
 
     let locked = store.create_locked(id)?;
+    crate::failpoint::hit("create.after-mkdir");
     let mut undo = Undo {
         store,
         locked: None,
@@ -145,6 +146,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     // Held by the guard first: a failed first write removes the directory too.
     let locked = &*undo.locked.insert(locked);
     store.save(locked, &state)?;
+    crate::failpoint::hit("create.after-state");
 
     let fifo = dir.join(FIFO_FILE);
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
@@ -158,6 +160,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     undo.cgroup = Some(mgr);
     let mgr = undo.cgroup.as_deref().expect("just set");
     mgr.apply(&resources)?;
+    crate::failpoint::hit("create.after-cgroup");
 
     let cfg = InitConfig {
         spec: &spec,
@@ -186,6 +189,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         st.pid = pid;
         super::hand_over_listener(&spec, fd, &st)?;
     }
+    crate::failpoint::hit("create.after-spawn");
     if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
         crate::process::terminal::send_to_console_socket(path, master).map_err(|e| {
             ContainerError::Other(format!("--console-socket {}: {e}", path.display()))

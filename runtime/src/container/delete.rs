@@ -47,8 +47,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
             let _ = crate::sys::wait_pidfd(&fd, Some(Duration::from_secs(10)));
         }
     }
+    crate::failpoint::hit("delete.after-kill");
     // Kills whatever else is left in the cgroup (processes outside a pid namespace).
     mgr.destroy()?;
+    crate::failpoint::hit("delete.after-cgroup");
     store.remove(locked)?;
     if let Err(e) = hooks::run_phase(
         state.hooks.as_ref(),

@@ -104,6 +104,7 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
             Err(e) => return Err(ContainerError::io(&fifo_path, e.into())),
         }
     }
+    crate::failpoint::hit("start.after-release");
     if !report.is_empty() {
         state.status = Status::Stopped;
         store.save(&locked, &state)?;
@@ -114,6 +115,7 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
     }
     state.status = Status::Running;
     store.save(&locked, &state)?;
+    crate::failpoint::hit("start.after-save");
     drop(locked);
     // A failing poststart hook is a warning: the container runs on (runtime spec).
     if let Err(e) = hooks::run_phase(

@@ -1,0 +1,174 @@
+//! The checks the fuzz targets run, one function per target, shared with the
+//! regression test runtime/tests/fuzz_regressions.rs (which runs every seed and
+//! every kept crash input through them under `cargo test`). A check panics when
+//! brig misbehaves; any other outcome (an error, a refusal) is fine.
+//!
+//! The bodies of `config_json`, `state_json`, `cli_parsers` and
+//! `mount_options` mirror fuzz_targets/<name>.rs; keep them the same.
+#![allow(dead_code)]
+
+use std::path::{Component, Path};
+
+/// This host's cgroup mounts (hybrid), as /proc/self/mountinfo lists them.
+pub const HYBRID_MOUNTINFO: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
+37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+38 31 0:35 / /sys/fs/cgroup/blkio rw,relatime - cgroup cgroup rw,blkio
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+/// A pure cgroup2 host.
+pub const UNIFIED_MOUNTINFO: &str =
+    "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw\n";
+
+const CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "blkio",
+    "pids",
+    "name=systemd",
+    "hugetlb",
+    "unified",
+];
+
+pub fn config_json(data: &[u8]) {
+    let path = Path::new("/nonexistent/config.json");
+    if let Ok(spec) = brig::spec::parse_json::<brig::spec::Spec>(path, data) {
+        let _ = brig::spec::validate(&spec, Path::new("/nonexistent"));
+        if let Some(p) = spec.process() {
+            let _ = brig::spec::validate_process(p);
+        }
+    }
+}
+
+pub fn state_json(data: &[u8]) {
+    if let Ok(st) = serde_json::from_slice::<brig::container::ContainerState>(data) {
+        let _ = st.oci_json();
+        let _ = st.hook_json(st.status);
+    }
+}
+
+pub fn cli_parsers(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = brig::container::parse_signal(s);
+        if brig::container::validate_id(s).is_ok() {
+            assert!(!s.contains('/') && s != "." && s != ".." && !s.contains('\0'));
+        }
+    }
+}
+
+pub fn mount_options(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let opts: Vec<String> = s.split(',').map(str::to_string).collect();
+        let _ = brig::rootfs::parse_options(&opts);
+        let root = Path::new("/nonexistent-root");
+        let joined = brig::rootfs::secure_join(root, Path::new(s));
+        assert!(joined.starts_with(root), "{joined:?} escaped the root");
+    }
+}
+
+/// The whole command line, NUL-separated arguments after `brig`: every
+/// subcommand, flag and value parser (sizes such as "512m" for update,
+/// durations such as "1m30s" for events, signals for kill), parsed and never
+/// run.
+pub fn cli_args(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let args = std::iter::once("brig").chain(s.split('\0'));
+    let _ = <brig::cli::Cli as clap::Parser>::try_parse_from(args);
+}
+
+/// A linux.cgroupsPath, a container id and the text of /proc/<pid>/cgroup (a
+/// create's own, which state.json keeps as creatorCgroups), one per line then
+/// the rest. When a manager is built, every cgroup directory of it must lie
+/// strictly below its hierarchy's mount, with no `..`, and a cgroupsPath must
+/// name a cgroup of its own: `delete` and `kill --all` signal every process
+/// of the directory, so "/" (the root cgroup) or "." (the caller's own cgroup)
+/// would reach far beyond the container. Nothing is created: managers are
+/// built, not used.
+pub fn cgroup_paths(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut parts = s.splitn(3, '\n');
+    let cgroups_path = parts.next().unwrap_or_default();
+    let id = parts.next().unwrap_or_default();
+    let own = parts.next().unwrap_or_default();
+    let path = (!cgroups_path.is_empty()).then(|| Path::new(cgroups_path));
+    for text in [HYBRID_MOUNTINFO, UNIFIED_MOUNTINFO] {
+        let layout = brig_cgroups::parse_mountinfo(text).expect("fixed mountinfo parses");
+        let mounts: Vec<&Path> = match &layout {
+            brig_cgroups::Layout::Unified { root } => vec![root.as_path()],
+            brig_cgroups::Layout::Hybrid { v1, unified } => v1
+                .iter()
+                .map(|m| m.mount_point.as_path())
+                .chain([unified.as_path()])
+                .collect(),
+            brig_cgroups::Layout::Legacy { v1 } => {
+                v1.iter().map(|m| m.mount_point.as_path()).collect()
+            }
+        };
+        let Ok(mgr) = brig_cgroups::manager_for_process(&layout, path, id, own) else {
+            continue;
+        };
+        if let Some(p) = path {
+            assert!(
+                p.components().any(|c| matches!(c, Component::Normal(_))),
+                "cgroupsPath {p:?} names no cgroup of its own, yet a manager was built \
+                 (own cgroups {own:?})"
+            );
+        }
+        for c in CONTROLLERS {
+            let Some(dir) = mgr.path_of(c) else {
+                continue;
+            };
+            assert!(
+                !dir.components().any(|c| c == Component::ParentDir),
+                "cgroup dir {dir:?} of {c} has a .. (cgroupsPath {cgroups_path:?}, id {id:?}, \
+                 own cgroups {own:?})"
+            );
+            assert!(
+                mounts.iter().any(|m| dir.starts_with(m) && dir != *m),
+                "cgroup dir {dir:?} of {c} is not strictly below a hierarchy mount \
+                 (cgroupsPath {cgroups_path:?}, id {id:?})"
+            );
+        }
+    }
+}
+
+/// linux.resources JSON, as `update -r FILE` takes it, checked against a
+/// hybrid and a cgroup2 layout. The check only reads the hierarchy roots.
+pub fn resources_json(data: &[u8]) {
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    let Ok(res) = serde_path_to_error::deserialize::<_, oci_spec::runtime::LinuxResources>(de)
+    else {
+        return;
+    };
+    for text in [HYBRID_MOUNTINFO, UNIFIED_MOUNTINFO] {
+        let layout = brig_cgroups::parse_mountinfo(text).expect("fixed mountinfo parses");
+        let _ = brig_cgroups::validate_resources(&layout, &res);
+    }
+}
+
+/// The text of /proc/self/mountinfo and /proc/<pid>/cgroup: parsed or
+/// refused, never a panic.
+pub fn proc_files(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = brig_cgroups::parse_mountinfo(s);
+    let _ = brig_cgroups::parse_proc_cgroup(s);
+    let _ = brig::sys::parse_proc_stat(s);
+}

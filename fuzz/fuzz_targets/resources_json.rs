@@ -1,0 +1,8 @@
+//! linux.resources JSON (update -r): parsed and checked against hybrid and cgroup2 layouts.
+//! The check is in ../checks.rs, shared with runtime/tests/fuzz_regressions.rs.
+#![no_main]
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::resources_json(data));
