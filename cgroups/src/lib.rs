@@ -340,6 +340,22 @@ fn build_manager(
     } else {
         Vec::new()
     };
+    // Outside its cgroup namespace's root a process sees paths with "..": a
+    // relative cgroupsPath cannot be resolved from there without leaving the
+    // hierarchy.
+    if let Some(e) = entries.iter().find(|e| {
+        Path::new(&e.path)
+            .components()
+            .any(|c| c == Component::ParentDir)
+    }) {
+        return Err(CgroupError::InvalidResource {
+            field: "linux.cgroupsPath".into(),
+            msg: format!(
+                "relative, but our own cgroup {:?} lies outside our cgroup namespace",
+                e.path
+            ),
+        });
+    }
     let own_v1 = |m: &V1Mount| -> Result<Option<&str>> {
         if !target.relative {
             return Ok(None);

@@ -117,7 +117,9 @@ pub fn main() -> i32 {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            log::error(&format!("{e:#}"));
+            // brig's errors carry their cause in their own message already; `{:#}`
+            // would print it twice.
+            log::error(&format!("{e}"));
             1
         }
     }

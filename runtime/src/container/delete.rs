@@ -12,6 +12,9 @@ use super::{cgroup, ContainerError};
 use crate::hooks::{self, Phase};
 
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError> {
+    if force {
+        store.remove_stale_creating(id);
+    }
     let locked = match store.lock(id) {
         Err(ContainerError::NotFound(_)) if force => return Ok(()),
         r => r?,

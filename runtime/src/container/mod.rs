@@ -35,7 +35,7 @@ pub enum ContainerError {
     Exists(String),
     #[error("container {0:?} does not exist")]
     NotFound(String),
-    #[error("container {0:?} has no state (a create was interrupted?): use delete --force")]
+    #[error("container {0:?} has no state: a create is under way, or was interrupted (then delete --force clears it)")]
     NoState(String),
     #[error("{path}: corrupt state: {msg}")]
     Corrupt { path: PathBuf, msg: String },

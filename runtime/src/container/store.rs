@@ -73,15 +73,64 @@ impl Store {
             .mode(0o711)
             .create(&self.root)
             .map_err(|e| ContainerError::io(&self.root, e))?;
+        // The directory appears under its id already locked: made under a name
+        // no id can have, locked, then renamed into place (never over another).
+        // So no other command ever finds the id without its lock held.
         let dir = self.dir(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(ContainerError::Exists(id.to_string()))
+        let tmp = self
+            .root
+            .join(format!("#creating-{id}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp); // a leftover of a killed create of ours
+        std::fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&tmp)
+            .map_err(|e| ContainerError::io(&tmp, e))?;
+        let fd = open(
+            &tmp,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| ContainerError::io(&tmp, e.into()))?;
+        let lock = Flock::lock(fd, FlockArg::LockExclusive)
+            .map_err(|(_, e)| ContainerError::io(&tmp, e.into()))?;
+        let renamed = nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &tmp,
+            nix::fcntl::AT_FDCWD,
+            &dir,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        );
+        match renamed {
+            Ok(()) => Ok(Locked { dir, lock }),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&tmp);
+                match e {
+                    nix::Error::EEXIST => Err(ContainerError::Exists(id.to_string())),
+                    e => Err(ContainerError::io(&dir, e.into())),
+                }
             }
-            Err(e) => return Err(ContainerError::io(&dir, e)),
         }
-        self.lock_dir(id, dir)
+    }
+
+    /// Remove what creates of `id` killed before their rename left behind
+    /// (`#creating-ID-PID` of a pid that is gone).
+    pub fn remove_stale_creating(&self, id: &str) {
+        let prefix = format!("#creating-{id}-");
+        let Ok(rd) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix(&prefix)
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
 
     /// Lock an existing container's directory.
