@@ -19,8 +19,9 @@
 //! - the init is PID 1 of its pid namespace: a signal it has no handler for is
 //!   dropped. Created, the init is brig's own code (no handlers): TERM and USR1
 //!   do nothing. Running, it is a shell that traps TERM (and exits) but not
-//!   USR1. Paused, a TERM or KILL waits in the frozen task (cgroup v1 freezer)
-//!   and takes effect at resume.
+//!   USR1. Paused, a TERM waits in the frozen task (cgroup v1 freezer) and
+//!   takes effect at resume; a KILL thaws the container (as runc's does), so
+//!   it stops at once.
 
 mod common;
 mod robust;
@@ -109,7 +110,8 @@ fn step(m: M, op: Op) -> (Expect, M) {
         (Op::Kill(_), Stopped) => (Err("cannot signal a stopped container"), m),
         (Op::Kill(Sig::Kill), Created | Running) => (Ok(()), Stopped),
         (Op::Kill(Sig::Term), Running) => (Ok(()), Stopped),
-        (Op::Kill(Sig::Term | Sig::Kill), Paused { .. }) => (Ok(()), Paused { dies: true }),
+        (Op::Kill(Sig::Kill), Paused { .. }) => (Ok(()), Stopped),
+        (Op::Kill(Sig::Term), Paused { .. }) => (Ok(()), Paused { dies: true }),
         (Op::Kill(_), _) => (Ok(()), m),
         (Op::Pause, Running) => (Ok(()), Paused { dies: false }),
         (Op::Pause, _) => (Err("only a running container can be paused"), m),

@@ -33,16 +33,26 @@ pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<(), Conta
             "cannot signal a stopped container",
         ));
     }
+    let mgr = cgroup::of_state(&state)?;
     if all {
-        let mgr = cgroup::of_state(&state)?;
         for pid in mgr.pids()? {
             // A process may exit between the listing and the signal.
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
         }
-        return Ok(());
+    } else {
+        nix::sys::signal::kill(Pid::from_raw(state.pid), sig)
+            .map_err(|e| ContainerError::Other(format!("kill {} {sig}: {e}", state.pid)))?;
     }
-    nix::sys::signal::kill(Pid::from_raw(state.pid), sig)
-        .map_err(|e| ContainerError::Other(format!("kill {} {sig}: {e}", state.pid)))
+    // A frozen task does not die of SIGKILL until it is thawed (v1 freezer), so
+    // a KILL thaws, as runc's does; whatever the record says, since a pause may
+    // have been interrupted between its freeze and its state write. Other
+    // signals stay pending until `resume`.
+    if sig == Signal::SIGKILL
+        && matches!(mgr.freezer_state(), Ok(brig_cgroups::FreezerState::Frozen))
+    {
+        mgr.thaw()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
