@@ -580,6 +580,17 @@ fn seccomp_profile_applies_to_the_container_and_its_execs() {
             .code(),
         Some(128 + 31)
     );
+    // The profile is the one the container was created with: editing the
+    // bundle's config.json afterwards does not lift it from later execs.
+    let mut edited = bed.config.clone();
+    edited["linux"].as_object_mut().unwrap().remove("seccomp");
+    std::fs::write(
+        bed.bundle.join("config.json"),
+        serde_json::to_vec(&edited).unwrap(),
+    )
+    .unwrap();
+    let out = bed.brig(&["exec", &id, "sh", "-c", "mkdir /tmp/g 2>&1; echo exec-ran"]);
+    assert!(ok(&out).contains("Operation not permitted"));
     // A profile with a syscall no kernel has is refused, naming the field, before anything exists.
     bed.config["linux"]["seccomp"]["syscalls"][0]["names"] = json!(["mkdir", "make_coffee"]);
     let bad = unique_id("seccompbad");

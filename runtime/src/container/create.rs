@@ -95,7 +95,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     let (bundle, spec) = spec::load_bundle(&opts.bundle)?;
     spec::validate(&spec, &bundle)?;
     check_terminal(&spec, opts)?;
-    let seccomp = spec::compile_seccomp(&spec)?;
+    let seccomp = spec::compile_seccomp(spec::seccomp_of(&spec))?;
     let layout = brig_cgroups::detect_layout()?;
     let resources = cgroup::resources(&spec);
     brig_cgroups::validate_resources(&layout, &resources)?;
@@ -138,6 +138,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         creator_cgroups,
         hooks: spec.hooks().clone(),
         own_pid_ns: ns.creates(LinuxNamespaceType::Pid),
+        seccomp: spec::seccomp_of(&spec).cloned(),
     };
     // Recorded before the cgroup exists, so that delete --force after a crash
     // here knows what to clean up.
@@ -187,7 +188,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     if let Some(fd) = &spawned.seccomp_listener {
         let mut st = state.clone();
         st.pid = pid;
-        super::hand_over_listener(&spec, fd, &st)?;
+        super::hand_over_listener(spec::seccomp_of(&spec), fd, &st)?;
     }
     crate::failpoint::hit("create.after-spawn");
     if let (Some(path), Some(master)) = (&opts.console_socket, &console) {

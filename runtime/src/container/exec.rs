@@ -58,9 +58,9 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
         return Err(ContainerError::status(&state, status, why));
     }
     let mgr = cgroup::of_state(&state)?;
-    // The container's seccomp profile applies to what runs in it later, too.
-    let (_, spec) = crate::spec::load_bundle(&state.bundle)?;
-    let seccomp = crate::spec::compile_seccomp(&spec)?;
+    // The container's seccomp profile, as recorded at create, applies to what
+    // runs in it later too (an edited config.json in the bundle does not).
+    let seccomp = crate::spec::compile_seccomp(state.seccomp.as_ref())?;
     let cfg = ExecConfig {
         init_pid: state.pid,
         process: &opts.process,
@@ -75,7 +75,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
         if let Some(fd) = &spawned.seccomp_listener {
             let mut st = state.clone();
             st.pid = pid;
-            super::hand_over_listener(&spec, fd, &st)?;
+            super::hand_over_listener(state.seccomp.as_ref(), fd, &st)?;
         }
         if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
             send_to_console_socket(path, master).map_err(|e| {

@@ -99,12 +99,11 @@ pub(super) fn live_state(store: &Store, id: &str) -> Result<ContainerState, Cont
 /// Send a seccomp listener fd to the agent at linux.seccomp.listenerPath, with
 /// the container's state (as runc does, while the container is `creating`).
 fn hand_over_listener(
-    spec: &crate::spec::Spec,
+    sc: Option<&oci_spec::runtime::LinuxSeccomp>,
     fd: &std::os::fd::OwnedFd,
     state: &ContainerState,
 ) -> Result<(), ContainerError> {
     use std::os::fd::AsFd;
-    let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let Some(path) = sc.and_then(|s| s.listener_path().as_ref()) else {
         return Err(crate::spec::SpecError::invalid(
             "linux.seccomp.listenerPath",

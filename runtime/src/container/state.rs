@@ -58,6 +58,10 @@ pub struct ContainerState {
     pub hooks: Option<Hooks>,
     /// Whether the init has its own pid namespace: killing it then ends every process.
     pub own_pid_ns: bool,
+    /// linux.seccomp as it was at create: exec applies the container's
+    /// profile, not whatever the bundle's config.json says by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 impl ContainerState {

@@ -92,16 +92,22 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
 /// Compile linux.seccomp, if any. Part of validation: a bad profile fails before
 /// anything exists; the program is kept for the init.
 pub fn compile_seccomp(
-    spec: &Spec,
+    profile: Option<&oci_spec::runtime::LinuxSeccomp>,
 ) -> Result<Option<crate::security::seccomp::Program>, SpecError> {
     use crate::security::seccomp::{compile, SeccompError};
-    let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+    let Some(s) = profile else {
         return Ok(None);
     };
     compile(s).map(Some).map_err(|e| match e {
         SeccompError::Invalid { field, msg } => SpecError::invalid(field, msg),
         e => SpecError::invalid("linux.seccomp", e.to_string()),
     })
+}
+
+/// The rootfs directory of a spec, resolved against the bundle.
+/// The spec's linux.seccomp, if any.
+pub fn seccomp_of(spec: &Spec) -> Option<&oci_spec::runtime::LinuxSeccomp> {
+    spec.linux().as_ref().and_then(|l| l.seccomp().as_ref())
 }
 
 /// The rootfs directory of a spec, resolved against the bundle.
