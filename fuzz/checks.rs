@@ -172,3 +172,77 @@ pub fn proc_files(data: &[u8]) {
     let _ = brig_cgroups::parse_proc_cgroup(s);
     let _ = brig::sys::parse_proc_stat(s);
 }
+
+/// linux.seccomp JSON → brig's BPF compiler. A profile compiles or is refused
+/// with an error; a compiled program passes the kernel's load-time checks, and
+/// on every syscall the profile names (each architecture, with arguments at and
+/// around each condition's values) the BPF answers what the validated plan says.
+pub fn seccomp(data: &[u8]) {
+    use brig::security::seccomp::{bpf, compile, Decision, Target};
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    let Ok(profile) = serde_path_to_error::deserialize::<_, oci_spec::runtime::LinuxSeccomp>(de)
+    else {
+        return;
+    };
+    let Ok(program) = compile(&profile) else {
+        return;
+    };
+    let prog = program.instructions();
+    bpf::check(prog).expect("a compiled filter passes the kernel's checks");
+    let plan = compile::plan(&profile).expect("compile accepted the profile");
+    let arch_of = |t: Target| t.audit_arch();
+    let mut probes = Vec::new();
+    for (&target, calls) in &plan.syscalls {
+        for (&nr, decision) in calls {
+            let mut values = vec![0u64, u64::MAX];
+            if let Decision::Rules(rules) = decision {
+                for c in rules.iter().flat_map(|r| &r.conds) {
+                    for v in [c.value, c.value_two] {
+                        values.extend([v, v.wrapping_sub(1), v.wrapping_add(1), v ^ (1 << 32)]);
+                    }
+                }
+            }
+            values.truncate(64);
+            for (i, &v) in values.iter().enumerate() {
+                let mut args = [values[(i + 1) % values.len()]; 6];
+                args[i % 6] = v;
+                probes.push(bpf::SeccompData {
+                    nr: nr as i32,
+                    arch: arch_of(target),
+                    instruction_pointer: 0,
+                    args,
+                });
+            }
+        }
+    }
+    // Syscalls the profile does not name, and an architecture it may not list.
+    for (t, nr) in [
+        (Target::X86_64, 999_999),
+        (Target::X86, 999_999),
+        (Target::X32, 0x4000_0000 | 999),
+    ] {
+        probes.push(bpf::SeccompData {
+            nr,
+            arch: arch_of(t),
+            instruction_pointer: 0,
+            args: [0; 6],
+        });
+    }
+    probes.push(bpf::SeccompData {
+        nr: 0,
+        arch: 0x4000_00b7, // AUDIT_ARCH_AARCH64
+        instruction_pointer: 0,
+        args: [0; 6],
+    });
+    for d in probes.iter().take(4096) {
+        let got = bpf::simulate(prog, d).expect("the filter runs");
+        assert_eq!(
+            got,
+            plan.verdict(d),
+            "BPF and plan disagree on nr {} arch {:#x} args {:?}",
+            d.nr,
+            d.arch,
+            d.args
+        );
+    }
+}

@@ -1,8 +1,8 @@
 //! The fuzz targets' checks (fuzz/checks.rs) run under `cargo test` on every
 //! seed (fuzz/seeds/<target>/) and every crash input kept from a fuzz run
-//! (fuzz/regressions/<target>/). Inputs of bugs not fixed yet are listed in
-//! [`KNOWN_BUGS`]: they run in the ignored test, which fails until the bug is
-//! fixed; then move the input out of the list.
+//! (fuzz/regressions/<target>/). A new crash input goes there once its bug is
+//! fixed (the three cgroup_paths inputs were fixed by refusing a cgroupsPath
+//! that names no cgroup of its own, and a /proc/self/cgroup path with `..`).
 
 #[path = "../../fuzz/checks.rs"]
 mod checks;
@@ -20,29 +20,7 @@ const TARGETS: &[(&str, Check)] = &[
     ("cgroup_paths", checks::cgroup_paths),
     ("resources_json", checks::resources_json),
     ("proc_files", checks::proc_files),
-];
-
-/// Crash inputs of bugs that are not fixed: (target, file under
-/// fuzz/regressions/<target>/, what is wrong).
-const KNOWN_BUGS: &[(&str, &str, &str)] = &[
-    (
-        "cgroup_paths",
-        "crash-9eb18cb2-root-cgroup",
-        "cgroupsPath \"////\" (or \"/\") is the root cgroup of every hierarchy: \
-         delete would SIGKILL every process in it",
-    ),
-    (
-        "cgroup_paths",
-        "callers-own-cgroup",
-        "cgroupsPath \".\" is the cgroup of the create that made the container: delete \
-         would SIGKILL its caller's cgroup",
-    ),
-    (
-        "cgroup_paths",
-        "own-cgroup-dotdot",
-        "a /proc/self/cgroup path with .. (a process outside its cgroup namespace's \
-         root) puts the cgroup dir outside the hierarchy",
-    ),
+    ("seccomp", checks::seccomp),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -62,13 +40,6 @@ fn inputs(kind: &str) -> Vec<(&'static str, Check, PathBuf)> {
         out.extend(files.into_iter().map(|f| (target, check, f)));
     }
     out
-}
-
-fn is_known_bug(target: &str, file: &Path) -> bool {
-    let name = file.file_name().unwrap().to_string_lossy();
-    KNOWN_BUGS
-        .iter()
-        .any(|(t, f, _)| *t == target && *f == name)
 }
 
 /// Run each input through its check; the failures, with the panic message.
@@ -101,36 +72,17 @@ fn every_seed_passes_its_target() {
 
 #[test]
 fn every_fixed_crash_input_passes() {
-    let fixed: Vec<_> = inputs("regressions")
-        .into_iter()
-        .filter(|(t, _, f)| !is_known_bug(t, f))
-        .collect();
-    let failed = failures(&fixed);
+    let kept = inputs("regressions");
+    assert!(!kept.is_empty(), "no crash inputs under fuzz/regressions");
+    let failed = failures(&kept);
     assert!(failed.is_empty(), "fuzz regressions: {failed:#?}");
 }
 
-#[test]
-fn known_fuzz_crashes_are_fixed() {
-    let known: Vec<_> = inputs("regressions")
-        .into_iter()
-        .filter(|(t, _, f)| is_known_bug(t, f))
-        .collect();
-    assert_eq!(
-        known.len(),
-        KNOWN_BUGS.len(),
-        "a KNOWN_BUGS file is missing"
-    );
-    let failed = failures(&known);
-    assert!(failed.is_empty(), "still failing: {failed:#?}");
-}
-
-/// The config-level view of the first two cgroup_paths crashes: a
+/// The config-level view of the first two cgroup_paths crash inputs: a
 /// linux.cgroupsPath that names no cgroup of its own must be refused before
 /// anything exists. (Not run against a real container: deleting one would
 /// kill every process in the root cgroup, or in the caller's.)
 #[test]
-#[ignore = "BUG (reported): linux.cgroupsPath \"/\" or \".\" is accepted; delete then kills the \
-            root cgroup's (or the caller's) processes"]
 fn a_cgroups_path_that_names_no_cgroup_is_refused() {
     let bundle = tempfile::tempdir().unwrap();
     std::fs::create_dir(bundle.path().join("rootfs")).unwrap();
