@@ -214,7 +214,7 @@ fn fetch(store: &ImageStore, src: &Source, d: &Digest) -> Result<()> {
 }
 
 fn digest_of(d: &oci_spec::image::Digest) -> Result<Digest> {
-    Digest::parse(&d.to_string())
+    Digest::parse(d.as_ref())
 }
 
 fn host_arch() -> &'static str {
@@ -478,12 +478,12 @@ pub fn image_config(store: &ImageStore, rec: &ImageRecord) -> Result<ImageConfig
     parse_config(&store.read_blob(&rec.config, MAX_JSON)?)
 }
 
+/// A layer, when it was made and what made it.
+pub type HistoryRow = (LayerRecord, Option<String>, Option<String>);
+
 /// `docker history`-like rows: for each layer, its digest, size and the
 /// history entry that made it (if the config says).
-pub fn history(
-    store: &ImageStore,
-    rec: &ImageRecord,
-) -> Result<Vec<(LayerRecord, Option<String>, Option<String>)>> {
+pub fn history(store: &ImageStore, rec: &ImageRecord) -> Result<Vec<HistoryRow>> {
     let cfg = image_config(store, rec)?;
     let hist: Vec<_> = cfg
         .history()
