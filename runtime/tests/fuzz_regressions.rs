@@ -20,6 +20,8 @@ const TARGETS: &[(&str, Check)] = &[
     ("cgroup_paths", checks::cgroup_paths),
     ("resources_json", checks::resources_json),
     ("proc_files", checks::proc_files),
+    ("layer_unpack", checks::layer_unpack),
+    ("image_manifest", checks::image_manifest),
 ];
 
 /// Crash inputs of bugs that are not fixed: (target, file under

@@ -838,3 +838,96 @@ fn rootfs_tarball_import() {
     assert_eq!(out, "flat\n");
     assert_eq!(bed.entries("layers").len(), 1);
 }
+
+/// What a layer entry carries arrives in the layer dir: ownership, modes with
+/// set-id bits, mtimes (of directories too), xattrs (not trusted.overlay.*
+/// ones), devices, fifos, hard links and symlinks.
+#[test]
+fn unpack_keeps_metadata() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    let add = |b: &mut tar::Builder<Vec<u8>>, h: &mut tar::Header, name: &str, data: &[u8]| {
+        h.set_path(name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(h, data).unwrap();
+    };
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o750);
+    h.set_uid(7);
+    h.set_gid(8);
+    h.set_mtime(1_000_000);
+    add(&mut b, &mut h, "dir/", b"");
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o4755);
+    h.set_uid(1234);
+    h.set_gid(99);
+    h.set_mtime(1_600_000_000);
+    b.append_pax_extensions([
+        ("SCHILY.xattr.user.k", &b"v"[..]),
+        ("SCHILY.xattr.trusted.overlay.redirect", &b"/elsewhere"[..]),
+    ])
+    .unwrap();
+    add(&mut b, &mut h, "dir/suid", b"data");
+    h.set_entry_type(tar::EntryType::Link);
+    h.set_link_name("dir/suid").unwrap();
+    add(&mut b, &mut h, "dir/hard", b"");
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_link_name("/absolute/target").unwrap();
+    h.set_uid(5);
+    add(&mut b, &mut h, "dir/sym", b"");
+    h.set_entry_type(tar::EntryType::Char);
+    h.set_device_major(1).unwrap();
+    h.set_device_minor(3).unwrap();
+    h.set_mode(0o666);
+    add(&mut b, &mut h, "null", b"");
+    h.set_entry_type(tar::EntryType::Fifo);
+    h.set_mode(0o600);
+    add(&mut b, &mut h, "fifo", b"");
+    let tar = b.into_inner().unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let n = brig::image::unpack_layer(&tar[..], tmp.path()).unwrap();
+    assert_eq!(n, 6);
+    let d = tmp.path().join("dir");
+    let m = std::fs::symlink_metadata(&d).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.permissions().mode() & 0o7777),
+        (7, 8, 0o750)
+    );
+    assert_eq!(
+        m.mtime(),
+        1_000_000,
+        "directory mtimes are set after their children"
+    );
+    let m = std::fs::symlink_metadata(d.join("suid")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.permissions().mode() & 0o7777),
+        (1234, 99, 0o4755)
+    );
+    assert_eq!((m.mtime(), m.nlink()), (1_600_000_000, 2));
+    assert_eq!(std::fs::read(d.join("hard")).unwrap(), b"data");
+    let mut v = [0u8; 4];
+    assert_eq!(xattr_get(&d.join("suid"), "user.k", &mut v), 1);
+    let p = std::ffi::CString::new(d.join("suid").to_str().unwrap()).unwrap();
+    let k = std::ffi::CString::new("trusted.overlay.redirect").unwrap();
+    // SAFETY: valid C strings; a NULL buffer asks for the size.
+    let r = unsafe { libc::lgetxattr(p.as_ptr(), k.as_ptr(), std::ptr::null_mut(), 0) };
+    assert!(r < 0, "a layer must not set trusted.overlay.* xattrs");
+    assert_eq!(
+        std::fs::read_link(d.join("sym")).unwrap(),
+        Path::new("/absolute/target")
+    );
+    assert_eq!(std::fs::symlink_metadata(d.join("sym")).unwrap().uid(), 5);
+    let m = std::fs::symlink_metadata(tmp.path().join("null")).unwrap();
+    assert!(m.file_type().is_char_device());
+    assert_eq!(
+        (m.rdev(), m.permissions().mode() & 0o777),
+        (libc::makedev(1, 3), 0o666)
+    );
+    assert!(std::fs::symlink_metadata(tmp.path().join("fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}

@@ -432,7 +432,13 @@ fn unpack_entry<R: Read>(
     // Anything else replaces what the layer put at this name before.
     remove_at(pfd, &name).map_err(|x| io("replace", x))?;
     match kind {
-        T::Regular | T::Continuous | T::GNUSparse => {
+        T::GNUSparse => {
+            return Err(e(
+                "GNU sparse files are not supported (their holes could expand without bound)"
+                    .into(),
+            ))
+        }
+        T::Regular | T::Continuous => {
             // SAFETY: valid fd and C string; O_EXCL|O_NOFOLLOW: a fresh file only.
             let fd = unsafe {
                 libc::openat(
