@@ -730,24 +730,32 @@ fn detached_stop_start_and_rm() {
             "--",
             "sh",
             "-c",
-            "echo started >> /count; echo hello; exec sleep 1000",
+            "echo started >> /count; echo hello; test -e /once && exit 0; touch /once; exec sleep 1000",
         ])
         .trim()
         .to_string();
     let ls = bed.ok(&["container", "ls"]);
     assert!(ls.contains("d1") && ls.contains("running"), "{ls}");
+    // Its output goes to its log; wait until the shell got that far.
+    let mut waited = 0;
+    while !bed.ok(&["container", "logs", "d1"]).contains("hello") {
+        assert!(waited < 1000, "no output in the log of a running container");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        waited += 1;
+    }
     let err = bed.fails(&["container", "rm", "d1"]);
     assert!(err.contains("running"), "{err}");
     bed.ok(&["container", "stop", "-t", "1", "d1"]);
     let ls = bed.ok(&["container", "ls", "-a"]);
     assert!(ls.contains("exited"), "{ls}");
-    assert!(bed.ok(&["container", "logs", "d1"]).contains("hello"));
-    bed.ok(&["container", "start", "d1"]);
+    // In the foreground this time: the second run exits at once.
+    assert_eq!(bed.ok(&["container", "start", "--attach", "d1"]), "hello\n");
     let upper = bed.container_dir(&id).join("upper");
     assert_eq!(
         std::fs::read_to_string(upper.join("count")).unwrap(),
         "started\nstarted\n"
     );
+    bed.ok(&["container", "start", "d1"]);
     bed.ok(&["container", "rm", "--force", "d1"]);
     bed.assert_no_containers();
 }

@@ -214,16 +214,34 @@ impl Engine {
             volumes: Vec::new(),
             _engine: self,
         };
+        // The record first: a create killed from here on leaves a container
+        // that `container rm` removes (its snapshot and config may be missing).
+        let volumes: Vec<String> = f
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                Mount::Volume { name, .. } => Some(name.clone()),
+                Mount::Bind { .. } => None,
+            })
+            .collect();
+        let rec = ContainerRecord {
+            id: id.clone(),
+            name: name.clone(),
+            image: img.id.clone(),
+            image_ref: f.image.clone(),
+            created: crate::sys::rfc3339_now(),
+            args: bundle::args_of(&cfg, &f.command),
+            volumes,
+            auto_remove: f.auto_remove,
+            network: f.network.clone(),
+        };
+        image::store::write_json(&dir.join("record.json"), &rec)?;
         let snap = Snapshot::new(&dir);
         snap.prepare()?;
         snap.mount(&lowers)?;
-        let mut volumes = Vec::new();
-        for m in &f.mounts {
-            if let Mount::Volume { name, .. } = m {
-                if let Some(made) = volume::ensure(&self.images, name)? {
-                    undo.volumes.push(made);
-                }
-                volumes.push(name.clone());
+        for name in &rec.volumes {
+            if let Some(made) = volume::ensure(&self.images, name)? {
+                undo.volumes.push(made);
             }
         }
         let netns = network::attach(&id, &f.network).map_err(msg)?;
@@ -243,24 +261,8 @@ impl Engine {
         let cfg_path = dir.join("config.json");
         image::store::write_json(&cfg_path, &spec)?;
         // The runtime's own checks, now, so that a bad config fails at create.
-        let (b, s) = crate::spec::load_bundle(&dir).map_err(container::ContainerError::from)?;
-        crate::spec::validate(&s, &b).map_err(container::ContainerError::from)?;
-        let rec = ContainerRecord {
-            id: id.clone(),
-            name,
-            image: img.id.clone(),
-            image_ref: f.image.clone(),
-            created: crate::sys::rfc3339_now(),
-            args: s
-                .process()
-                .as_ref()
-                .and_then(|p| p.args().clone())
-                .unwrap_or_default(),
-            volumes,
-            auto_remove: f.auto_remove,
-            network: f.network.clone(),
-        };
-        image::store::write_json(&dir.join("record.json"), &rec)?;
+        let (b, spec) = crate::spec::load_bundle(&dir).map_err(container::ContainerError::from)?;
+        crate::spec::validate(&spec, &b).map_err(container::ContainerError::from)?;
         undo.dir = None;
         undo.volumes.clear();
         Ok(rec)
