@@ -226,7 +226,7 @@ pub fn layer_unpack(data: &[u8]) {
         b"untouched"
     );
     assert!(std::fs::symlink_metadata(&layer).unwrap().is_dir());
-    let _ = brig::image::unpack::remove_tree(&layer);
+    let _ = brig::image::unpack::remove_tree(sandbox);
 }
 
 /// An OCI index, manifest and image config, as brig reads them on import:
