@@ -506,3 +506,76 @@ pub fn history(store: &ImageStore, rec: &ImageRecord) -> Result<Vec<HistoryRow>>
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(entries: serde_json::Value) -> ImageIndex {
+        parse_index(
+            serde_json::to_string(&serde_json::json!({"schemaVersion": 2, "manifests": entries}))
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn entry(hex: char, platform: Option<(&str, &str)>, tag: Option<&str>) -> serde_json::Value {
+        let mut e = serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{}", hex.to_string().repeat(64)),
+            "size": 1,
+        });
+        if let Some((os, arch)) = platform {
+            e["platform"] = serde_json::json!({"os": os, "architecture": arch});
+        }
+        if let Some(t) = tag {
+            e["annotations"] = serde_json::json!({REF_NAME: t});
+        }
+        e
+    }
+
+    #[test]
+    fn the_manifest_for_this_platform_is_picked() {
+        let other = if host_arch() == "arm64" {
+            "amd64"
+        } else {
+            "arm64"
+        };
+        let i = index(serde_json::json!([
+            entry('a', Some(("linux", other)), None),
+            entry('b', Some(("linux", host_arch())), None),
+            entry('c', Some(("windows", host_arch())), None),
+        ]));
+        let d = pick_manifest(&i, None).unwrap();
+        assert!(d.digest().to_string().ends_with(&"b".repeat(64)));
+    }
+
+    #[test]
+    fn several_tags_need_source_tag() {
+        let i = index(serde_json::json!([
+            entry('a', None, Some("v1")),
+            entry('b', None, Some("v2")),
+        ]));
+        let e = pick_manifest(&i, None).unwrap_err().to_string();
+        assert!(
+            e.contains("--source-tag") && e.contains("v1") && e.contains("v2"),
+            "{e}"
+        );
+        let d = pick_manifest(&i, Some("v2")).unwrap();
+        assert!(d.digest().to_string().ends_with(&"b".repeat(64)));
+        let e = pick_manifest(&i, Some("v3")).unwrap_err().to_string();
+        assert!(e.contains("v3"), "{e}");
+    }
+
+    #[test]
+    fn references_are_normalized_and_checked() {
+        use crate::image::store::normalize_ref;
+        assert_eq!(normalize_ref("busybox").unwrap(), "busybox:latest");
+        assert_eq!(normalize_ref("a/b:1.0").unwrap(), "a/b:1.0");
+        assert_eq!(normalize_ref("reg:5000/a").unwrap(), "reg:5000/a:latest");
+        for bad in ["", "Busy", "a:", ":x", "-a", "a:b c", "a@b"] {
+            assert!(normalize_ref(bad).is_err(), "{bad:?}");
+        }
+    }
+}
