@@ -939,3 +939,34 @@ fn unpack_keeps_metadata() {
         .file_type()
         .is_fifo());
 }
+
+/// `--network none` (the default): a network namespace of its own, loopback
+/// only; `--network host`: the host's.
+#[test]
+fn network_none_and_host() {
+    let bed = ImgBed::new();
+    bed.busybox_image("net", vec![], no_cmd());
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let host_ns = host_ns.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["container", "run", "--rm", "--image", "net"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&[
+            "--",
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/net; ls /sys/class/net",
+        ]);
+        bed.ok(&a)
+    };
+    let none = run(&[]);
+    assert!(!none.starts_with(host_ns), "{none}");
+    assert!(
+        none.ends_with("lo\n") && none.lines().count() == 2,
+        "{none}"
+    );
+    assert_eq!(run(&["--network", "none"]).lines().count(), 2);
+    let host = run(&["--network", "host"]);
+    assert!(host.starts_with(host_ns), "{host} vs {host_ns}");
+    bed.assert_no_containers();
+}

@@ -115,7 +115,7 @@ impl Layer {
             .file_mode("bin/busybox", &bb, 0o755);
         for a in [
             "sh", "cat", "echo", "ls", "id", "rm", "stat", "grep", "pwd", "hostname", "mkdir",
-            "touch", "sleep", "wc", "test", "env",
+            "touch", "sleep", "wc", "test", "env", "readlink",
         ] {
             l = l.symlink(&format!("bin/{a}"), "busybox");
         }
