@@ -246,3 +246,90 @@ pub fn seccomp(data: &[u8]) {
         );
     }
 }
+
+/// Where `layer_unpack` unpacks: DIR/layer, next to DIR/outside (holding one
+/// sentinel file) that no input may reach, by `..`, an absolute name, a symlink
+/// or a hard link. A fixed path, so that seeds can name it absolutely too.
+pub const UNPACK_SANDBOX: &str = "/tmp/brig-fuzz-unpack";
+
+/// A layer (a tar, maybe gzip or zstd) unpacked into an empty dir: an error
+/// is fine, but nothing outside the dir may change, and the dir itself must
+/// stay a plain directory.
+pub fn layer_unpack(data: &[u8]) {
+    use std::io::Read;
+    let sandbox = Path::new(UNPACK_SANDBOX);
+    let layer = sandbox.join("layer");
+    let outside = sandbox.join("outside");
+    let _ = brig::image::unpack::remove_tree(&layer);
+    std::fs::create_dir_all(&layer).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("sentinel"), b"untouched").unwrap();
+    let reader = brig::image::decompress(std::io::BufReader::new(data)).map(|r| r.take(16 << 20));
+    if let Ok(r) = reader {
+        let _ = brig::image::unpack_layer(r, &layer);
+    }
+    let mut top: Vec<String> = std::fs::read_dir(sandbox)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(
+        top,
+        ["layer", "outside"],
+        "an entry was written next to the layer dir"
+    );
+    let mut out: Vec<String> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    assert_eq!(
+        out,
+        ["sentinel"],
+        "an entry was written outside the layer dir"
+    );
+    let meta = std::fs::symlink_metadata(outside.join("sentinel")).unwrap();
+    assert!(meta.is_file(), "the sentinel was replaced");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::nlink(&meta),
+        1,
+        "a hard link to a file outside the layer dir was made"
+    );
+    assert_eq!(
+        std::fs::read(outside.join("sentinel")).unwrap(),
+        b"untouched"
+    );
+    assert!(std::fs::symlink_metadata(&layer).unwrap().is_dir());
+    let _ = brig::image::unpack::remove_tree(sandbox);
+}
+
+/// An OCI index, manifest and image config, as brig reads them on import:
+/// the input is parsed as each; split at the first NUL, as a manifest and a
+/// config whose layers brig would unpack. Errors are fine, panics are not, and
+/// every layer brig accepts has sha256 digests.
+pub fn image_manifest(data: &[u8]) {
+    use brig::image::import;
+    if let Ok(index) = import::parse_index(data) {
+        let _ = import::pick_manifest(&index, None);
+        let _ = import::pick_manifest(&index, Some("latest"));
+    }
+    let _ = import::parse_config(data);
+    let (m, c) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, data),
+    };
+    if let (Ok(m), Ok(c)) = (import::parse_manifest(m), import::parse_config(c)) {
+        if let Ok(layers) = import::layer_records(&m, &c) {
+            for l in layers {
+                assert!(l.digest.as_str().starts_with("sha256:") && l.digest.hex().len() == 64);
+                assert!(l.diff_id.as_str().starts_with("sha256:"));
+            }
+        }
+    }
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Ok(d) = brig::image::Digest::parse(s) {
+            assert_eq!(d.hex().len(), 64);
+        }
+        let _ = brig::image::store::normalize_ref(s);
+    }
+}

@@ -8,9 +8,11 @@
 
 pub mod cli;
 pub mod container;
+pub mod engine;
 pub mod failpoint;
 pub mod features;
 pub mod hooks;
+pub mod image;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

@@ -21,6 +21,8 @@ const TARGETS: &[(&str, Check)] = &[
     ("resources_json", checks::resources_json),
     ("proc_files", checks::proc_files),
     ("seccomp", checks::seccomp),
+    ("layer_unpack", checks::layer_unpack),
+    ("image_manifest", checks::image_manifest),
 ];
 
 fn fuzz_dir() -> PathBuf {

@@ -1,11 +1,13 @@
 //! The runc-compatible command line. Each subcommand is a thin adapter over the
 //! library, in a file of its own.
 
+mod container;
 mod create;
 mod delete;
 mod events;
 mod exec;
 mod features;
+mod image;
 mod kill;
 mod list;
 pub mod log;
@@ -16,6 +18,7 @@ mod spec;
 mod start;
 mod state;
 mod update;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -45,6 +48,9 @@ pub struct Cli {
     /// Manage cgroups through systemd: not implemented, so refused.
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
+    /// Where images, container snapshots and volumes live (`image`, `container`, `volume`).
+    #[arg(long, global = true, env = "BRIG_IMAGE_ROOT", default_value = crate::image::store::DEFAULT_ROOT)]
+    pub image_root: PathBuf,
     /// runc's rootless mode (auto|true|false): only "false" or "auto" as root are accepted.
     #[arg(long, global = true)]
     pub rootless: Option<String>,
@@ -91,6 +97,19 @@ pub enum Command {
     Spec(spec::Args),
     /// Print the OCI features document: what brig supports.
     Features(features::Args),
+    /// Images: import, ls, inspect, rm.
+    #[command(subcommand)]
+    Image(image::Cmd),
+    /// Containers from images, docker-style: create, run, start, stop, rm, ls, logs.
+    #[command(subcommand)]
+    Container(container::Cmd),
+    /// Named volumes: create, ls, rm.
+    #[command(subcommand)]
+    Volume(volume::Cmd),
+}
+
+fn engine(image_root: &std::path::Path, store: Store) -> anyhow::Result<crate::engine::Engine> {
+    Ok(crate::engine::Engine::new(image_root, store)?)
 }
 
 /// Print a line on stdout. A reader that went away (`brig list | head -1`) is not
@@ -153,5 +172,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Events(a) => events::run(&store, a),
         Command::Spec(a) => spec::run(a),
         Command::Features(a) => features::run(a),
+        Command::Image(c) => image::run(&engine(&cli.image_root, store)?, c),
+        Command::Container(c) => container::run(&engine(&cli.image_root, store)?, c),
+        Command::Volume(c) => volume::run(&engine(&cli.image_root, store)?, c),
     }
 }
