@@ -12,6 +12,7 @@ pub mod failpoint;
 pub mod features;
 pub mod hooks;
 pub mod namespaces;
+pub mod network;
 pub mod process;
 pub mod rootfs;
 pub mod security;

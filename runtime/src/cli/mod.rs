@@ -9,6 +9,7 @@ mod features;
 mod kill;
 mod list;
 pub mod log;
+pub mod network;
 mod pause;
 mod ps;
 mod run;
@@ -91,6 +92,8 @@ pub enum Command {
     Spec(spec::Args),
     /// Print the OCI features document: what brig supports.
     Features(features::Args),
+    /// Manage container networks (CNI bridge networks, port publishing).
+    Network(network::Args),
 }
 
 /// Print a line on stdout. A reader that went away (`brig list | head -1`) is not
@@ -153,5 +156,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Events(a) => events::run(&store, a),
         Command::Spec(a) => spec::run(a),
         Command::Features(a) => features::run(a),
+        Command::Network(a) => network::run(a),
     }
 }
