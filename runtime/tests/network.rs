@@ -1,0 +1,556 @@
+//! Container networking through CNI (`brig network`), end to end with real
+//! containers made by brig's OCI lifecycle, as `brig container run` makes them:
+//! `brig network attach` gives the id a network namespace, config.json's net
+//! namespace `path` points at it, and the attachment's hosts and resolv.conf
+//! are bind-mounted.
+//!
+//! SAFETY: every test runs on a thread of its own that first unshares a new
+//! network namespace (a throwaway "host"): the bridge, the veths, the
+//! iptables/nftables rules, the port-publishing clients and servers all live
+//! in it, and traffic goes only to loopback and the test's bridge subnet. The
+//! real host's interfaces and rules are never touched; when the thread ends,
+//! the namespace and everything in it goes.
+
+mod common;
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+const CNI: &str = "/usr/lib/cni";
+
+/// Run `f` on a new thread in a new network namespace with lo up.
+fn in_test_netns<F: FnOnce() + Send + 'static>(f: F) {
+    let t = std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .expect("unshare(CLONE_NEWNET): the tests need root");
+        let out = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip link set lo up: {out:?}");
+        f()
+    });
+    if let Err(p) = t.join() {
+        std::panic::resume_unwind(p);
+    }
+}
+
+/// A test's network root, netns dir and plugin path, and a guard that
+/// detaches what the test attached and unmounts any namespace file left.
+struct Net {
+    bed: Bed,
+    root: PathBuf,
+    netns: PathBuf,
+    cni_path: String,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+impl Net {
+    fn new() -> Net {
+        assert!(
+            Path::new(CNI).join("bridge").exists(),
+            "{CNI}/bridge is missing: install containernetworking-plugins (scripts/test does)"
+        );
+        let bed = Bed::new(&["true"]);
+        let root = bed.tmp.path().join("networks");
+        let netns = bed.tmp.path().join("netns");
+        Net {
+            bed,
+            root,
+            netns,
+            cni_path: CNI.to_string(),
+            ids: Default::default(),
+        }
+    }
+
+    fn brig(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(BRIG);
+        c.args(["network", "--network-root"])
+            .arg(&self.root)
+            .arg("--netns-dir")
+            .arg(&self.netns)
+            .arg("--cni-path")
+            .arg(&self.cni_path)
+            .args(args)
+            .stdin(Stdio::null());
+        c.output().unwrap()
+    }
+
+    /// `brig network attach ID ARGS...`, the attachment it prints.
+    fn attach(&self, id: &str, args: &[&str]) -> Value {
+        self.ids.borrow_mut().push(id.to_string());
+        let mut a = vec!["attach", id];
+        a.extend_from_slice(args);
+        serde_json::from_str(&ok(&self.brig(&a))).unwrap()
+    }
+
+    fn attach_fails(&self, id: &str, args: &[&str], needle: &str) -> String {
+        self.ids.borrow_mut().push(id.to_string());
+        let mut a = vec!["attach", id];
+        a.extend_from_slice(args);
+        let out = self.brig(&a);
+        fails_with(&out, needle);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn detach(&self, id: &str) {
+        ok(&self.brig(&["detach", id]));
+    }
+
+    /// Point the bundle's config at the attachment, as the front end does:
+    /// the network namespace by path, hosts and resolv.conf bind-mounted.
+    fn configure(&mut self, att: &Value, args: &[&str]) {
+        let cfg = &mut self.bed.config;
+        cfg["process"]["args"] = json!(args);
+        let nss = cfg["linux"]["namespaces"].as_array_mut().unwrap();
+        nss.retain(|n| n["type"] != "network");
+        nss.push(json!({"type": "network", "path": att["netns"]}));
+        let mounts = cfg["mounts"].as_array_mut().unwrap();
+        mounts
+            .retain(|m| m["destination"] != "/etc/hosts" && m["destination"] != "/etc/resolv.conf");
+        for (dst, key) in [("/etc/hosts", "hosts"), ("/etc/resolv.conf", "resolvConf")] {
+            mounts.push(json!({"destination": dst, "type": "bind", "source": att[key], "options": ["bind", "ro"]}));
+        }
+    }
+
+    fn ipam_files(&self) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        let dir = self.root.join("ipam");
+        for net in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(net.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let name = f.file_name().to_string_lossy().into_owned();
+                v.push((name, std::fs::read_to_string(f.path()).unwrap_or_default()));
+            }
+        }
+        v
+    }
+
+    /// Nothing of container `id` (which had address `ip`, if any) is left in
+    /// the test host: no namespace file, record, veth, rule or lease.
+    fn assert_clean(&self, id: &str, ip: Option<&str>) {
+        assert!(!self.netns.join(id).exists(), "netns file of {id} left");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(self.netns.join(id).to_str().unwrap()),
+            "netns mount of {id} left"
+        );
+        assert!(
+            !self.root.join("attachments").join(id).exists(),
+            "attachment record of {id} left"
+        );
+        // What the containers still attached hold, and no more.
+        let others: Vec<Value> = std::fs::read_dir(self.root.join("attachments"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("attachment.json")).ok())
+            .map(|b| serde_json::from_slice(&b).unwrap())
+            .collect();
+        let bridged = others.iter().filter(|a| !a["ip"].is_null()).count();
+        let links = sh("ip -o link");
+        assert_eq!(links.matches("veth").count(), bridged, "veths:\n{links}");
+        let rules = format!("{}\n{}", sh("iptables-save"), sh("nft list ruleset"));
+        if others.iter().all(|a| a["ports"] == json!([])) {
+            assert!(!rules.contains("CNI-DN-"), "a port mapping chain is left:\n{rules}");
+            assert!(!rules.contains("dnat"), "a DNAT rule is left:\n{rules}");
+        }
+        if let Some(ip) = ip {
+            assert!(!rules.contains(ip), "a rule for {ip} is left:\n{rules}");
+            for (name, _) in self.ipam_files() {
+                assert_ne!(name, ip, "the IPAM lease of {ip} is left");
+            }
+        }
+        for (name, text) in self.ipam_files() {
+            assert!(
+                !text.lines().any(|l| l == id),
+                "IPAM file {name} still names {id}"
+            );
+        }
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = self.brig(&["detach", id]);
+        }
+        // Whatever a failed test left mounted under its temp dir.
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for line in mounts.lines() {
+            if let Some(p) = line.split_whitespace().nth(4) {
+                if p.starts_with(self.netns.to_str().unwrap()) {
+                    let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
+                }
+            }
+        }
+    }
+}
+
+fn sh(script: &str) -> String {
+    let out = Command::new("sh").args(["-c", script]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Connect to `addr` until a server answers with something, or 30 s pass.
+fn fetch(addr: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = TcpStream::connect(addr).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        });
+        match got {
+            Ok(t) if !t.is_empty() => return t,
+            other => assert!(Instant::now() < deadline, "{addr}: no answer: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A busybox server that answers every connection on port 80 with `text`.
+fn server(text: &str) -> Vec<String> {
+    ["nc", "-ll", "-p", "80", "-e", "echo", text]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn two_containers_on_one_network_reach_each_other_by_ip() {
+    in_test_netns(|| {
+        let mut net = Net::new();
+        let a = net.attach("srv", &["--hostname", "srv"]);
+        let b = net.attach("cli", &[]);
+        let (ip_a, ip_b) = (a["ip"].as_str().unwrap(), b["ip"].as_str().unwrap());
+        assert_eq!(a["network"], "brig0");
+        assert_eq!(ip_a, "10.88.0.2");
+        assert_ne!(ip_a, ip_b);
+        assert_eq!(a["gateway"], "10.88.0.1");
+        assert!(a["mac"].as_str().unwrap().len() == 17, "{a}");
+        // The default network was made on first use.
+        let ls: Value = serde_json::from_str(&ok(&net.brig(&["ls", "--format", "json"]))).unwrap();
+        assert_eq!(ls[0]["name"], "brig0");
+        assert_eq!(ls[0]["subnet"], "10.88.0.0/16");
+        assert_eq!(ls[0]["containers"], json!(["cli", "srv"]));
+
+        net.configure(&a, &strs(&server("hello-from-srv")));
+        ok(&net.bed.create("srv"));
+        ok(&net.bed.brig(&["start", "srv"]));
+
+        let probe = format!(
+            "cat /etc/hosts; ip route; ip -o -4 addr show eth0; \
+             for i in $(seq 300); do nc {ip_a} 80 </dev/null && exit 0; sleep 0.1; done; exit 1"
+        );
+        net.configure(&b, &["sh", "-c", &probe]);
+        let out = ok(&net.bed.run("cli"));
+        assert!(out.contains(&format!("{ip_b}\tcli")), "/etc/hosts: {out}");
+        assert!(out.contains("default via 10.88.0.1 dev eth0"), "{out}");
+        assert!(out.contains(&format!("inet {ip_b}/16")), "{out}");
+        assert!(out.trim_end().ends_with("hello-from-srv"), "{out}");
+
+        ok(&net.bed.brig(&["delete", "--force", "srv"]));
+        net.detach("srv");
+        net.detach("cli");
+        net.assert_clean("srv", Some(ip_a));
+        net.assert_clean("cli", Some(ip_b));
+        // Detach twice is fine.
+        net.detach("srv");
+    });
+}
+
+#[test]
+fn published_ports_answer_on_localhost_and_the_bridge_address() {
+    in_test_netns(|| {
+        let mut net = Net::new();
+        // Two containers publish the same container port on two host ports.
+        let a = net.attach("web1", &["-p", "8080:80"]);
+        let b = net.attach("web2", &["-p", "8081:80/tcp"]);
+        assert_eq!(
+            a["ports"],
+            json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}])
+        );
+        net.configure(&a, &strs(&server("one")));
+        ok(&net.bed.create("web1"));
+        ok(&net.bed.brig(&["start", "web1"]));
+        net.configure(&b, &strs(&server("two")));
+        ok(&net.bed.create("web2"));
+        ok(&net.bed.brig(&["start", "web2"]));
+
+        assert_eq!(fetch("127.0.0.1:8080"), "one\n");
+        assert_eq!(fetch("127.0.0.1:8081"), "two\n");
+        assert_eq!(fetch("10.88.0.1:8080"), "one\n");
+        assert_eq!(fetch("10.88.0.1:8081"), "two\n");
+        // portmap turned on route_localnet for the bridge (127.0.0.1 works through SNAT).
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/net/ipv4/conf/brig0/route_localnet").unwrap(),
+            "1\n"
+        );
+        let ps = ok(&net.brig(&["ps"]));
+        assert!(
+            ps.contains("8080:80/tcp") && ps.contains("8081:80/tcp"),
+            "{ps}"
+        );
+
+        let ips = [a["ip"].as_str().unwrap(), b["ip"].as_str().unwrap()];
+        for id in ["web1", "web2"] {
+            ok(&net.bed.brig(&["delete", "--force", id]));
+            net.detach(id);
+        }
+        net.assert_clean("web1", Some(ips[0]));
+        net.assert_clean("web2", Some(ips[1]));
+        // The port is free again, and nothing answers on it.
+        assert!(TcpStream::connect("127.0.0.1:8080").is_err());
+    });
+}
+
+#[test]
+fn a_taken_host_port_is_a_clear_error_and_leaves_nothing() {
+    in_test_netns(|| {
+        let net = Net::new();
+        let _held = TcpListener::bind("0.0.0.0:8090").unwrap();
+        let err = net.attach_fails(
+            "c1",
+            &["-p", "8090:80"],
+            "host port 8090/tcp: a host process holds it",
+        );
+        assert!(err.contains("in use"), "{err}");
+        net.assert_clean("c1", None);
+        // A port another container publishes is taken too, though nothing binds it.
+        net.attach("c2", &["-p", "8091:80"]);
+        net.attach_fails(
+            "c3",
+            &["-p", "8091:81"],
+            "host port 8091/tcp: already published by container c2",
+        );
+        net.attach_fails("c3", &["-p", "8092:80", "-p", "8092:81"], "published twice");
+        net.assert_clean("c3", None);
+        // The same number over udp is another port.
+        net.attach("c4", &["-p", "8091:80/udp"]);
+        // Bad -p values are refused by name.
+        net.attach_fails("c5", &["-p", "80"], "-p \"80\": give HOSTPORT:CTRPORT");
+        net.attach_fails("c5", &["-p", "8093:80/sctp"], "protocol \"sctp\"");
+        net.attach_fails(
+            "c5",
+            &["--network", "none", "-p", "8093:80"],
+            "--network none cannot publish ports",
+        );
+        net.assert_clean("c5", None);
+        net.detach("c2");
+        net.detach("c4");
+        net.assert_clean("c2", None);
+    });
+}
+
+#[test]
+fn network_none_has_only_lo_and_host_shares_the_hosts() {
+    in_test_netns(|| {
+        let mut net = Net::new();
+        let att = net.attach("none1", &["--network", "none"]);
+        assert_eq!(att["network"], "none");
+        assert_eq!(att["ip"], Value::Null);
+        net.configure(
+            &att,
+            &["sh", "-c", "ip -o link | cut -d: -f2,3; cat /etc/hosts"],
+        );
+        let out = ok(&net.bed.run("none1"));
+        let links: Vec<&str> = out.lines().filter(|l| l.contains('<')).collect();
+        assert_eq!(links.len(), 1, "{out}");
+        assert!(links[0].starts_with(" lo: <LOOPBACK,UP"), "{out}");
+        assert!(out.contains("127.0.0.1\tlocalhost none1"), "{out}");
+        // Nothing was made on a bridge for it.
+        assert!(!sh("ip -o link").contains("brig0"));
+        net.detach("none1");
+        net.assert_clean("none1", None);
+
+        // Host networking: no namespace of its own, the host's files.
+        let host = net.attach("host1", &["--network", "host"]);
+        assert_eq!(host["netns"], Value::Null);
+        assert_eq!(
+            std::fs::read(host["hosts"].as_str().unwrap()).unwrap(),
+            std::fs::read("/etc/hosts").unwrap()
+        );
+        net.detach("host1");
+        net.assert_clean("host1", None);
+    });
+}
+
+#[test]
+fn missing_and_failing_plugins_are_clear_errors_and_undone() {
+    in_test_netns(|| {
+        let mut net = Net::new();
+        // A plugin dir without portmap: refused before anything is made.
+        let dir = net.bed.tmp.path().join("cni");
+        std::fs::create_dir(&dir).unwrap();
+        for p in ["bridge", "host-local", "firewall"] {
+            std::os::unix::fs::symlink(Path::new(CNI).join(p), dir.join(p)).unwrap();
+        }
+        net.cni_path = dir.to_str().unwrap().to_string();
+        let err = net.attach_fails(
+            "c1",
+            &[],
+            "CNI plugin \"portmap\" (network \"brig0\") not found in",
+        );
+        assert!(err.contains("containernetworking-plugins"), "{err}");
+        net.assert_clean("c1", None);
+
+        // A portmap that fails its ADD after bridge made the veth and took a
+        // lease: the error is the plugin's, and DEL undoes the bridge's work.
+        std::fs::write(
+            dir.join("portmap"),
+            "#!/bin/sh\ncat >/dev/null\n[ \"$CNI_COMMAND\" = DEL ] && exit 0\n\
+             echo '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"injected failure\",\"details\":\"by the test\"}'\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            dir.join("portmap"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let err = net.attach_fails("c2", &["-p", "8080:80"], "network \"brig0\": CNI plugin portmap ADD for container \"c2\" failed (CNI error code 7): injected failure (by the test)");
+        assert!(!err.contains("undoing"), "{err}");
+        net.assert_clean("c2", Some("10.88.0.2"));
+        assert!(net.ipam_files().iter().all(|(n, _)| !n.starts_with("10.")));
+    });
+}
+
+#[test]
+fn subnet_overlap_and_an_exhausted_range_are_clear_errors() {
+    in_test_netns(|| {
+        let net = Net::new();
+        assert_eq!(
+            ok(&net.brig(&["create", "n1", "--subnet", "10.90.0.0/16"])),
+            "n1\n"
+        );
+        fails_with(
+            &net.brig(&["create", "n2", "--subnet", "10.90.4.0/24"]),
+            "subnet 10.90.4.0/24 overlaps network n1 (10.90.0.0/16)",
+        );
+        fails_with(
+            &net.brig(&["create", "n1"]),
+            "network \"n1\" already exists",
+        );
+        fails_with(
+            &net.brig(&["create", "n3", "--subnet", "10.90.0.1/16"]),
+            "did you mean 10.90.0.0/16",
+        );
+        fails_with(&net.brig(&["create", "host"]), "none and host are reserved");
+        assert!(!net.root.join("n2.conflist").exists());
+
+        // A /30 holds the gateway and one container.
+        ok(&net.brig(&["create", "tiny", "--subnet", "10.91.0.0/30"]));
+        let a = net.attach("t1", &["--network", "tiny"]);
+        assert_eq!(a["ip"], "10.91.0.2");
+        assert_eq!(a["bridge"], "brig2");
+        net.attach_fails("t2", &["--network", "tiny"], "no IP addresses available");
+        net.assert_clean_but_one("t2", "t1");
+        net.attach_fails(
+            "t3",
+            &["--network", "nosuch"],
+            "network \"nosuch\" does not exist",
+        );
+
+        // A network in use is not removed; once free, it is.
+        fails_with(
+            &net.brig(&["rm", "tiny"]),
+            "network \"tiny\" is in use by container(s) t1",
+        );
+        net.detach("t1");
+        net.assert_clean("t1", Some("10.91.0.2"));
+        assert_eq!(ok(&net.brig(&["rm", "tiny", "n1"])), "tiny\nn1\n");
+        assert!(!net.root.join("ipam/tiny").exists());
+        let ls = ok(&net.brig(&["ls"]));
+        assert_eq!(ls.lines().count(), 1, "{ls}");
+    });
+}
+
+impl Net {
+    /// `failed` left nothing, while `kept` is still attached (one veth).
+    fn assert_clean_but_one(&self, failed: &str, kept: &str) {
+        assert!(!self.netns.join(failed).exists());
+        assert!(!self.root.join("attachments").join(failed).exists());
+        assert!(self.root.join("attachments").join(kept).exists());
+        let veths = sh("ip -o link").matches("veth").count();
+        assert_eq!(veths, 1, "{}", sh("ip -o link"));
+    }
+}
+
+#[test]
+fn detach_after_a_crash_cleans_up() {
+    in_test_netns(|| {
+        let mut net = Net::new();
+        // The container's processes are gone and brig's state too, as after a
+        // host crash: the record is all that is left, and detach needs no more.
+        let a = net.attach("crash1", &["-p", "8080:80"]);
+        net.configure(&a, &strs(&server("x")));
+        ok(&net.bed.create("crash1"));
+        ok(&net.bed.brig(&["start", "crash1"]));
+        assert_eq!(fetch("127.0.0.1:8080"), "x\n");
+        let pid = net.bed.state("crash1")["pid"].as_i64().unwrap() as i32;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        ok(&net.bed.brig(&["delete", "--force", "crash1"]));
+        net.detach("crash1");
+        net.assert_clean("crash1", a["ip"].as_str());
+
+        // brig killed right after the ADD chain: the record still says adding.
+        let mut c = Command::new(BRIG);
+        c.args(["network", "--network-root"])
+            .arg(&net.root)
+            .arg("--netns-dir")
+            .arg(&net.netns)
+            .args(["attach", "crash2", "-p", "8080:80"])
+            .env(brig::failpoint::ENV, "network.after-add")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        net.ids.borrow_mut().push("crash2".into());
+        let st = c.status().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&st),
+            Some(9),
+            "{st:?}"
+        );
+        let rec: Value = serde_json::from_str(
+            &std::fs::read_to_string(net.root.join("attachments/crash2/attachment.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(rec["status"], "adding");
+        // The ADD did happen: a veth, a DNAT rule and a lease exist.
+        assert!(sh("ip -o link").contains("veth"));
+        assert!(sh("iptables-save -t nat").contains("CNI-DN-"));
+        let leases = net.ipam_files();
+        assert!(
+            leases
+                .iter()
+                .any(|(n, t)| n.starts_with("10.88.") && t.contains("crash2")),
+            "{leases:?}"
+        );
+        // The id cannot be attached again until detached.
+        net.attach_fails(
+            "crash2",
+            &[],
+            "container \"crash2\" is already attached (network brig0): detach it first",
+        );
+        net.detach("crash2");
+        net.assert_clean("crash2", Some("10.88.0.2"));
+        net.detach("crash2");
+    });
+}
