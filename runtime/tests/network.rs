@@ -161,8 +161,14 @@ impl Net {
         assert_eq!(links.matches("veth").count(), bridged, "veths:\n{links}");
         let rules = format!("{}\n{}", sh("iptables-save"), sh("nft list ruleset"));
         if others.iter().all(|a| a["ports"] == json!([])) {
-            assert!(!rules.contains("CNI-DN-"), "a port mapping chain is left:\n{rules}");
-            assert!(!rules.contains("dnat"), "a DNAT rule is left:\n{rules}");
+            assert!(
+                !rules.contains("CNI-DN-"),
+                "a port mapping chain is left:\n{rules}"
+            );
+            assert!(
+                !rules.contains("-j DNAT") && !rules.contains("dnat to"),
+                "a DNAT rule is left:\n{rules}"
+            );
         }
         if let Some(ip) = ip {
             assert!(!rules.contains(ip), "a rule for {ip} is left:\n{rules}");
@@ -552,5 +558,60 @@ fn detach_after_a_crash_cleans_up() {
         net.detach("crash2");
         net.assert_clean("crash2", Some("10.88.0.2"));
         net.detach("crash2");
+    });
+}
+
+#[test]
+fn containers_cannot_reach_services_on_the_hosts_loopback() {
+    in_test_netns(|| {
+        let net = Net::new();
+        let a = net.attach("evil", &["-p", "8080:80"]);
+        let ns = a["netns"].as_str().unwrap().to_string();
+        // What a container with CAP_NET_ADMIN in its namespace can do: send
+        // 127.0.0.1 out of eth0 to the bridge, where route_localnet=1 (for
+        // portmap's SNAT) would let the host accept it.
+        let out = Command::new("nsenter")
+            .arg(format!("--net={ns}"))
+            .args([
+                "sh",
+                "-ec",
+                "echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet
+                 ip route del local 127.0.0.0/8 dev lo table local
+                 ip route del local 127.0.0.1 dev lo table local
+                 ip route add 127.0.0.1/32 via 10.88.0.1 dev eth0 onlink",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let rx = std::net::UdpSocket::bind("0.0.0.0:9998").unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let sender = std::thread::spawn(move || {
+            let f = std::fs::File::open(&ns).unwrap();
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            // In this order: the forbidden datagram would arrive first.
+            s.send_to(b"via-localhost", "127.0.0.1:9998").unwrap();
+            s.send_to(b"via-bridge", "10.88.0.1:9998").unwrap();
+        });
+        sender.join().unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = rx.recv_from(&mut buf).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&buf[..n]).unwrap(),
+            "via-bridge",
+            "from {from}"
+        );
+        let rules = sh("iptables-save -t filter");
+        assert!(
+            rules.contains("-A INPUT -d 127.0.0.0/8 -i brig0"),
+            "{rules}"
+        );
+        // The published port on 127.0.0.1 still works through it (see the
+        // port test); the rule goes with the network.
+        net.detach("evil");
+        ok(&net.brig(&["rm", "brig0"]));
+        let rules = sh("iptables-save -t filter");
+        assert!(!rules.contains("brig0"), "{rules}");
+        assert!(!sh("ip -o link").contains("brig0"));
     });
 }

@@ -17,6 +17,7 @@
 pub mod addr;
 pub mod cni;
 mod error;
+pub mod guard;
 pub mod netns;
 pub mod store;
 
@@ -219,6 +220,7 @@ impl Networks {
                     cni::find_plugin(&self.cni_path, &net.name, &t)?;
                 }
                 self.check_ports(&req.ports)?;
+                guard::ensure(&net.bridge)?;
                 Some(net)
             }
             _ => None,

@@ -224,7 +224,7 @@ impl Networks {
     pub fn remove(&self, name: &str) -> Result<()> {
         validate_name(name)?;
         let _l = self.lock()?;
-        self.get(name)?;
+        let net = self.get(name)?;
         let users: Vec<String> = self
             .attachments()?
             .into_iter()
@@ -237,6 +237,8 @@ impl Networks {
                 containers: users,
             });
         }
+        super::guard::remove(&net.bridge)?;
+        delete_bridge(&net.bridge)?;
         let path = self.conflist_path(name);
         std::fs::remove_file(&path).map_err(|e| NetworkError::io(&path, e))?;
         let ipam = self.ipam_dir().join(name);
@@ -244,6 +246,28 @@ impl Networks {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(NetworkError::io(&ipam, e)),
             _ => Ok(()),
         }
+    }
+}
+
+/// The bridge plugin makes the bridge on first use and never removes it: the
+/// network's removal does.
+fn delete_bridge(bridge: &str) -> Result<()> {
+    let out = std::process::Command::new("ip")
+        .args(["link", "delete", bridge, "type", "bridge"])
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .output()
+        .map_err(|e| NetworkError::io(Path::new("ip"), e))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || err.contains("Cannot find device") {
+        Ok(())
+    } else {
+        Err(NetworkError::io(
+            Path::new(bridge),
+            std::io::Error::other(format!("ip link delete: {}", err.trim())),
+        ))
     }
 }
 
@@ -385,6 +409,18 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// Removal deletes a bridge and an iptables rule: the tests that remove
+    /// networks run in a network namespace of their own, never the host's.
+    fn in_netns(f: impl FnOnce() + Send + 'static) {
+        let t = std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        });
+        if let Err(p) = t.join() {
+            std::panic::resume_unwind(p);
+        }
+    }
+
     fn nets() -> (tempfile::TempDir, Networks) {
         let t = tempfile::tempdir().unwrap();
         let n = Networks::new(t.path().join("nets"), t.path().join("netns"), vec![]);
@@ -393,6 +429,10 @@ mod tests {
 
     #[test]
     fn create_list_remove() {
+        in_netns(create_list_remove_here)
+    }
+
+    fn create_list_remove_here() {
         let (_t, n) = nets();
         assert!(n.list().unwrap().is_empty());
         let d = n.get_or_default(DEFAULT_NETWORK).unwrap();
