@@ -558,6 +558,18 @@ fn detach_after_a_crash_cleans_up() {
         net.detach("crash2");
         net.assert_clean("crash2", Some("10.88.0.2"));
         net.detach("crash2");
+
+        // A crash before the record's first write leaves an empty directory:
+        // detach clears it, and so does the next attach.
+        let stray = net.root.join("attachments/crash3");
+        std::fs::create_dir(&stray).unwrap();
+        net.detach("crash3");
+        assert!(!stray.exists());
+        std::fs::create_dir(&stray).unwrap();
+        let c = net.attach("crash3", &[]);
+        assert_eq!(c["status"], "ready");
+        net.detach("crash3");
+        net.assert_clean("crash3", c["ip"].as_str());
     });
 }
 

@@ -70,7 +70,7 @@ pub enum NetCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// Print a network's conflist (the default network is created if missing).
+    /// Print a network's conflist.
     Inspect { name: String },
     /// Give a container id a network namespace on a network; prints the attachment.
     Attach {
@@ -161,7 +161,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             return Ok(i32::from(failed));
         }
         NetCommand::Inspect { name } => {
-            let n = nets.get_or_default(&name)?;
+            let n = nets.get(&name)?;
             super::out!("{}", serde_json::to_string_pretty(&n.conflist)?)?;
         }
         NetCommand::Attach {

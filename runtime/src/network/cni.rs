@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::addr::PortMapping;
-use super::error::{NetworkError, Result};
+use super::error::{NetworkError, PluginFailure, Result};
 
 /// How long one plugin may take before brig gives up on it.
 const PLUGIN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -57,7 +57,7 @@ fn plugin_config(conflist: &Value, plugin: &Value, call: &Call, prev: Option<&Va
     let mut conf: Map<String, Value> = plugin.as_object().cloned().unwrap_or_default();
     conf.insert("name".into(), conflist["name"].clone());
     conf.insert("cniVersion".into(), conflist["cniVersion"].clone());
-    conf.remove("capabilities").map(|caps| {
+    if let Some(caps) = conf.remove("capabilities") {
         let mut rc = Map::new();
         if caps["portMappings"] == true && !call.ports.is_empty() {
             let maps: Vec<Value> = call
@@ -81,7 +81,7 @@ fn plugin_config(conflist: &Value, plugin: &Value, call: &Call, prev: Option<&Va
         if !rc.is_empty() {
             conf.insert("runtimeConfig".into(), Value::Object(rc));
         }
-    });
+    }
     if let Some(prev) = prev {
         conf.insert("prevResult".into(), prev.clone());
     }
@@ -95,14 +95,16 @@ fn exec(path: &Path, command: &'static str, call: &Call, config: &Value) -> Resu
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned();
-    let fail = |code: Option<u64>, msg: String, details: String| NetworkError::Plugin {
-        network: call.network.to_string(),
-        plugin: plugin.clone(),
-        command,
-        container: call.container_id.to_string(),
-        code,
-        msg,
-        details,
+    let fail = |code: Option<u64>, msg: String, details: String| {
+        NetworkError::Plugin(Box::new(PluginFailure {
+            network: call.network.to_string(),
+            plugin: plugin.clone(),
+            command,
+            container: call.container_id.to_string(),
+            code,
+            msg,
+            details,
+        }))
     };
     let cni_path = call
         .cni_path
@@ -206,14 +208,16 @@ pub fn add(conflist: &Value, call: &Call) -> Result<Value> {
         let path = find_plugin(call.cni_path, call.network, ty)?;
         let conf = plugin_config(conflist, plugin, call, prev.as_ref());
         let out = exec(&path, "ADD", call, &conf)?;
-        let result: Value = serde_json::from_slice(&out).map_err(|e| NetworkError::Plugin {
-            network: call.network.to_string(),
-            plugin: ty.to_string(),
-            command: "ADD",
-            container: call.container_id.to_string(),
-            code: None,
-            msg: format!("its result is not JSON: {e}"),
-            details: String::from_utf8_lossy(&out).into_owned(),
+        let result: Value = serde_json::from_slice(&out).map_err(|e| {
+            NetworkError::Plugin(Box::new(PluginFailure {
+                network: call.network.to_string(),
+                plugin: ty.to_string(),
+                command: "ADD",
+                container: call.container_id.to_string(),
+                code: None,
+                msg: format!("its result is not JSON: {e}"),
+                details: String::from_utf8_lossy(&out).into_owned(),
+            }))
         })?;
         prev = Some(result);
     }

@@ -31,16 +31,8 @@ pub enum NetworkError {
         network: String,
         search: Vec<PathBuf>,
     },
-    #[error("network {network:?}: CNI plugin {plugin} {command} for container {container:?} failed{}: {msg}{}", code.map(|c| format!(" (CNI error code {c})")).unwrap_or_default(), if details.is_empty() { String::new() } else { format!(" ({details})") })]
-    Plugin {
-        network: String,
-        plugin: String,
-        command: &'static str,
-        container: String,
-        code: Option<u64>,
-        msg: String,
-        details: String,
-    },
+    #[error("{0}")]
+    Plugin(Box<PluginFailure>),
     #[error("container id {0:?}: must be a name of letters, digits and _ + . - (never a path)")]
     BadContainerId(String),
     #[error("container {id:?} is already attached (network {network}): detach it first")]
@@ -68,6 +60,37 @@ pub enum NetworkError {
         first: Box<NetworkError>,
         undo: Box<NetworkError>,
     },
+}
+
+/// A CNI plugin that failed: its error object (`code`, `msg`, `details`), or
+/// what it wrote when it wrote none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginFailure {
+    pub network: String,
+    pub plugin: String,
+    pub command: &'static str,
+    pub container: String,
+    pub code: Option<u64>,
+    pub msg: String,
+    pub details: String,
+}
+
+impl std::fmt::Display for PluginFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "network {:?}: CNI plugin {} {} for container {:?} failed",
+            self.network, self.plugin, self.command, self.container
+        )?;
+        if let Some(c) = self.code {
+            write!(f, " (CNI error code {c})")?;
+        }
+        write!(f, ": {}", self.msg)?;
+        if !self.details.is_empty() {
+            write!(f, " ({})", self.details)?;
+        }
+        Ok(())
+    }
 }
 
 impl NetworkError {

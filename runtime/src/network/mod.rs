@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use addr::{PortMapping, Protocol, Subnet};
-pub use error::{NetworkError, Result};
+pub use error::{NetworkError, PluginFailure, Result};
 pub use store::{Network, Networks, DEFAULT_NETWORK};
 
 /// The interface name of the container's end of the veth pair.
@@ -247,8 +247,11 @@ impl Networks {
             conflist: network.as_ref().map(|n| n.conflist.clone()),
             cni_result: None,
         };
-        // The record comes first: whatever happens after, detach finds it.
+        // The record comes first: whatever happens after, detach finds it. A
+        // directory without a record is what a crash before its first write
+        // leaves: nothing else was made yet.
         store::mkdir(&self.attachments_dir())?;
+        remove_stray_dir(&dir)?;
         std::fs::create_dir(&dir).map_err(|e| NetworkError::io(&dir, e))?;
         let done = self
             .write_record(&att)
@@ -286,18 +289,21 @@ impl Networks {
             att.gateway = s.gateway;
             att.cni_result = Some(result);
         }
+        let hostname = if req.hostname.is_empty() {
+            &att.container_id
+        } else {
+            &req.hostname
+        };
         let hosts = match (&att.mode, att.ip) {
             (NetworkMode::Host, _) => read_or_empty(Path::new("/etc/hosts")),
             (_, Some(ip)) => format!(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{}\n",
-                req.hostname
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{hostname}\n"
             ),
             (_, None) => format!(
-                "127.0.0.1\tlocalhost {}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-                req.hostname
+                "127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
             ),
         };
-        store::write_atomic(&att.hosts, hosts.trim_end_matches(' ').as_bytes())?;
+        store::write_atomic(&att.hosts, hosts.as_bytes())?;
         let resolv = match att.mode {
             NetworkMode::Host => read_or_empty(Path::new("/etc/resolv.conf")),
             _ => container_resolv_conf(),
@@ -359,7 +365,7 @@ impl Networks {
         let _lock = self.lock()?;
         match self.attachment(id)? {
             Some(att) => self.teardown(&att).map(|()| true),
-            None => Ok(false),
+            None => remove_stray_dir(&self.record_dir(id)).map(|()| false),
         }
     }
 
@@ -402,6 +408,13 @@ impl Networks {
 
 fn validate_id(id: &str) -> Result<()> {
     crate::container::validate_id(id).map_err(|_| NetworkError::BadContainerId(id.to_string()))
+}
+
+fn remove_stray_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(NetworkError::io(dir, e)),
+        _ => Ok(()),
+    }
 }
 
 fn read_or_empty(p: &Path) -> String {
@@ -496,6 +509,6 @@ mod tests {
             Err(NetworkError::BadContainerId(_))
         ));
         assert!(!n.attachments_dir().join("c1").exists());
-        assert_eq!(n.detach("c1").unwrap(), false);
+        assert!(!n.detach("c1").unwrap());
     }
 }

@@ -61,6 +61,8 @@ pub fn remove(path: &Path) -> io::Result<()> {
 }
 
 /// Whether `path` is a namespace file (a mount of nsfs) rather than a plain file.
+// f_type's width differs between targets.
+#[allow(clippy::unnecessary_cast)]
 pub fn is_netns(path: &Path) -> bool {
     nix::sys::statfs::statfs(path)
         .map(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
