@@ -307,6 +307,16 @@ fn published_ports_answer_on_localhost_and_the_bridge_address() {
             std::fs::read_to_string("/proc/sys/net/ipv4/conf/brig0/route_localnet").unwrap(),
             "1\n"
         );
+        // A udp port gets its own DNAT (busybox has no udp server to answer it).
+        let u = net.attach("udp1", &["-p", "8080:53/udp"]);
+        let nat = sh("iptables-save -t nat");
+        let want = format!(
+            "-p udp -m udp --dport 8080 -j DNAT --to-destination {}:53",
+            u["ip"].as_str().unwrap()
+        );
+        assert!(nat.contains(&want), "{want} not in:\n{nat}");
+        net.detach("udp1");
+        net.assert_clean("udp1", u["ip"].as_str());
         let ps = ok(&net.brig(&["ps"]));
         assert!(
             ps.contains("8080:80/tcp") && ps.contains("8081:80/tcp"),
@@ -625,5 +635,60 @@ fn containers_cannot_reach_services_on_the_hosts_loopback() {
         let rules = sh("iptables-save -t filter");
         assert!(!rules.contains("brig0"), "{rules}");
         assert!(!sh("ip -o link").contains("brig0"));
+    });
+}
+
+#[test]
+fn parallel_attaches_get_their_own_addresses_and_detach_cleanly() {
+    in_test_netns(|| {
+        let net = Net::new();
+        // Threads made here start in this test's network namespace.
+        let run = |args: Vec<String>| {
+            let (root, netns) = (net.root.clone(), net.netns.clone());
+            std::thread::spawn(move || {
+                let out = Command::new(BRIG)
+                    .arg("network")
+                    .arg("--network-root")
+                    .arg(root)
+                    .arg("--netns-dir")
+                    .arg(netns)
+                    .args(args)
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap();
+                ok(&out)
+            })
+        };
+        for i in 0..6 {
+            net.ids.borrow_mut().push(format!("par{i}"));
+        }
+        let attach: Vec<_> = (0..6)
+            .map(|i| {
+                run(vec![
+                    "attach".into(),
+                    format!("par{i}"),
+                    "-p".into(),
+                    format!("{}:80", 9100 + i),
+                ])
+            })
+            .collect();
+        let atts: Vec<Value> = attach
+            .into_iter()
+            .map(|t| serde_json::from_str(&t.join().unwrap()).unwrap())
+            .collect();
+        let mut ips: Vec<&str> = atts.iter().map(|a| a["ip"].as_str().unwrap()).collect();
+        ips.sort();
+        ips.dedup();
+        assert_eq!(ips.len(), 6, "{atts:?}");
+        assert_eq!(sh("ip -o link").matches("veth").count(), 6);
+        let detach: Vec<_> = (0..6)
+            .map(|i| run(vec!["detach".into(), format!("par{i}")]))
+            .collect();
+        for t in detach {
+            t.join().unwrap();
+        }
+        for (i, a) in atts.iter().enumerate() {
+            net.assert_clean(&format!("par{i}"), a["ip"].as_str());
+        }
     });
 }
