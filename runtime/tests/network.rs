@@ -103,20 +103,14 @@ impl Net {
         ok(&self.brig(&["detach", id]));
     }
 
-    /// Point the bundle's config at the attachment, as the front end does:
-    /// the network namespace by path, hosts and resolv.conf bind-mounted.
+    /// Point the bundle's config at the attachment, with the call the front
+    /// end makes: the attachment as the library reads it from its record.
     fn configure(&mut self, att: &Value, args: &[&str]) {
-        let cfg = &mut self.bed.config;
-        cfg["process"]["args"] = json!(args);
-        let nss = cfg["linux"]["namespaces"].as_array_mut().unwrap();
-        nss.retain(|n| n["type"] != "network");
-        nss.push(json!({"type": "network", "path": att["netns"]}));
-        let mounts = cfg["mounts"].as_array_mut().unwrap();
-        mounts
-            .retain(|m| m["destination"] != "/etc/hosts" && m["destination"] != "/etc/resolv.conf");
-        for (dst, key) in [("/etc/hosts", "hosts"), ("/etc/resolv.conf", "resolvConf")] {
-            mounts.push(json!({"destination": dst, "type": "bind", "source": att[key], "options": ["bind", "ro"]}));
-        }
+        let nets = brig::network::Networks::new(&self.root, &self.netns, vec![CNI.into()]);
+        let id = att["containerId"].as_str().unwrap();
+        let rec = nets.attachment(id).unwrap().expect("an attachment record");
+        self.bed.config["process"]["args"] = json!(args);
+        rec.apply_to_config(&mut self.bed.config);
     }
 
     fn ipam_files(&self) -> Vec<(String, String)> {

@@ -6,13 +6,16 @@
 //! [`Networks::detach`] can run DEL later, also after a crash.
 //!
 //! The front end's part (`brig container run --network/-p`):
-//! 1. `let att = nets.attach(id, &AttachRequest { mode, ports, hostname })?`
-//! 2. in config.json: for `att.netns == Some(p)`, the network namespace entry
-//!    gets `"path": p`; for `None` (host mode) the network namespace entry is
-//!    removed; bind-mount `att.hosts` on /etc/hosts and `att.resolv_conf` on
-//!    /etc/resolv.conf;
-//! 3. create/start the container; if that fails, and when the container is
-//!    deleted: `nets.detach(id)` (safe to call twice, and after a crash).
+//! 1. `let nets = Networks::system();` (or [`crate::cli::network::Paths`] flattened
+//!    into its arguments, for `--network-root`, `--netns-dir`, `--cni-path`);
+//! 2. `let att = nets.attach(id, &AttachRequest { mode, ports, hostname })?;`
+//!    with `NetworkMode::parse(--network)` and `PortMapping::parse(-p)`;
+//! 3. `att.apply_to_config(&mut config_json)`: the net namespace entry gets
+//!    `"path": att.netns` (host mode: no entry), and `att.hosts` and
+//!    `att.resolv_conf` are bind-mounted on /etc/hosts and /etc/resolv.conf;
+//! 4. create/start the container; if that fails, and when the container is
+//!    deleted: `nets.detach(id)` (safe to call twice, and after a crash);
+//! 5. inspect: `nets.attachment(id)?` gives the IP, MAC, gateway, network, ports.
 
 pub mod addr;
 pub mod cni;
@@ -148,6 +151,45 @@ pub struct Attachment {
 impl Attachment {
     pub fn network(&self) -> Option<&str> {
         self.mode.network()
+    }
+
+    /// Point a config.json (as JSON) at this attachment, as the front end
+    /// must: the network namespace entry joins `netns` by path (host mode:
+    /// no entry, the host's namespace), and `hosts` and `resolv.conf` are
+    /// bind-mounted on /etc/hosts and /etc/resolv.conf, replacing mounts
+    /// there. The rest of the config is left alone.
+    pub fn apply_to_config(&self, config: &mut Value) {
+        use serde_json::json;
+        if !config["linux"].is_object() {
+            config["linux"] = json!({});
+        }
+        let linux = config["linux"].as_object_mut().unwrap();
+        let nss = linux.entry("namespaces").or_insert_with(|| json!([]));
+        if !nss.is_array() {
+            *nss = json!([]);
+        }
+        let nss = nss.as_array_mut().unwrap();
+        nss.retain(|n| n["type"] != "network");
+        if let Some(p) = &self.netns {
+            nss.push(json!({"type": "network", "path": p}));
+        }
+        if !config["mounts"].is_array() {
+            config["mounts"] = json!([]);
+        }
+        let mounts = config["mounts"].as_array_mut().unwrap();
+        mounts
+            .retain(|m| m["destination"] != "/etc/hosts" && m["destination"] != "/etc/resolv.conf");
+        for (dst, src) in [
+            ("/etc/hosts", &self.hosts),
+            ("/etc/resolv.conf", &self.resolv_conf),
+        ] {
+            mounts.push(json!({
+                "destination": dst,
+                "type": "bind",
+                "source": src,
+                "options": ["bind", "nosuid", "nodev", "noexec"],
+            }));
+        }
     }
 }
 
@@ -470,6 +512,56 @@ mod tests {
             filter_resolv_conf(t),
             "nameserver 192.0.2.1\nsearch example.test\noptions edns0\n"
         );
+    }
+
+    #[test]
+    fn apply_to_config_joins_the_netns_and_mounts_the_files() {
+        let att = Attachment {
+            container_id: "c".into(),
+            mode: NetworkMode::default(),
+            status: AttachStatus::Ready,
+            netns: Some("/run/brig/netns/c".into()),
+            interface: None,
+            ip: None,
+            prefix_len: None,
+            gateway: None,
+            mac: None,
+            bridge: None,
+            ports: vec![],
+            hosts: "/n/c/hosts".into(),
+            resolv_conf: "/n/c/resolv.conf".into(),
+            conflist: None,
+            cni_result: None,
+        };
+        let mut cfg = serde_json::json!({
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}]},
+            "mounts": [{"destination": "/proc", "type": "proc"}, {"destination": "/etc/hosts", "type": "bind", "source": "/x"}],
+        });
+        att.apply_to_config(&mut cfg);
+        assert_eq!(
+            cfg["linux"]["namespaces"],
+            serde_json::json!([{"type": "pid"}, {"type": "network", "path": "/run/brig/netns/c"}])
+        );
+        let m = cfg["mounts"].as_array().unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[1]["destination"], "/etc/hosts");
+        assert_eq!(m[1]["source"], "/n/c/hosts");
+        assert_eq!(m[2]["source"], "/n/c/resolv.conf");
+        // Host networking: no network namespace entry at all.
+        let host = Attachment {
+            netns: None,
+            mode: NetworkMode::Host,
+            ..att
+        };
+        host.apply_to_config(&mut cfg);
+        assert_eq!(
+            cfg["linux"]["namespaces"],
+            serde_json::json!([{"type": "pid"}])
+        );
+        assert_eq!(cfg["mounts"].as_array().unwrap().len(), 3);
+        let mut empty = serde_json::json!({});
+        host.apply_to_config(&mut empty);
+        assert_eq!(empty["mounts"].as_array().unwrap().len(), 2);
     }
 
     #[test]
