@@ -78,8 +78,8 @@ pub enum NetCommand {
         /// A network name, `none` (only lo) or `host` (the host's namespace).
         #[arg(long, default_value = crate::network::DEFAULT_NETWORK)]
         network: String,
-        /// Publish a port: [HOSTIP:]HOSTPORT:CTRPORT[/tcp|udp].
-        #[arg(short = 'p', long = "publish", value_parser = PortMapping::parse)]
+        #[arg(short = 'p', long = "publish", value_parser = PortMapping::parse,
+              help = "Publish a port: [HOSTIP:]HOSTPORT:CTRPORT[/tcp|udp]")]
         publish: Vec<PortMapping>,
         /// The container's hostname, for its /etc/hosts (default: the id).
         #[arg(long)]
