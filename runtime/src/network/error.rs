@@ -19,6 +19,8 @@ pub enum NetworkError {
     BadSubnet(String),
     #[error("subnet {subnet} overlaps {other}; pick another --subnet")]
     Overlap { subnet: String, other: String },
+    #[error("the default network brig0 ({subnet}) overlaps {other}: make it with `brig network create brig0 --subnet CIDR` (a free range)")]
+    DefaultOverlap { subnet: String, other: String },
     #[error("no free subnet in 10.89.0.0/16 for a new network: give --subnet")]
     NoFreeSubnet,
     #[error("{0}")]

@@ -159,9 +159,14 @@ impl Networks {
 
     pub(crate) fn get_or_default_locked(&self, name: &str) -> Result<Network> {
         match self.get(name) {
-            Err(NetworkError::NotFound(_)) if name == DEFAULT_NETWORK => {
-                self.create_locked(name, Some(DEFAULT_SUBNET.parse().unwrap()))
-            }
+            Err(NetworkError::NotFound(_)) if name == DEFAULT_NETWORK => self
+                .create_locked(name, Some(DEFAULT_SUBNET.parse().unwrap()))
+                .map_err(|e| match e {
+                    NetworkError::Overlap { subnet, other } => {
+                        NetworkError::DefaultOverlap { subnet, other }
+                    }
+                    e => e,
+                }),
             r => r,
         }
     }
@@ -482,6 +487,12 @@ mod tests {
             );
         }
         assert!(!n.root.join("b.conflist").exists());
+        // A network in the default's way: the default cannot be made, and the
+        // error says how to make it.
+        n.create("wide", Some("10.88.0.0/15".parse().unwrap()))
+            .unwrap();
+        let e = n.get_or_default(DEFAULT_NETWORK).unwrap_err().to_string();
+        assert_eq!(e, "the default network brig0 (10.88.0.0/16) overlaps network wide (10.88.0.0/15): make it with `brig network create brig0 --subnet CIDR` (a free range)");
     }
 
     #[test]
