@@ -320,7 +320,7 @@ mod tests {
             "interfaces": [
                 {"name": "brig0", "mac": "aa:00:00:00:00:01"},
                 {"name": "veth1", "mac": "aa:00:00:00:00:02"},
-                {"name": "eth0", "mac": "aa:00:00:00:00:03", "sandbox": "/run/brig/netns/c"}
+                {"name": "eth0", "mac": "aa:00:00:00:00:03", "sandbox": "/run/brig-netns/c"}
             ],
             "ips": [{"interface": 2, "address": "10.88.0.2/16", "gateway": "10.88.0.1"}]
         });

@@ -520,7 +520,7 @@ mod tests {
             container_id: "c".into(),
             mode: NetworkMode::default(),
             status: AttachStatus::Ready,
-            netns: Some("/run/brig/netns/c".into()),
+            netns: Some("/run/brig-netns/c".into()),
             interface: None,
             ip: None,
             prefix_len: None,
@@ -540,7 +540,7 @@ mod tests {
         att.apply_to_config(&mut cfg);
         assert_eq!(
             cfg["linux"]["namespaces"],
-            serde_json::json!([{"type": "pid"}, {"type": "network", "path": "/run/brig/netns/c"}])
+            serde_json::json!([{"type": "pid"}, {"type": "network", "path": "/run/brig-netns/c"}])
         );
         let m = cfg["mounts"].as_array().unwrap();
         assert_eq!(m.len(), 3);

@@ -25,7 +25,9 @@ pub const CNI_VERSION: &str = "1.0.0";
 pub struct Networks {
     /// Conflists, IPAM leases and attachment records.
     pub root: PathBuf,
-    /// The containers' network namespace files (bind mounts of nsfs).
+    /// The containers' network namespace files (bind mounts of nsfs). Not
+    /// under brig's state root (/run/brig), where every directory is taken
+    /// for a container id.
     pub netns_dir: PathBuf,
     /// Where CNI plugin binaries are looked up (CNI_PATH).
     pub cni_path: Vec<PathBuf>,
@@ -62,7 +64,7 @@ pub(crate) struct RootLock(#[allow(dead_code)] Flock<OwnedFd>);
 
 impl Networks {
     pub const DEFAULT_ROOT: &'static str = "/var/lib/brig/networks";
-    pub const DEFAULT_NETNS_DIR: &'static str = "/run/brig/netns";
+    pub const DEFAULT_NETNS_DIR: &'static str = "/run/brig-netns";
     pub const DEFAULT_CNI_PATH: &'static str = "/usr/lib/cni";
 
     pub fn new(
@@ -77,7 +79,7 @@ impl Networks {
         }
     }
 
-    /// The system's defaults: /var/lib/brig/networks, /run/brig/netns, /usr/lib/cni.
+    /// The system's defaults: /var/lib/brig/networks, /run/brig-netns, /usr/lib/cni.
     pub fn system() -> Self {
         Networks::new(
             Self::DEFAULT_ROOT,
