@@ -461,6 +461,13 @@ fn subnet_overlap_and_an_exhausted_range_are_clear_errors() {
         );
         fails_with(&net.brig(&["create", "host"]), "none and host are reserved");
         assert!(!net.root.join("n2.conflist").exists());
+        // A subnet the (test) host routes elsewhere is refused too.
+        let out = sh("ip link add d0 type veth peer name d1 && ip addr add 10.95.0.1/16 dev d0 && ip link set d1 up && ip link set d0 up && echo ok");
+        assert_eq!(out, "ok\n");
+        fails_with(
+            &net.brig(&["create", "n4", "--subnet", "10.95.8.0/24"]),
+            "subnet 10.95.8.0/24 overlaps the host's route to 10.95.0.0/16 on d0",
+        );
 
         // A /30 holds the gateway and one container.
         ok(&net.brig(&["create", "tiny", "--subnet", "10.91.0.0/30"]));

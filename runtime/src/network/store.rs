@@ -471,6 +471,11 @@ mod tests {
 
     #[test]
     fn errors_name_what_is_wrong() {
+        // In a namespace of its own: the overlap check reads the host's routes.
+        in_netns(errors_name_what_is_wrong_here)
+    }
+
+    fn errors_name_what_is_wrong_here() {
         let (_t, n) = nets();
         n.create("a", Some("10.90.0.0/16".parse().unwrap()))
             .unwrap();
