@@ -301,6 +301,19 @@ fn published_ports_answer_on_localhost_and_the_bridge_address() {
             std::fs::read_to_string("/proc/sys/net/ipv4/conf/brig0/route_localnet").unwrap(),
             "1\n"
         );
+        // Published on 127.0.0.1 only: it answers there, and the bridge
+        // address refuses (nothing on the host listens on 8082).
+        let c = net.attach("web3", &["-p", "127.0.0.1:8082:80"]);
+        net.configure(&c, &strs(&server("three")));
+        ok(&net.bed.create("web3"));
+        ok(&net.bed.brig(&["start", "web3"]));
+        assert_eq!(fetch("127.0.0.1:8082"), "three\n");
+        let e = TcpStream::connect("10.88.0.1:8082").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+        ok(&net.bed.brig(&["delete", "--force", "web3"]));
+        net.detach("web3");
+        net.assert_clean("web3", c["ip"].as_str());
+
         // A udp port gets its own DNAT (busybox has no udp server to answer it).
         let u = net.attach("udp1", &["-p", "8080:53/udp"]);
         let nat = sh("iptables-save -t nat");
