@@ -255,7 +255,7 @@ fn two_containers_on_one_network_reach_each_other_by_ip() {
 
         let probe = format!(
             "cat /etc/hosts; ip route; ip -o -4 addr show eth0; \
-             for i in $(seq 300); do nc {ip_a} 80 </dev/null && exit 0; sleep 0.1; done; exit 1"
+             for i in $(seq 300); do nc -w 2 {ip_a} 80 </dev/null && exit 0; sleep 0.1; done; exit 1"
         );
         net.configure(&b, &["sh", "-c", &probe]);
         let out = ok(&net.bed.run("cli"));
@@ -704,5 +704,107 @@ fn parallel_attaches_get_their_own_addresses_and_detach_cleanly() {
         for (i, a) in atts.iter().enumerate() {
             net.assert_clean(&format!("par{i}"), a["ip"].as_str());
         }
+    });
+}
+
+/// A stand-in for the internet, all inside the test's namespace: a "world"
+/// namespace behind a veth, the test host's default route pointing into it,
+/// and a server on 198.51.100.1 (TEST-NET-2) there that answers with the
+/// address it sees the client at. The world has no route back to the
+/// containers' subnet: only masqueraded traffic gets an answer.
+struct World {
+    path: PathBuf,
+    server: Option<std::thread::JoinHandle<()>>,
+}
+
+impl World {
+    fn new(net: &Net) -> World {
+        std::fs::create_dir_all(&net.netns).unwrap();
+        let path = net.netns.join("world");
+        brig::network::netns::create(&path).unwrap();
+        // A process of the test host's namespace, for `ip ... netns PID`.
+        let mut host = Command::new("sleep").arg("1000").spawn().unwrap();
+        let script = format!(
+            "set -e
+             ip link add w0 type veth peer name up0 netns {pid}
+             ip addr add 203.0.113.2/24 dev w0
+             ip addr add 198.51.100.1/32 dev lo
+             ip link set w0 up",
+            pid = host.id()
+        );
+        let out = Command::new("nsenter")
+            .arg(format!("--net={}", path.display()))
+            .args(["sh", "-c", &script])
+            .output()
+            .unwrap();
+        let _ = host.kill();
+        let _ = host.wait();
+        assert!(out.status.success(), "world: {out:?}");
+        let out = sh(
+            "set -e; ip addr add 203.0.113.1/24 dev up0; ip link set up0 up; \
+                      ip route add default via 203.0.113.2; echo ok",
+        );
+        assert_eq!(out, "ok\n");
+        let ns = path.clone();
+        let server = std::thread::spawn(move || {
+            let f = std::fs::File::open(&ns).unwrap();
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let l = TcpListener::bind("198.51.100.1:80").unwrap();
+            l.set_nonblocking(true).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                match l.accept() {
+                    Ok((mut s, peer)) => {
+                        use std::io::Write;
+                        let _ = writeln!(s, "seen-from {}", peer.ip());
+                        return;
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        World {
+            path,
+            server: Some(server),
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(t) = self.server.take() {
+            let _ = t.join();
+        }
+        let _ = brig::network::netns::remove(&self.path);
+    }
+}
+
+#[test]
+fn a_container_reaches_the_outside_through_nat_even_with_forward_drop() {
+    in_test_netns(|| {
+        let mut net = Net::new();
+        // docker's FORWARD policy: the firewall plugin must let the container through.
+        assert_eq!(sh("iptables -P FORWARD DROP && echo ok"), "ok\n");
+        let world = World::new(&net);
+        let a = net.attach("out1", &[]);
+        net.configure(
+            &a,
+            &[
+                "sh",
+                "-c",
+                "for i in $(seq 30); do nc -w 2 198.51.100.1 80 </dev/null && exit 0; sleep 0.2; done; exit 1",
+            ],
+        );
+        let out = ok(&net.bed.run("out1"));
+        // The world saw the test host's uplink address: the bridge plugin's
+        // masquerade, forwarding on, the default route, FORWARD accepted.
+        assert_eq!(out.trim(), "seen-from 203.0.113.1", "{out}");
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+            "1\n"
+        );
+        drop(world);
+        net.detach("out1");
+        net.assert_clean("out1", a["ip"].as_str());
     });
 }
