@@ -176,7 +176,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
                 ports: publish,
             };
             let att = nets.attach(&id, &req)?;
-            super::out!("{}", serde_json::to_string_pretty(&public(&att))?)?;
+            super::out!("{}", serde_json::to_string_pretty(&att.to_public_json())?)?;
         }
         NetCommand::Detach { id } => {
             nets.detach(&id)?;
@@ -185,7 +185,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             let atts = nets.attachments()?;
             match format {
                 Format::Json => {
-                    let v: Vec<_> = atts.iter().map(public).collect();
+                    let v: Vec<_> = atts.iter().map(|a| a.to_public_json()).collect();
                     super::out!("{}", serde_json::to_string(&v)?)?;
                 }
                 Format::Table => {
@@ -218,16 +218,6 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
-}
-
-/// An attachment as users see it: without the conflist and raw CNI result.
-fn public(a: &crate::network::Attachment) -> serde_json::Value {
-    let mut v = serde_json::to_value(a).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("conflist");
-        o.remove("cniResult");
-    }
-    v
 }
 
 fn table(head: &[&str], rows: Vec<Vec<String>>) -> anyhow::Result<()> {

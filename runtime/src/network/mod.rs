@@ -153,6 +153,17 @@ impl Attachment {
         self.mode.network()
     }
 
+    /// The attachment as users see it (`brig network attach/ps`, `brig
+    /// container inspect`): without the conflist and the raw CNI result.
+    pub fn to_public_json(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("conflist");
+            o.remove("cniResult");
+        }
+        v
+    }
+
     /// Point a config.json (as JSON) at this attachment, as the front end
     /// must: the network namespace entry joins `netns` by path (host mode:
     /// no entry, the host's namespace), and `hosts` and `resolv.conf` are
