@@ -37,6 +37,10 @@ pub enum NetworkError {
     Plugin(Box<PluginFailure>),
     #[error("container id {0:?}: must be a name of letters, digits and _ + . - (never a path)")]
     BadContainerId(String),
+    #[error(
+        "hostname {0:?}: must be at most 253 letters, digits, - and . (it goes into /etc/hosts)"
+    )]
+    BadHostname(String),
     #[error("container {id:?} is already attached (network {network}): detach it first")]
     Attached { id: String, network: String },
     #[error("--network {mode} cannot publish ports (-p {port}): only a bridge network can")]

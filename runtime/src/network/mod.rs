@@ -253,6 +253,14 @@ impl Networks {
     /// its hosts and resolv.conf files. Either all of it is done, or nothing.
     pub fn attach(&self, id: &str, req: &AttachRequest) -> Result<Attachment> {
         validate_id(id)?;
+        let h = &req.hostname;
+        if h.len() > 253
+            || !h
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+        {
+            return Err(NetworkError::BadHostname(h.clone()));
+        }
         let _lock = self.lock()?;
         if let Some(a) = self.attachment(id)? {
             return Err(NetworkError::Attached {
@@ -611,6 +619,16 @@ mod tests {
             n.attach("../x", &req),
             Err(NetworkError::BadContainerId(_))
         ));
+        let bad = AttachRequest {
+            mode: NetworkMode::None,
+            ports: vec![],
+            hostname: "a\n1.2.3.4 evil".into(),
+        };
+        let e = n.attach("c1", &bad).unwrap_err().to_string();
+        assert!(
+            e.starts_with("hostname \"a\\n1.2.3.4 evil\": must be"),
+            "{e}"
+        );
         assert!(!n.attachments_dir().join("c1").exists());
         assert!(!n.detach("c1").unwrap());
     }
