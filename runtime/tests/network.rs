@@ -583,6 +583,46 @@ fn detach_after_a_crash_cleans_up() {
         net.assert_clean("crash2", Some("10.88.0.2"));
         net.detach("crash2");
 
+        // A reboot: /run is empty (the namespace gone), the record and the
+        // lease in /var/lib are not, nor (here) the rules. detach passes no
+        // namespace, and the plugins still release the lease and the rules.
+        let r = net.attach("crash4", &["-p", "8080:80"]);
+        let ns = PathBuf::from(r["netns"].as_str().unwrap());
+        nix::mount::umount2(&ns, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        std::fs::remove_file(&ns).unwrap();
+        // The namespace's end takes the veth with it, on the kernel's time.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while sh("ip -o link").contains("veth") {
+            assert!(Instant::now() < deadline, "the veth outlived its namespace");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(sh("iptables-save -t nat").contains("CNI-DN-"));
+        net.detach("crash4");
+        net.assert_clean("crash4", r["ip"].as_str());
+
+        // A real reboot also loses the rules (unless the host saves them):
+        // detach must not trip over their absence, and frees the lease.
+        let r = net.attach("crash5", &["-p", "8080:80"]);
+        let ns = PathBuf::from(r["netns"].as_str().unwrap());
+        nix::mount::umount2(&ns, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        std::fs::remove_file(&ns).unwrap();
+        let flushed = sh(
+            "set -e; for t in nat filter; do iptables -t $t -F; iptables -t $t -X; done; echo ok",
+        );
+        assert_eq!(flushed, "ok\n");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while sh("ip -o link").contains("veth") {
+            assert!(Instant::now() < deadline, "the veth outlived its namespace");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        net.detach("crash5");
+        net.assert_clean("crash5", r["ip"].as_str());
+        // The next attach puts the loopback guard back.
+        let again = net.attach("crash6", &[]);
+        assert!(sh("iptables-save -t filter").contains("-A INPUT -d 127.0.0.0/8 -i brig0"));
+        net.detach("crash6");
+        net.assert_clean("crash6", again["ip"].as_str());
+
         // A crash before the record's first write leaves an empty directory:
         // detach clears it, and so does the next attach.
         let stray = net.root.join("attachments/crash3");

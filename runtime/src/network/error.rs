@@ -47,6 +47,8 @@ pub enum NetworkError {
     PortsWithoutBridge { mode: String, port: String },
     #[error("the rule that keeps containers on {bridge} off the host's 127.0.0.0/8: {msg}")]
     Guard { bridge: String, msg: String },
+    #[error("the masquerade rule the bridge plugin left for container {container:?}: {msg}")]
+    Masquerade { container: String, msg: String },
     #[error("{path}: {msg}")]
     Corrupt { path: PathBuf, msg: String },
     #[error("network namespace {path}: {source}")]

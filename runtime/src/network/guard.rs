@@ -1,4 +1,5 @@
-//! The one rule brig adds itself, besides the plugins' own.
+//! The rules brig handles itself, besides through the plugins: the loopback
+//! guard it adds, and a masquerade rule the bridge plugin leaves behind.
 //!
 //! Publishing on 127.0.0.1 needs portmap's SNAT, and with it the bridge's
 //! `route_localnet=1`, which makes the host route packets addressed to
@@ -95,6 +96,83 @@ pub fn remove(bridge: &str) -> Result<()> {
                 }
             }
             _ => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// The bridge plugin (1.1.1) skips its masquerade teardown on DEL when the
+/// container's namespace is gone ("if the device isn't there then don't try to
+/// clean up IP masq either"), which leaves the container's `CNI-...` chain in
+/// nat and the POSTROUTING rule that jumps to it. brig removes them itself, by
+/// what the plugin wrote: the rule `-s IP/32 ... --comment "name: \"NET\" id:
+/// \"ID\"" -j CHAIN`. Absent rules are fine.
+pub fn remove_masquerade_leftover(
+    network: &str,
+    container_id: &str,
+    ip: std::net::Ipv4Addr,
+) -> Result<()> {
+    let run = |args: &[&str]| {
+        Command::new("iptables")
+            .args(["-w", "-t", "nat"])
+            .args(args)
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .output()
+    };
+    let fail = |what: &str, why: String| NetworkError::Masquerade {
+        container: container_id.to_string(),
+        msg: format!("{what}: {why}"),
+    };
+    let listed =
+        run(&["-S", "POSTROUTING"]).map_err(|e| fail("running iptables", e.to_string()))?;
+    if !listed.status.success() {
+        // No nat table: nothing was left.
+        return Ok(());
+    }
+    let comment = format!("name: \"{network}\" id: \"{container_id}\"");
+    let quoted = format!("{comment:?}");
+    let head = format!("-A POSTROUTING -s {ip}/32 ");
+    for line in String::from_utf8_lossy(&listed.stdout).lines() {
+        if !line.starts_with(&head) || !line.contains(&quoted) {
+            continue;
+        }
+        let Some(chain) = line.split(" -j ").nth(1).map(str::trim) else {
+            continue;
+        };
+        if !chain.starts_with("CNI-") {
+            continue;
+        }
+        let ip = ip.to_string();
+        let del = run(&[
+            "-D",
+            "POSTROUTING",
+            "-s",
+            &ip,
+            "-j",
+            chain,
+            "-m",
+            "comment",
+            "--comment",
+            &comment,
+        ])
+        .map_err(|e| fail("running iptables", e.to_string()))?;
+        if !del.status.success() {
+            return Err(fail(
+                "iptables -t nat -D POSTROUTING",
+                String::from_utf8_lossy(&del.stderr).trim().to_string(),
+            ));
+        }
+        for op in ["-F", "-X"] {
+            let out = run(&[op, chain]).map_err(|e| fail("running iptables", e.to_string()))?;
+            if !out.status.success() {
+                return Err(fail(
+                    &format!("iptables -t nat {op} {chain}"),
+                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                ));
+            }
         }
     }
     Ok(())
