@@ -623,6 +623,34 @@ fn detach_after_a_crash_cleans_up() {
         net.detach("crash6");
         net.assert_clean("crash6", again["ip"].as_str());
 
+        // Both: brig killed right after ADD (the record knows no address),
+        // then the namespace lost. The masquerade rule is found by its comment.
+        let st = Command::new(BRIG)
+            .args(["network", "--network-root"])
+            .arg(&net.root)
+            .arg("--netns-dir")
+            .arg(&net.netns)
+            .args(["attach", "crash7"])
+            .env(brig::failpoint::ENV, "network.after-add")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        net.ids.borrow_mut().push("crash7".into());
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(9));
+        let ns = net.netns.join("crash7");
+        nix::mount::umount2(&ns, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        std::fs::remove_file(&ns).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while sh("ip -o link").contains("veth") {
+            assert!(Instant::now() < deadline, "the veth outlived its namespace");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(sh("iptables-save -t nat").contains("id: \\\"crash7\\\""));
+        net.detach("crash7");
+        net.assert_clean("crash7", None);
+        assert!(!sh("iptables-save -t nat").contains("crash7"));
+
         // A crash before the record's first write leaves an empty directory:
         // detach clears it, and so does the next attach.
         let stray = net.root.join("attachments/crash3");

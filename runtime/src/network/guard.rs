@@ -107,11 +107,7 @@ pub fn remove(bridge: &str) -> Result<()> {
 /// nat and the POSTROUTING rule that jumps to it. brig removes them itself, by
 /// what the plugin wrote: the rule `-s IP/32 ... --comment "name: \"NET\" id:
 /// \"ID\"" -j CHAIN`. Absent rules are fine.
-pub fn remove_masquerade_leftover(
-    network: &str,
-    container_id: &str,
-    ip: std::net::Ipv4Addr,
-) -> Result<()> {
+pub fn remove_masquerade_leftover(network: &str, container_id: &str) -> Result<()> {
     let run = |args: &[&str]| {
         Command::new("iptables")
             .args(["-w", "-t", "nat"])
@@ -134,23 +130,27 @@ pub fn remove_masquerade_leftover(
     }
     let comment = format!("name: \"{network}\" id: \"{container_id}\"");
     let quoted = format!("{comment:?}");
-    let head = format!("-A POSTROUTING -s {ip}/32 ");
+    // The record may not know the address (a crash right after ADD): the
+    // rule's comment names the container, its -s the address.
     for line in String::from_utf8_lossy(&listed.stdout).lines() {
-        if !line.starts_with(&head) || !line.contains(&quoted) {
+        let Some(rest) = line.strip_prefix("-A POSTROUTING -s ") else {
+            continue;
+        };
+        if !line.contains(&quoted) {
             continue;
         }
+        let ip = rest.split(['/', ' ']).next().unwrap_or_default();
         let Some(chain) = line.split(" -j ").nth(1).map(str::trim) else {
             continue;
         };
-        if !chain.starts_with("CNI-") {
+        if !chain.starts_with("CNI-") || ip.parse::<std::net::Ipv4Addr>().is_err() {
             continue;
         }
-        let ip = ip.to_string();
         let del = run(&[
             "-D",
             "POSTROUTING",
             "-s",
-            &ip,
+            ip,
             "-j",
             chain,
             "-m",

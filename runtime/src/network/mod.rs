@@ -404,8 +404,8 @@ impl Networks {
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_default();
             cni::del(list, &self.call(att, &ns), att.cni_result.as_ref())?;
-            if let (true, Some(net), Some(ip)) = (ns.is_empty(), att.network(), att.ip) {
-                guard::remove_masquerade_leftover(net, &att.container_id, ip)?;
+            if let (true, Some(net)) = (ns.is_empty(), att.network()) {
+                guard::remove_masquerade_leftover(net, &att.container_id)?;
             }
         }
         if let Some(ns) = &att.netns {
