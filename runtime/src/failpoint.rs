@@ -36,12 +36,22 @@ pub const POINTS: &[&str] = &[
     "delete.after-cgroup",
 ];
 
+/// Failpoints of `brig network` (runtime/tests/network.rs), apart from the
+/// lifecycle's because the lifecycle crash test walks every one of [`POINTS`].
+pub const NETWORK_POINTS: &[&str] = &[
+    // network attach: the CNI ADD chain ran; the record still says `adding`.
+    "network.after-add",
+];
+
 /// SIGKILL this process if `BRIG_FAILPOINT` names `name`.
 pub fn hit(name: &str) {
     static ARMED: OnceLock<Option<String>> = OnceLock::new();
     let armed = ARMED.get_or_init(|| std::env::var(ENV).ok().filter(|v| !v.is_empty()));
     if armed.as_deref() == Some(name) {
-        debug_assert!(POINTS.contains(&name), "unlisted failpoint {name}");
+        debug_assert!(
+            POINTS.contains(&name) || NETWORK_POINTS.contains(&name),
+            "unlisted failpoint {name}"
+        );
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
 }

@@ -14,6 +14,7 @@ pub mod features;
 pub mod hooks;
 pub mod image;
 pub mod namespaces;
+pub mod network;
 pub mod process;
 pub mod rootfs;
 pub mod security;

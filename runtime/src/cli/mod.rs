@@ -11,6 +11,7 @@ mod image;
 mod kill;
 mod list;
 pub mod log;
+pub mod network;
 mod pause;
 mod ps;
 mod run;
@@ -106,6 +107,8 @@ pub enum Command {
     /// Named volumes: create, ls, rm.
     #[command(subcommand)]
     Volume(volume::Cmd),
+    /// Manage container networks (CNI bridge networks, port publishing).
+    Network(network::Args),
 }
 
 fn engine(image_root: &std::path::Path, store: Store) -> anyhow::Result<crate::engine::Engine> {
@@ -175,5 +178,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Image(c) => image::run(&engine(&cli.image_root, store)?, c),
         Command::Container(c) => container::run(&engine(&cli.image_root, store)?, c),
         Command::Volume(c) => volume::run(&engine(&cli.image_root, store)?, c),
+        Command::Network(a) => network::run(a),
     }
 }
