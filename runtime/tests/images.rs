@@ -610,10 +610,12 @@ fn bad_flags_and_refs_leave_nothing() {
             "--tmpfs",
         ),
         (
-            &["--image", "ok", "--network", "bridge", "--", "true"],
-            "--network bridge",
+            &["--image", "ok", "--network", "No Such", "--", "true"],
+            "--network No Such",
         ),
+        // The bed's default network is none (BRIG_NETWORK): no ports there.
         (&["--image", "ok", "-p", "80:80", "--", "true"], "-p 80:80"),
+        (&["--image", "ok", "-p", "80", "--", "true"], "-p \"80\""),
         (&["--image", "ok", "-w", "rel", "--", "true"], "-w"),
         (&["--image", "ok", "--name", "-bad", "--", "true"], "--name"),
         (
@@ -940,8 +942,10 @@ fn unpack_keeps_metadata() {
         .is_fifo());
 }
 
-/// `--network none` (the default): a network namespace of its own, loopback
-/// only; `--network host`: the host's.
+/// `--network none` (the bed's default, through BRIG_NETWORK; brig's own is
+/// the bridge network, which tests/network.rs covers inside a throwaway
+/// namespace): a network namespace of its own, loopback only; `--network
+/// host`: the host's.
 #[test]
 fn network_none_and_host() {
     let bed = ImgBed::new();

@@ -12,6 +12,8 @@
 //! the namespace and everything in it goes.
 
 mod common;
+#[path = "common/images.rs"]
+mod img;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -874,5 +876,83 @@ fn a_container_reaches_the_outside_through_nat_even_with_forward_drop() {
         drop(world);
         net.detach("out1");
         net.assert_clean("out1", a["ip"].as_str());
+    });
+}
+
+/// The front end as a docker user types it: `brig container run -d -p` on
+/// the default bridge network (brig0, made on first use), reached from the
+/// (test) host through 127.0.0.1 and by a second container through its IP;
+/// `container inspect` shows the IP, MAC, network and ports; `container rm`
+/// leaves nothing of either.
+#[test]
+fn container_run_with_a_published_port_and_rm_leaves_nothing() {
+    in_test_netns(|| {
+        let net = Net::new();
+        let bed = img::ImgBed::new();
+        bed.busybox_image("web", vec![], json!({}));
+        let paths = [
+            "--network-root",
+            net.root.to_str().unwrap(),
+            "--netns-dir",
+            net.netns.to_str().unwrap(),
+        ];
+        let run = |args: &[&str]| {
+            let mut a = vec!["container", "run"];
+            a.extend_from_slice(&paths);
+            a.extend_from_slice(args);
+            bed.ok(&a)
+        };
+        let mut a = vec![
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "bridge",
+            "-p",
+            "8080:80",
+        ];
+        a.extend_from_slice(&["--image", "web", "--"]);
+        // The test image links only a few applets: call busybox by name.
+        let srv = server("hello-from-web");
+        a.push("busybox");
+        a.extend(strs(&srv));
+        let id = run(&a).trim().to_string();
+        assert!(fetch("127.0.0.1:8080").contains("hello-from-web"));
+
+        let mut i = vec!["container", "inspect"];
+        i.extend_from_slice(&paths);
+        i.push("web");
+        let info: Value = serde_json::from_str(&bed.ok(&i)).unwrap();
+        let n = &info[0]["network_settings"];
+        assert_eq!(info[0]["status"], "running");
+        assert_eq!(n["network"], "brig0");
+        let ip = n["ip"].as_str().expect("an IP").to_string();
+        assert!(ip.starts_with("10.88."), "{n}");
+        assert!(n["mac"].as_str().is_some_and(|m| m.len() == 17), "{n}");
+        assert_eq!(n["ports"][0]["hostPort"], 8080, "{n}");
+
+        // A second container on the same network, by IP; --rm leaves nothing of it.
+        let got = run(&[
+            "--rm",
+            "--network",
+            "bridge",
+            "--image",
+            "web",
+            "--",
+            "busybox",
+            "nc",
+            &ip,
+            "80",
+        ]);
+        assert!(got.contains("hello-from-web"), "{got}");
+
+        let mut rm = vec!["container", "rm", "--force"];
+        rm.extend_from_slice(&paths);
+        rm.push("web");
+        bed.ok(&rm);
+        net.assert_clean(&id, Some(&ip));
+        bed.assert_no_containers();
+        // Host ports are free again.
+        TcpListener::bind("127.0.0.1:8080").expect("port 8080 free after rm");
     });
 }

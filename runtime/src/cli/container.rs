@@ -1,4 +1,4 @@
-//! `brig container create|run|start|stop|rm|ls|logs`: containers from images.
+//! `brig container create|run|start|stop|rm|ls|logs|inspect`: containers from images.
 
 use std::time::Duration;
 
@@ -44,10 +44,12 @@ pub struct RunArgs {
     /// DST[:OPTIONS]: a tmpfs at DST (nosuid,nodev,noexec by default).
     #[arg(long)]
     pub tmpfs: Vec<String>,
-    /// none (a network namespace with loopback only, the default) or host.
-    #[arg(long)]
+    /// A network name (`brig network ls`), bridge (the default network, brig0,
+    /// as docker's default), none (loopback only) or host (the host's).
+    #[arg(long, env = "BRIG_NETWORK")]
     pub network: Option<String>,
-    /// Publish a port: needs networks, which brig does not have yet.
+    /// [HOSTIP:]HOSTPORT:CTRPORT[/tcp|udp]: publish a container port on the
+    /// host (bridge networks only).
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
     /// The command (replaces the image's Cmd; the Entrypoint stays).
@@ -123,6 +125,12 @@ pub enum Cmd {
     },
     /// Print what a detached container wrote.
     Logs { container: String },
+    /// Print a container as JSON: its record, status, and network (IP, MAC,
+    /// gateway, network, ports).
+    Inspect {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
 }
 
 fn each(names: Vec<String>, mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<i32> {
@@ -214,6 +222,15 @@ pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
             if !quiet {
                 super::image::print_table(&rows)?;
             }
+            Ok(0)
+        }
+        Cmd::Inspect { containers } => {
+            let mut all = Vec::new();
+            for n in containers {
+                let r = engine.find(&n)?;
+                all.push(engine.inspect(&r)?);
+            }
+            out!("{}", serde_json::to_string_pretty(&all)?)?;
             Ok(0)
         }
         Cmd::Logs { container } => {

@@ -52,6 +52,9 @@ pub struct Cli {
     /// Where images, container snapshots and volumes live (`image`, `container`, `volume`).
     #[arg(long, global = true, env = "BRIG_IMAGE_ROOT", default_value = crate::image::store::DEFAULT_ROOT)]
     pub image_root: PathBuf,
+    /// Where networks live (`network`, and `container` for --network/-p).
+    #[command(flatten)]
+    pub net_paths: network::Paths,
     /// runc's rootless mode (auto|true|false): only "false" or "auto" as root are accepted.
     #[arg(long, global = true)]
     pub rootless: Option<String>,
@@ -111,8 +114,16 @@ pub enum Command {
     Network(network::Args),
 }
 
-fn engine(image_root: &std::path::Path, store: Store) -> anyhow::Result<crate::engine::Engine> {
-    Ok(crate::engine::Engine::new(image_root, store)?)
+fn engine(
+    image_root: &std::path::Path,
+    net: &network::Paths,
+    store: Store,
+) -> anyhow::Result<crate::engine::Engine> {
+    Ok(crate::engine::Engine::new(
+        image_root,
+        store,
+        net.networks(),
+    )?)
 }
 
 /// Print a line on stdout. A reader that went away (`brig list | head -1`) is not
@@ -175,9 +186,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Events(a) => events::run(&store, a),
         Command::Spec(a) => spec::run(a),
         Command::Features(a) => features::run(a),
-        Command::Image(c) => image::run(&engine(&cli.image_root, store)?, c),
-        Command::Container(c) => container::run(&engine(&cli.image_root, store)?, c),
-        Command::Volume(c) => volume::run(&engine(&cli.image_root, store)?, c),
-        Command::Network(a) => network::run(a),
+        Command::Image(c) => image::run(&engine(&cli.image_root, &cli.net_paths, store)?, c),
+        Command::Container(c) => {
+            container::run(&engine(&cli.image_root, &cli.net_paths, store)?, c)
+        }
+        Command::Volume(c) => volume::run(&engine(&cli.image_root, &cli.net_paths, store)?, c),
+        Command::Network(a) => network::run(&cli.net_paths, a),
     }
 }

@@ -11,7 +11,7 @@ use oci_spec::image::ImageConfiguration;
 use serde_json::{json, Value};
 
 use super::flags::{Mount, RunFlags};
-use super::network::Netns;
+use crate::network::Attachment;
 
 /// docker's default capabilities.
 pub const DEFAULT_CAPS: &[&str] = &[
@@ -139,7 +139,8 @@ pub struct BundleInput<'a> {
     pub rootfs: &'a Path,
     /// Where each named volume's data is.
     pub volume_dir: &'a dyn Fn(&str) -> PathBuf,
-    pub netns: &'a Netns,
+    /// The container's network: its namespace, hosts and resolv.conf.
+    pub network: &'a Attachment,
 }
 
 /// The process args: Entrypoint + (command, or Cmd).
@@ -262,15 +263,6 @@ pub fn config_json(b: &BundleInput) -> Result<Value, String> {
         resources["pids"] = json!({"limit": p});
     }
     linux["resources"] = resources;
-    let ns = linux["namespaces"]
-        .as_array_mut()
-        .expect("default namespaces");
-    ns.retain(|n| n["type"] != "network");
-    match b.netns {
-        Netns::New => ns.push(json!({"type": "network"})),
-        Netns::Host => {}
-        Netns::Path(p) => ns.push(json!({"type": "network", "path": p})),
-    }
     let mut ann = serde_json::Map::new();
     ann.insert("brig.container.name".into(), json!(b.name));
     ann.insert("brig.image.id".into(), json!(b.image_id));
@@ -281,5 +273,6 @@ pub fn config_json(b: &BundleInput) -> Result<Value, String> {
         }
     }
     spec["annotations"] = Value::Object(ann);
+    b.network.apply_to_config(&mut spec);
     Ok(spec)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::network::NetworkMode;
+use crate::network::{NetworkMode, PortMapping};
 
 /// What the command line asked for, as strings (the CLI fills it).
 #[derive(Debug, Clone, Default)]
@@ -67,6 +67,8 @@ pub struct RunFlags {
     pub mounts: Vec<Mount>,
     pub tmpfs: Vec<Tmpfs>,
     pub network: NetworkMode,
+    /// `-p`: only on a bridge network.
+    pub ports: Vec<PortMapping>,
     pub auto_remove: bool,
     pub command: Vec<String>,
 }
@@ -199,12 +201,6 @@ pub fn parse_tmpfs(spec: &str) -> Result<Tmpfs, String> {
 
 impl RawFlags {
     pub fn check(&self) -> Result<RunFlags, String> {
-        if !self.publish.is_empty() {
-            return Err(format!(
-                "-p {}: publishing ports needs a network, and networks are not available in brig yet",
-                self.publish[0]
-            ));
-        }
         if self.image.is_empty() {
             return Err("--image: an image reference is required".into());
         }
@@ -294,10 +290,21 @@ impl RawFlags {
             }
             tmpfs.push(t);
         }
+        // docker's default: the default bridge network.
         let network = match &self.network {
-            None => NetworkMode::None,
-            Some(n) => NetworkMode::parse(n)?,
+            None => NetworkMode::default(),
+            Some(n) => NetworkMode::parse(n).map_err(|e| format!("--network {n}: {e}"))?,
         };
+        let ports = self
+            .publish
+            .iter()
+            .map(|p| PortMapping::parse(p))
+            .collect::<Result<Vec<_>, String>>()?;
+        if let (Some(p), None) = (self.publish.first(), network.network()) {
+            return Err(format!(
+                "-p {p}: publishing a port needs a bridge network, not --network {network}"
+            ));
+        }
         Ok(RunFlags {
             image: self.image.clone(),
             name: self.name.clone(),
@@ -311,6 +318,7 @@ impl RawFlags {
             mounts,
             tmpfs,
             network,
+            ports,
             auto_remove: self.auto_remove,
             command: self.command.clone(),
         })
@@ -380,18 +388,32 @@ mod tests {
     }
 
     #[test]
-    fn networks_and_ports_are_refused_clearly() {
-        let f = RawFlags {
-            image: "x".into(),
-            network: Some("bridge".into()),
-            ..Default::default()
+    fn networks_and_ports() {
+        let with = |network: Option<&str>, publish: &[&str]| {
+            RawFlags {
+                image: "x".into(),
+                network: network.map(str::to_string),
+                publish: publish.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            }
+            .check()
         };
-        assert!(f.check().unwrap_err().contains("--network bridge"));
-        let f = RawFlags {
-            image: "x".into(),
-            publish: vec!["80:80".into()],
-            ..Default::default()
-        };
-        assert!(f.check().unwrap_err().starts_with("-p 80:80"));
+        let f = with(None, &["8080:80"]).unwrap();
+        assert_eq!(f.network, NetworkMode::default());
+        assert_eq!(f.ports.len(), 1);
+        assert_eq!(
+            with(Some("bridge"), &[]).unwrap().network,
+            NetworkMode::default()
+        );
+        assert!(with(Some("none"), &["80:80"])
+            .unwrap_err()
+            .starts_with("-p 80:80"));
+        assert!(with(Some("host"), &["80:80"])
+            .unwrap_err()
+            .contains("--network host"));
+        assert!(with(None, &["80"]).unwrap_err().starts_with("-p \"80\""));
+        assert!(with(Some("Bad Name!"), &[])
+            .unwrap_err()
+            .starts_with("--network Bad Name!"));
     }
 }

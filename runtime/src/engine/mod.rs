@@ -10,7 +10,6 @@
 
 pub mod bundle;
 pub mod flags;
-pub mod network;
 pub mod volume;
 
 use std::io::Read;
@@ -24,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::container::{self, CreateOptions, Status, Store};
 use crate::image::snapshot::Snapshot;
 use crate::image::{self, Digest, ImageStore};
+use crate::network::{AttachRequest, NetworkMode, Networks};
 use flags::{Mount, RunFlags};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,8 @@ pub enum EngineError {
     Image(#[from] image::ImageError),
     #[error(transparent)]
     Container(#[from] container::ContainerError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     #[error("{0}")]
     Msg(String),
 }
@@ -69,7 +71,9 @@ pub struct ContainerRecord {
     /// The named volumes it mounts (`volume rm` refuses them).
     pub volumes: Vec<String>,
     pub auto_remove: bool,
-    pub network: network::NetworkMode,
+    /// `--network`: its attachment (namespace, address, ports) lives from
+    /// create to rm, in the network store.
+    pub network: NetworkMode,
 }
 
 /// A container's status as `container ls` shows it.
@@ -96,17 +100,23 @@ impl std::fmt::Display for CStatus {
 pub struct Engine {
     pub images: ImageStore,
     pub runtime: Store,
+    pub networks: Networks,
 }
 
 /// Undoes a half-made container unless disarmed.
 struct Undo<'a> {
     dir: Option<PathBuf>,
     volumes: Vec<PathBuf>,
-    _engine: &'a Engine,
+    /// The id whose network attachment to undo.
+    attached: Option<String>,
+    engine: &'a Engine,
 }
 
 impl Drop for Undo<'_> {
     fn drop(&mut self) {
+        if let Some(id) = self.attached.take() {
+            let _ = self.engine.networks.detach(&id);
+        }
         if let Some(d) = self.dir.take() {
             let snap = Snapshot::new(&d);
             if snap.remove().is_ok() {
@@ -120,10 +130,11 @@ impl Drop for Undo<'_> {
 }
 
 impl Engine {
-    pub fn new(image_root: &Path, runtime: Store) -> Result<Engine> {
+    pub fn new(image_root: &Path, runtime: Store, networks: Networks) -> Result<Engine> {
         Ok(Engine {
             images: ImageStore::open(image_root)?,
             runtime,
+            networks,
         })
     }
 
@@ -212,7 +223,8 @@ impl Engine {
         let mut undo = Undo {
             dir: Some(dir.clone()),
             volumes: Vec::new(),
-            _engine: self,
+            attached: None,
+            engine: self,
         };
         // The record first: a create killed from here on leaves a container
         // that `container rm` removes (its snapshot and config may be missing).
@@ -244,7 +256,17 @@ impl Engine {
                 undo.volumes.push(made);
             }
         }
-        let netns = network::attach(&id, &f.network).map_err(msg)?;
+        // As docker: the container's hostname in its /etc/hosts.
+        let hostname = f.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+        undo.attached = Some(id.clone());
+        let attachment = self.networks.attach(
+            &id,
+            &AttachRequest {
+                mode: f.network.clone(),
+                ports: f.ports.clone(),
+                hostname,
+            },
+        )?;
         let vols = self.images.volumes_dir();
         let vdir = move |n: &str| volume::data_dir(&vols, n);
         let spec = bundle::config_json(&bundle::BundleInput {
@@ -255,7 +277,7 @@ impl Engine {
             flags: f,
             rootfs: &snap.rootfs(),
             volume_dir: &vdir,
-            netns: &netns,
+            network: &attachment,
         })
         .map_err(msg)?;
         let cfg_path = dir.join("config.json");
@@ -265,6 +287,7 @@ impl Engine {
         crate::spec::validate(&spec, &b).map_err(container::ContainerError::from)?;
         undo.dir = None;
         undo.volumes.clear();
+        undo.attached = None;
         Ok(rec)
     }
 
@@ -339,6 +362,25 @@ impl Engine {
         result.map(|c| (rec, c))
     }
 
+    /// `container inspect`: the record, the status and pid, and the network
+    /// attachment (IP, MAC, gateway, network, ports), as JSON.
+    pub fn inspect(&self, r: &ContainerRecord) -> Result<serde_json::Value> {
+        let status = self.status(r);
+        let pid = match self.runtime.peek(&r.id) {
+            Ok(st) if matches!(status, CStatus::Running | CStatus::Paused) => st.pid,
+            _ => 0,
+        };
+        let network = match self.networks.attachment(&r.id)? {
+            Some(a) => a.to_public_json(),
+            None => serde_json::Value::Null,
+        };
+        let mut v = serde_json::to_value(r).map_err(|e| msg(e.to_string()))?;
+        v["status"] = serde_json::json!(status.to_string());
+        v["pid"] = serde_json::json!(pid);
+        v["network_settings"] = network;
+        Ok(v)
+    }
+
     /// `container stop`: SIGTERM (or the image's StopSignal), then SIGKILL
     /// after `timeout`, then the runtime's container is deleted. The record
     /// and its writable layer stay.
@@ -380,6 +422,8 @@ impl Engine {
         if self.runtime.peek(&r.id).is_ok() || force {
             container::delete(&self.runtime, &r.id, true)?;
         }
+        // CNI DEL (idempotent): no veth, rule or lease outlives the container.
+        self.networks.detach(&r.id)?;
         let dir = self.dir(&r.id);
         Snapshot::new(&dir).remove()?;
         for f in ["config.json", "log", "started", "record.json"] {

@@ -250,7 +250,12 @@ impl ImgBed {
             .arg("--image-root")
             .arg(&self.image_root)
             .args(args)
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            // Never the host's bridge: these tests run in the host's network
+            // namespace (tests/network.rs covers bridge networks, in its own).
+            .env("BRIG_NETWORK", "none")
+            .env("BRIG_NETWORK_ROOT", self.tmp.path().join("networks"))
+            .env("BRIG_NETNS_DIR", self.tmp.path().join("netns"));
         c
     }
 
@@ -334,6 +339,12 @@ impl ImgBed {
             "container dirs left"
         );
         assert_eq!(self.mounts(), Vec::<String>::new(), "mounts left");
+        for sub in ["networks/attachments", "netns"] {
+            let left: Vec<_> = std::fs::read_dir(self.tmp.path().join(sub))
+                .map(|d| d.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "network {sub} left: {left:?}");
+        }
         let state: Vec<_> = std::fs::read_dir(&self.root)
             .map(|d| d.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
