@@ -81,6 +81,8 @@ struct Result1 {
     /// Cgroup dirs per container (one per hierarchy the runtime used).
     cgroup_dirs_per_container: usize,
     teardown_secs: f64,
+    /// The teardown's steps, summed over the containers: kill, wait, delete.
+    teardown_kill_wait_delete_secs: [f64; 3],
     /// MemAvailable after teardown minus before the run (negative: not all came back yet).
     mem_available_returned_kib: i64,
     leaks: Leaks,
@@ -223,13 +225,16 @@ fn one(rt: &Runtime, bundles: &Bundles, bundle: &std::path::Path, n: u32) -> Res
 
     // Teardown: kill, wait, delete, one container after the other.
     let t1 = Instant::now();
+    let mut steps = [Duration::ZERO; 3];
     for l in &live {
         let pidfd = PidFd::open(l.pid);
-        rt.kill(&l.id, "KILL")?;
+        steps[0] += rt.kill(&l.id, "KILL")?;
+        let t = Instant::now();
         if let Ok(fd) = pidfd {
             fd.wait(DEADLINE)?;
         }
-        rt.delete(&l.id)?;
+        steps[1] += t.elapsed();
+        steps[2] += rt.delete(&l.id)?;
     }
     let teardown = t1.elapsed().as_secs_f64();
     host::reap_all();
@@ -271,6 +276,7 @@ fn one(rt: &Runtime, bundles: &Bundles, bundle: &std::path::Path, n: u32) -> Res
         memcg_kib_per_container: memcg_kib.map(per),
         cgroup_dirs_per_container: per_container,
         teardown_secs: teardown,
+        teardown_kill_wait_delete_secs: steps.map(|d| d.as_secs_f64()),
         mem_available_returned_kib: end.kib("MemAvailable") - before.kib("MemAvailable"),
         leaks,
     })
@@ -291,7 +297,7 @@ fn table(results: &[Result1], notes: &[String]) -> String {
         md.push_str(&format!("- note: {n}\n"));
     }
     md.push_str(
-        "\n| runtime | N | started | until all running | containers/s | MemAvailable Δ per container | kernel Δ per container | container PSS | memcg usage per container | cgroup dirs each | runtime RSS resident | teardown | leaks |\n",
+        "\n| runtime | N | started | until all running | containers/s | MemAvailable Δ per container | kernel Δ per container | container PSS | memcg usage per container | cgroup dirs each | runtime RSS resident | teardown (kill + wait + delete) | leaks |\n",
     );
     md.push_str(&"| --- ".repeat(13));
     md.push_str("|\n");
@@ -309,7 +315,7 @@ fn table(results: &[Result1], notes: &[String]) -> String {
             )
         };
         md.push_str(&format!(
-            "| {} | {} | {}{} | {:.2} s | {:.1} | {:.0} KiB | {:.0} KiB | {:.0} KiB | {} | {} | {} KiB ({} procs) | {:.2} s | {} |\n",
+            "| {} | {} | {}{} | {:.2} s | {:.1} | {:.0} KiB | {:.0} KiB | {:.0} KiB | {} | {} | {} KiB ({} procs) | {:.2} s ({:.2} + {:.2} + {:.2}) | {} |\n",
             r.runtime,
             r.n,
             r.started,
@@ -325,6 +331,9 @@ fn table(results: &[Result1], notes: &[String]) -> String {
             r.runtime_rss_kib,
             r.runtime_processes,
             r.teardown_secs,
+            r.teardown_kill_wait_delete_secs[0],
+            r.teardown_kill_wait_delete_secs[1],
+            r.teardown_kill_wait_delete_secs[2],
             leaks
         ));
     }
