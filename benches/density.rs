@@ -64,6 +64,9 @@ struct Result1 {
     started: u32,
     secs_until_all_running: f64,
     containers_per_sec: f64,
+    /// Median create + start of the first and of the last tenth of the containers (ms).
+    create_start_ms_first_tenth: f64,
+    create_start_ms_last_tenth: f64,
     /// MemAvailable before - after, per container.
     mem_available_kib_per_container: f64,
     /// Slab + Percpu + KernelStack + PageTables growth, per container.
@@ -157,6 +160,7 @@ fn one(rt: &Runtime, bundles: &Bundles, bundle: &std::path::Path, n: u32) -> Res
     let before = MemInfo::read()?;
 
     let mut live: Vec<Live> = Vec::with_capacity(n as usize);
+    let mut each_ms: Vec<f64> = Vec::with_capacity(n as usize);
     let mut error = None;
     let t0 = Instant::now();
     for i in 0..n {
@@ -175,8 +179,12 @@ fn one(rt: &Runtime, bundles: &Bundles, bundle: &std::path::Path, n: u32) -> Res
                 start_time,
             })
         };
+        let t = Instant::now();
         match step() {
-            Ok(l) => live.push(l),
+            Ok(l) => {
+                each_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                live.push(l);
+            }
             Err(e) => {
                 eprintln!("density: {} n={n}: container {i}: {e:#}", rt.name);
                 error = Some(format!("container {i}: {e:#}"));
@@ -190,6 +198,10 @@ fn one(rt: &Runtime, bundles: &Bundles, bundle: &std::path::Path, n: u32) -> Res
             .all(|l| host::comm(l.pid).as_deref() == Some("sleep"))
     })?;
     let secs = t0.elapsed().as_secs_f64();
+    // Does a container cost more when many exist? The first and last tenth.
+    let tenth = (each_ms.len() / 10).max(1).min(each_ms.len());
+    let first_ms = brig_benches::median(&mut each_ms[..tenth].to_vec());
+    let last_ms = brig_benches::median(&mut each_ms[each_ms.len() - tenth..].to_vec());
     host::reap_all();
     let after = MemInfo::read()?;
     let started = live.len() as u32;
@@ -267,6 +279,8 @@ fn one(rt: &Runtime, bundles: &Bundles, bundle: &std::path::Path, n: u32) -> Res
         started,
         secs_until_all_running: secs,
         containers_per_sec: f64::from(started) / secs,
+        create_start_ms_first_tenth: first_ms,
+        create_start_ms_last_tenth: last_ms,
         mem_available_kib_per_container: per(taken["MemAvailable"]),
         kernel_kib_per_container: per(kernel),
         meminfo_taken_kib: taken,
@@ -297,9 +311,9 @@ fn table(results: &[Result1], notes: &[String]) -> String {
         md.push_str(&format!("- note: {n}\n"));
     }
     md.push_str(
-        "\n| runtime | N | started | until all running | containers/s | MemAvailable Δ per container | kernel Δ per container | container PSS | memcg usage per container | cgroup dirs each | runtime RSS resident | teardown (kill + wait + delete) | leaks |\n",
+        "\n| runtime | N | started | until all running | containers/s | create+start, first → last tenth | MemAvailable Δ per container | kernel Δ per container | container PSS | memcg usage per container | cgroup dirs each | runtime RSS resident | teardown (kill + wait + delete) | leaks |\n",
     );
-    md.push_str(&"| --- ".repeat(13));
+    md.push_str(&"| --- ".repeat(14));
     md.push_str("|\n");
     for r in results {
         let leaks = if r.leaks.none() {
@@ -315,13 +329,15 @@ fn table(results: &[Result1], notes: &[String]) -> String {
             )
         };
         md.push_str(&format!(
-            "| {} | {} | {}{} | {:.2} s | {:.1} | {:.0} KiB | {:.0} KiB | {:.0} KiB | {} | {} | {} KiB ({} procs) | {:.2} s ({:.2} + {:.2} + {:.2}) | {} |\n",
+            "| {} | {} | {}{} | {:.2} s | {:.1} | {:.1} → {:.1} ms | {:.0} KiB | {:.0} KiB | {:.0} KiB | {} | {} | {} KiB ({} procs) | {:.2} s ({:.2} + {:.2} + {:.2}) | {} |\n",
             r.runtime,
             r.n,
             r.started,
             if r.error.is_some() { " (error)" } else { "" },
             r.secs_until_all_running,
             r.containers_per_sec,
+            r.create_start_ms_first_tenth,
+            r.create_start_ms_last_tenth,
             r.mem_available_kib_per_container,
             r.kernel_kib_per_container,
             r.container_pss_kib_per_container,
@@ -405,12 +421,11 @@ fn main() -> Result<()> {
             points: results
                 .iter()
                 .filter(|r| r.runtime == rt.name && r.error.is_none())
-                .map(|r| {
-                    (
-                        r.n,
-                        r.secs_until_all_running,
-                        r.mem_available_kib_per_container,
-                    )
+                .map(|r| plot::Point {
+                    n: r.n,
+                    secs_until_all_running: r.secs_until_all_running,
+                    mem_available_kib_per_container: r.mem_available_kib_per_container,
+                    kernel_kib_per_container: r.kernel_kib_per_container,
                 })
                 .collect(),
         })
