@@ -19,6 +19,8 @@
 //!   runtime's own processes still resident (none is expected), the PSS of the
 //!   containers' processes, and the usage of their memory cgroups;
 //! - teardown: `kill KILL`, wait for the exit (pidfd), `delete`, per container;
+//!   then the bench waits until MemAvailable holds still (the kernel frees part
+//!   of a container late) before the next runtime's "before" reading;
 //! - leaks after teardown: state dirs under --root, cgroup dirs of the
 //!   containers (those seen in /proc/PID/cgroup, and any dir named after this
 //!   run under the cgroup mounts), container processes, runtime processes, and
@@ -296,6 +298,25 @@ fn one(rt: &Runtime, bundles: &Bundles, bundle: &std::path::Path, n: u32) -> Res
     })
 }
 
+/// Waits (at most 90 s) until MemAvailable moved by less than 2 MiB over each
+/// of 3 consecutive seconds. Returns the wait in seconds and the last drift.
+fn settle() -> (f64, i64) {
+    let t = Instant::now();
+    let read = || MemInfo::read().map_or(0, |m| m.kib("MemAvailable"));
+    let mut last = read();
+    let mut calm = 0;
+    let mut drift = 0;
+    while calm < 3 && t.elapsed() < Duration::from_secs(90) {
+        std::thread::sleep(Duration::from_secs(1));
+        host::reap_all();
+        let now = read();
+        drift = now - last;
+        last = now;
+        calm = if drift.abs() < 2048 { calm + 1 } else { 0 };
+    }
+    (t.elapsed().as_secs_f64(), drift)
+}
+
 fn table(results: &[Result1], notes: &[String]) -> String {
     let mut md = format!(
         "Machine: {}; {}. Command: `cargo build --release -p brig && cargo bench -p brig-benches --bench density -- --n {}`.\n\n",
@@ -376,6 +397,7 @@ fn main() -> Result<()> {
         bail!("no runtime to bench");
     }
     let mut results = Vec::new();
+    settle();
     for &n in &args.ns {
         for rt in &runtimes {
             eprintln!("density: {} n={n} ...", rt.name);
@@ -396,9 +418,11 @@ fn main() -> Result<()> {
                     rt.cleanup();
                 }
             }
-            // Let deferred kernel work (namespace and cgroup teardown) settle
-            // before the next runtime's "before" reading.
-            std::thread::sleep(Duration::from_secs(2));
+            // The kernel frees much of a torn-down container later (RCU, dying
+            // memory cgroups); left unsettled, that would be credited to the
+            // next runtime. Wait until MemAvailable holds still.
+            let (waited, drift) = settle();
+            eprintln!("density: settled after {waited:.0} s (MemAvailable drift {drift} KiB/s)");
         }
     }
     let out = runtime::out_dir();
