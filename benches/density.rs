@@ -392,10 +392,14 @@ fn main() -> Result<()> {
     let bundles = Bundles::new()?;
     let smoke = bundles.bundle("smoke", Config::Base, &["/bin/true"])?;
     let idle = bundles.bundle("idle", Config::Base, &["/bin/sleep", "1000000"])?;
-    let (runtimes, notes) = runtime::discover(&smoke.dir);
+    let (runtimes, mut notes) = runtime::discover(&smoke.dir);
     if runtimes.is_empty() {
         bail!("no runtime to bench");
     }
+    notes.push(format!(
+        "load average (1 / 5 / 15 min) at the start: {}",
+        host::load_average()
+    ));
     let mut results = Vec::new();
     settle();
     for &n in &args.ns {
@@ -425,6 +429,10 @@ fn main() -> Result<()> {
             eprintln!("density: settled after {waited:.0} s (MemAvailable drift {drift} KiB/s)");
         }
     }
+    notes.push(format!(
+        "load average (1 / 5 / 15 min) at the end: {}",
+        host::load_average()
+    ));
     let out = runtime::out_dir();
     let md = table(&results, &notes);
     println!("\n{md}");

@@ -84,10 +84,14 @@ fn setup() -> Result<Env> {
     for cfg in [Config::Base, Config::NetMounts, Config::Limits] {
         lifecycle.push((cfg, bundles.bundle(cfg.name(), cfg, &["/bin/true"])?));
     }
-    let (runtimes, notes) = runtime::discover(&run.dir);
+    let (runtimes, mut notes) = runtime::discover(&run.dir);
     if runtimes.is_empty() {
         anyhow::bail!("no runtime to bench");
     }
+    notes.push(format!(
+        "load average (1 / 5 / 15 min) at the start: {}",
+        host::load_average()
+    ));
     let criterion_dir = runtime::target_dir()
         .unwrap_or_else(|| PathBuf::from("target"))
         .join("criterion");
@@ -353,6 +357,10 @@ fn report(env: &Env, inter: &(Runs, Runs)) -> Result<()> {
     for n in &env.notes {
         md.push_str(&format!("- note: {n}\n"));
     }
+    md.push_str(&format!(
+        "- note: load average (1 / 5 / 15 min) at the end: {}\n",
+        host::load_average()
+    ));
     md.push('\n');
     let peers: Vec<&str> = names.iter().copied().filter(|n| *n != "brig").collect();
     md.push_str("| scenario | phase |");

@@ -385,6 +385,15 @@ pub fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem} GiB, kernel {kernel}")
 }
 
+/// The load average over 1, 5 and 15 minutes (/proc/loadavg), as "a / b / c".
+/// The reports quote it at the start and the end of a run: on a shared host,
+/// it says how much the neighbours may have moved the numbers.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" / "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// Today's date (UTC) as YYYY-MM-DD.
 pub fn today() -> String {
     let secs = std::time::SystemTime::now()
