@@ -3,7 +3,7 @@
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -189,6 +189,37 @@ pub(crate) fn remove_tree(dir: &Path, timeout: Duration) -> Result<()> {
     }
 }
 
+/// rmdir `dir` and its child cgroups, deepest first, if no process is in any
+/// of them; no signal, no freezer. `Ok(false)` as soon as one is busy (a
+/// process is still inside, or one has only just left): the caller then falls
+/// back to killing what is inside and [`remove_tree`]. The common case, a
+/// container whose processes are all gone, costs one rmdir and no directory
+/// listing.
+pub(crate) fn try_remove_tree(dir: &Path) -> Result<bool> {
+    let rmdir = |d: &Path| match fs::remove_dir(d) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        // cgroupfs says EBUSY for children and for processes alike; a plain
+        // directory (tests) says ENOTEMPTY for children.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => Ok(false),
+        Err(e) => Err(io_err(d, e)),
+    };
+    if rmdir(dir)? {
+        return Ok(true);
+    }
+    // Busy: child cgroups, or processes. Only the first can be dealt with here.
+    let subs = child_dirs(dir)?;
+    if subs.is_empty() {
+        return Ok(false);
+    }
+    for sub in subs {
+        if !try_remove_tree(&sub)? {
+            return Ok(false);
+        }
+    }
+    rmdir(dir)
+}
+
 /// `mkdir -p`, calling `created` for each directory this call made, parents first.
 pub(crate) fn create_dirs(
     root: &Path,
@@ -218,46 +249,70 @@ pub(crate) fn create_dirs(
     Ok(())
 }
 
-/// cgroup.procs of one cgroup, prepared up front so that joining needs no
-/// allocation: the runtime calls it in a forked child, before exec.
+/// cgroup.procs (and, for v1, `tasks`) of one cgroup, prepared up front so
+/// that joining needs no allocation: the runtime calls it in a forked child,
+/// before exec.
 #[derive(Debug, Clone)]
 pub(crate) struct ProcsFile {
     path: CString,
+    tasks: CString,
+}
+
+fn c_path(p: PathBuf) -> Result<CString> {
+    CString::new(p.into_os_string().into_vec()).map_err(|_| CgroupError::InvalidResource {
+        field: "linux.cgroupsPath".into(),
+        msg: "contains a NUL byte".into(),
+    })
 }
 
 impl ProcsFile {
     pub(crate) fn new(dir: &Path) -> Result<Self> {
-        let p = dir.join("cgroup.procs");
-        let path =
-            CString::new(p.as_os_str().as_bytes()).map_err(|_| CgroupError::InvalidResource {
-                field: "linux.cgroupsPath".into(),
-                msg: "contains a NUL byte".into(),
-            })?;
-        Ok(ProcsFile { path })
+        Ok(ProcsFile {
+            path: c_path(dir.join("cgroup.procs"))?,
+            tasks: c_path(dir.join("tasks"))?,
+        })
     }
 
-    pub(crate) fn path(&self) -> PathBuf {
-        PathBuf::from(OsStr::from_bytes(self.path.to_bytes()))
-    }
-
+    /// Move process `pid` (0: the caller's whole thread group) through
+    /// cgroup.procs.
     pub(crate) fn add(&self, pid: i32) -> Result<()> {
         let mut buf = [0u8; 12];
         let digits = format_pid(pid, &mut buf).ok_or_else(|| CgroupError::InvalidResource {
             field: "pid".into(),
             msg: format!("{pid} is not a process id"),
         })?;
-        let fd = nix::fcntl::open(
-            self.path.as_c_str(),
-            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| io_err(self.path(), e.into()))?;
-        loop {
-            match nix::unistd::write(&fd, digits) {
-                Ok(_) => return Ok(()),
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(io_err(self.path(), e.into())),
-            }
+        write_c(&self.path, digits)
+    }
+
+    /// Move the calling thread alone, through a v1 hierarchy's `tasks` file.
+    ///
+    /// Moving a whole process (cgroup.procs) takes the kernel's global
+    /// cgroup_threadgroup_rwsem for writing, which first waits for an RCU grace
+    /// period unless another migration ran within the last one: 5-16 ms on an
+    /// idle host, the largest single cost of a container start. The kernel skips
+    /// that lock when a thread moves itself alone (pid 0 written to `tasks`). For
+    /// a single-threaded caller that is the same move as cgroup.procs; with more
+    /// threads it would leave the others behind, so only
+    /// [`crate::CgroupManager::join_new_process`] calls this.
+    pub(crate) fn add_self_thread(&self) -> Result<()> {
+        write_c(&self.tasks, b"0")
+    }
+}
+
+/// One write of `value` to the cgroup file at `path`, without allocating.
+fn write_c(path: &CString, value: &[u8]) -> Result<()> {
+    let name = || PathBuf::from(OsStr::from_bytes(path.to_bytes()));
+    let fd = nix::fcntl::open(
+        path.as_c_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_err(name(), e.into()))?;
+    loop {
+        match nix::unistd::write(&fd, value) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(io_err(name(), e.into())),
         }
     }
 }
@@ -323,6 +378,17 @@ mod tests {
     }
 
     #[test]
+    fn try_remove_tree_removes_nested_empty_dirs() {
+        // The busy case needs a real cgroup: see tests/lifecycle.rs.
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("c");
+        fs::create_dir_all(d.join("a/b")).unwrap();
+        assert!(try_remove_tree(&d).unwrap());
+        assert!(!d.exists());
+        assert!(try_remove_tree(&d).unwrap(), "a missing dir is removed");
+    }
+
+    #[test]
     fn procs_file_appends_to_an_existing_file() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("cgroup.procs"), "").unwrap();
@@ -331,7 +397,20 @@ mod tests {
             std::fs::read_to_string(tmp.path().join("cgroup.procs")).unwrap(),
             "42"
         );
+        std::fs::write(tmp.path().join("tasks"), "").unwrap();
+        ProcsFile::new(tmp.path())
+            .unwrap()
+            .add_self_thread()
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("tasks")).unwrap(),
+            "0"
+        );
         let missing = ProcsFile::new(&tmp.path().join("nope")).unwrap();
+        assert!(matches!(
+            missing.add_self_thread(),
+            Err(CgroupError::Io { path, .. }) if path.ends_with("nope/tasks")
+        ));
         assert!(matches!(missing.add(1), Err(CgroupError::Io { .. })));
     }
 }

@@ -91,6 +91,15 @@ impl CgroupManager for HybridManager {
         self.v2.add_process(pid)
     }
 
+    fn join_new_process(&self, in_unified: bool) -> Result<()> {
+        self.v1.join_new_process(in_unified)?;
+        self.v2.join_new_process(in_unified)
+    }
+
+    fn clone_into_dir(&self) -> Option<&Path> {
+        Some(self.v2.dir())
+    }
+
     fn pids(&self) -> Result<Vec<i32>> {
         self.v1.pids()
     }
@@ -136,6 +145,10 @@ impl CgroupManager for HybridManager {
         }
         self.v1.remove_all()?;
         self.v2.remove_all()
+    }
+
+    fn remove_if_empty(&self) -> Result<bool> {
+        Ok(self.v1.remove_if_empty()? && self.v2.remove_if_empty()?)
     }
 
     fn path_of(&self, controller: &str) -> Option<PathBuf> {

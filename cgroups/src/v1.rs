@@ -283,6 +283,17 @@ impl CgroupManager for V1Manager {
         Ok(())
     }
 
+    fn join_new_process(&self, _in_unified: bool) -> Result<()> {
+        for h in &self.hierarchies {
+            h.procs.add_self_thread()?;
+        }
+        Ok(())
+    }
+
+    fn clone_into_dir(&self) -> Option<&Path> {
+        None
+    }
+
     fn pids(&self) -> Result<Vec<i32>> {
         let mut pids = Vec::new();
         fsutil::procs_recursive(self.main_dir(), &mut pids)?;
@@ -313,6 +324,15 @@ impl CgroupManager for V1Manager {
         }
         self.kill_all()?;
         self.remove_all()
+    }
+
+    fn remove_if_empty(&self) -> Result<bool> {
+        for h in &self.hierarchies {
+            if !fsutil::try_remove_tree(&h.dir)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn path_of(&self, controller: &str) -> Option<PathBuf> {

@@ -295,6 +295,17 @@ impl CgroupManager for V2Manager {
         self.procs.add(pid)
     }
 
+    fn join_new_process(&self, in_unified: bool) -> Result<()> {
+        if in_unified {
+            return Ok(());
+        }
+        self.procs.add(0)
+    }
+
+    fn clone_into_dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
     fn pids(&self) -> Result<Vec<i32>> {
         let mut pids = Vec::new();
         fsutil::procs_recursive(&self.dir, &mut pids)?;
@@ -319,6 +330,10 @@ impl CgroupManager for V2Manager {
         }
         self.kill_all()?;
         self.remove_all()
+    }
+
+    fn remove_if_empty(&self) -> Result<bool> {
+        fsutil::try_remove_tree(&self.dir)
     }
 
     fn path_of(&self, controller: &str) -> Option<PathBuf> {

@@ -99,3 +99,79 @@ fn destroy_removes_child_cgroups_and_their_processes() {
         assert!(!d.parent().unwrap().parent().unwrap().exists());
     }
 }
+
+/// The host's layout, and on a hybrid host also its v1 part alone (pure v1)
+/// and its cgroup2 part alone (pure v2), so that each manager runs here.
+fn layouts() -> Vec<Layout> {
+    let host = brig_cgroups::detect_layout().unwrap();
+    let mut out = vec![host.clone()];
+    if let Layout::Hybrid { v1, unified } = host {
+        out.push(Layout::Legacy { v1 });
+        out.push(Layout::Unified { root: unified });
+    }
+    out
+}
+
+/// Every mounted hierarchy's line of /proc/PID/cgroup names the test's cgroup.
+fn assert_in_every_hierarchy(cg: &TestCgroup, pid: u32) {
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let entries = brig_cgroups::parse_proc_cgroup(&own).unwrap();
+    let names = controllers(&cg.layout);
+    for name in &names {
+        let e = entries
+            .iter()
+            .find(|e| {
+                if name == "unified" {
+                    e.hierarchy_id == 0
+                } else {
+                    e.controllers.iter().any(|c| c == name)
+                }
+            })
+            .unwrap_or_else(|| panic!("no {name} line in {own}"));
+        assert_eq!(e.path, cg.path, "{name} in {:?}: {own}", cg.layout);
+    }
+}
+
+#[test]
+fn join_new_process_moves_a_forked_child_into_every_hierarchy() {
+    use std::os::unix::process::CommandExt;
+    for layout in layouts() {
+        let cg = TestCgroup::with_layout(layout);
+        let mgr = std::sync::Arc::clone(&cg.mgr);
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("1000");
+        // SAFETY: join_new_process opens and writes prepared C strings only. The
+        // child between fork and exec is single-threaded, as it requires.
+        unsafe {
+            cmd.pre_exec(move || mgr.join_new_process(false).map_err(Into::into));
+        }
+        let mut child = cmd.spawn().expect("spawn into the cgroup");
+        assert_in_every_hierarchy(&cg, child.id());
+        assert_eq!(cg.mgr.pids().unwrap(), vec![child.id() as i32]);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[test]
+fn remove_if_empty_leaves_a_busy_cgroup_and_removes_an_empty_one() {
+    for layout in layouts() {
+        let cg = TestCgroup::with_layout(layout);
+        let dirs: Vec<_> = controllers(&cg.layout).iter().map(|c| cg.dir(c)).collect();
+        let mut child = cg.spawn_sh("exec sleep 1000");
+        assert!(!cg.mgr.remove_if_empty().unwrap(), "{:?}", cg.layout);
+        assert_eq!(child.try_wait().unwrap(), None, "it signalled the child");
+        assert_in_every_hierarchy(&cg, child.id());
+
+        // A child cgroup, empty: removed with its parent.
+        let nested = dirs[0].join("inner");
+        std::fs::create_dir(&nested).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(cg.mgr.remove_if_empty().unwrap(), "{:?}", cg.layout);
+        for d in &dirs {
+            assert!(!d.exists(), "{} left behind", d.display());
+        }
+        assert!(cg.mgr.remove_if_empty().unwrap(), "absent is removed");
+    }
+}

@@ -127,11 +127,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         bundle: bundle.clone(),
         rootfs: rootfs.clone(),
         created: crate::sys::rfc3339_now(),
-        owner: nix::unistd::User::from_uid(nix::unistd::geteuid())
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_default(),
+        owner: owner_name(nix::unistd::geteuid().as_raw()),
         annotations: spec.annotations().clone().unwrap_or_default(),
         init_start_time: 0,
         cgroups_path,
@@ -216,7 +212,50 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     Ok(Created { state, console })
 }
 
+/// The name of `uid`, for the state's `owner`: from /etc/passwd, as runc
+/// reads it, and through NSS (getpwuid_r) only for a uid that file lacks (a
+/// directory user). NSS first would cost every create nscd's socket,
+/// /etc/nsswitch.conf and then /etc/passwd anyway. Empty when nobody knows it.
+fn owner_name(uid: u32) -> String {
+    if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
+        if let Some(name) = passwd_name(&passwd, uid) {
+            return name.to_string();
+        }
+    }
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_default()
+}
+
+/// The first name in passwd(5) text whose uid is `uid`.
+fn passwd_name(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let entry_uid = fields.nth(1)?;
+        (!name.is_empty() && !name.starts_with(['#', '+', '-']) && entry_uid.parse() == Ok(uid))
+            .then_some(name)
+    })
+}
+
 fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
     let path = std::path::absolute(path).map_err(|e| ContainerError::io(path, e))?;
     write_atomic(&path, pid.to_string().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passwd_name;
+
+    #[test]
+    fn passwd_names_by_uid() {
+        let text = "# comment\n+nis\nroot:x:0:0:root:/root:/bin/sh\n\
+                    bad line\ntoor:x:0:0::/:/bin/sh\nalice:x:1000:1000::/home/a:/bin/sh\n";
+        assert_eq!(passwd_name(text, 0), Some("root"));
+        assert_eq!(passwd_name(text, 1000), Some("alice"));
+        assert_eq!(passwd_name(text, 1001), None);
+        assert_eq!(passwd_name("", 0), None);
+    }
 }

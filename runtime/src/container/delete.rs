@@ -51,8 +51,15 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         }
     }
     crate::failpoint::hit("delete.after-kill");
-    // Kills whatever else is left in the cgroup (processes outside a pid namespace).
-    mgr.destroy()?;
+    // Once the init is dead, the cgroup is normally empty: its pid namespace
+    // died with it. Then removing the directories is all there is to do, with
+    // no freeze, listing, kill or thaw. rmdir succeeds only on an empty cgroup,
+    // so this cannot skip a live process. When something is left (no pid
+    // namespace of its own, a process that is still exiting, one frozen by
+    // hand), destroy kills it, thawing first, and removes the rest.
+    if !mgr.remove_if_empty()? {
+        mgr.destroy()?;
+    }
     crate::failpoint::hit("delete.after-cgroup");
     store.remove(locked)?;
     if let Err(e) = hooks::run_phase(

@@ -1,6 +1,14 @@
 //! The state store: one directory per container under `--root`, holding
 //! state.json and the exec fifo. Every operation on an id holds an flock on its
-//! directory; state.json is replaced atomically (temp file, fsync, rename).
+//! directory; state.json is replaced atomically (temp file, rename).
+//!
+//! No fsync: the rename is what makes a save atomic against a crash of brig
+//! (a reader sees the old or the new file, never half of one), and that is the
+//! failure the state must survive. An fsync only adds durability across a power
+//! loss or kernel crash, after which no container the state describes is still
+//! running; and a state file torn by one is reported as corrupt, which
+//! `delete --force` clears. It cost 0.2-7 ms per save on this project's hosts,
+//! where /run is on the root disk (create saves twice, start once).
 
 use std::fs::File;
 use std::io::Write;
@@ -198,12 +206,10 @@ impl Store {
             path: path.clone(),
             msg: e.to_string(),
         })?;
+        // Temp file and rename, without fsync: see the module's comment.
         let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&data)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            File::open(&locked.dir)?.sync_all()
+            File::create(&tmp)?.write_all(&data)?;
+            std::fs::rename(&tmp, &path)
         };
         write().map_err(|e| {
             let _ = std::fs::remove_file(&tmp);

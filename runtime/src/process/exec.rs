@@ -11,7 +11,7 @@ use oci_spec::runtime::{LinuxNamespaceType as Ns, Process};
 
 use super::message::{channel, Channel, ChannelError, Msg};
 use super::user_process::{self, step};
-use super::{clone_process, ProcessError};
+use super::{clone_for_cgroup, ProcessError};
 use crate::namespaces::{self, open_ns, JoinNs};
 
 pub struct ExecConfig<'a> {
@@ -78,17 +78,17 @@ pub fn spawn_exec(cfg: &ExecConfig) -> Result<super::Spawned, ProcessError> {
         });
         namespaces::join(j)?;
     }
-    let pid = clone_process(nix::sched::CloneFlags::empty());
-    if pid != Ok(0) {
+    let pid = clone_for_cgroup(nix::sched::CloneFlags::empty(), cfg.cgroup);
+    if !matches!(pid, Ok((0, _))) {
         // Only the parent goes back: the child stays in the container's namespaces.
         for r in &restore {
             namespaces::join(r)?;
         }
     }
-    let pid = pid.map_err(ProcessError::Clone)?;
+    let (pid, in_unified) = pid.map_err(ProcessError::Clone)?;
     if pid == 0 {
         drop(parent);
-        let err = match exec_child(cfg, &nss, &child) {
+        let err = match exec_child(cfg, in_unified, &nss, &child) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -124,13 +124,20 @@ pub fn spawn_exec(cfg: &ExecConfig) -> Result<super::Spawned, ProcessError> {
 
 enum Never {}
 
-fn exec_child(cfg: &ExecConfig, nss: &[JoinNs], ch: &Channel) -> Result<Never, String> {
+fn exec_child(
+    cfg: &ExecConfig,
+    in_unified: bool,
+    nss: &[JoinNs],
+    ch: &Channel,
+) -> Result<Never, String> {
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
     // Not dumpable until the exec: see the init (CVE-2019-5736).
     step("prctl", nix::sys::prctl::set_dumpable(false))?;
-    step("joining cgroup", cfg.cgroup.add_process(0))?;
+    // A fresh clone of one thread, with no thread of its own yet: single-threaded,
+    // as join_new_process needs (see the init).
+    step("joining cgroup", cfg.cgroup.join_new_process(in_unified))?;
     if let Some(adj) = cfg.process.oom_score_adj() {
         step(
             "process.oomScoreAdj",

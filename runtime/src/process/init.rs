@@ -21,8 +21,9 @@ use crate::security;
 
 /// Never returns: the init either execs the user process or exits after
 /// reporting its error to the parent.
-pub(super) fn container_init(cfg: &InitConfig, ch: Channel) -> ! {
-    let err = match setup(cfg, &ch) {
+/// `in_unified`: the clone made it in its cgroup2 directory already.
+pub(super) fn container_init(cfg: &InitConfig, in_unified: bool, ch: Channel) -> ! {
+    let err = match setup(cfg, in_unified, &ch) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -36,7 +37,7 @@ pub(super) fn container_init(cfg: &InitConfig, ch: Channel) -> ! {
 
 enum Never {}
 
-fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
+fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, String> {
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
@@ -50,8 +51,11 @@ fn setup(cfg: &InitConfig, ch: &Channel) -> Result<Never, String> {
     let process = spec.process().as_ref().ok_or("process: missing")?;
 
     // Join the cgroup first: a cgroup namespace made later has it as root, and
-    // nothing the init does escapes the limits.
-    step("joining cgroup", cfg.cgroup.add_process(0))?;
+    // nothing the init does escapes the limits. This process is a fresh clone
+    // of one thread of brig and has started no thread of its own, so it is
+    // single-threaded, which join_new_process needs: on v1 it moves the calling
+    // thread only (through `tasks`), and here that thread is the whole process.
+    step("joining cgroup", cfg.cgroup.join_new_process(in_unified))?;
     if let Some(adj) = process.oom_score_adj() {
         step("process.oomScoreAdj", security::set_oom_score_adj(adj))?;
     }

@@ -106,6 +106,84 @@ fn clone_process(flags: CloneFlags) -> nix::Result<i32> {
     }
 }
 
+/// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2, Linux 5.7), the
+/// same layout on every architecture.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Not in the libc crate as a u64 (it does not fit a c_int).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3(2) with CLONE_INTO_CGROUP: the child starts life in the cgroup2
+/// directory `cgroup_dir` (an fd of it), so it never has to migrate there.
+/// Fork-like (no CLONE_VM, no new stack): returns 0 in the child.
+fn clone3_into_cgroup(flags: CloneFlags, cgroup_dir: &std::fs::File) -> nix::Result<i32> {
+    use std::os::fd::AsRawFd;
+    let args = CloneArgs {
+        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup_dir.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: as clone(2) in clone_process: without CLONE_VM the child gets a copy
+    // of our memory, as with fork(2), and brig is single-threaded here. `args`
+    // lives across the call and its size is passed with it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r < 0 {
+        Err(nix::Error::last())
+    } else {
+        Ok(r as i32)
+    }
+}
+
+/// A new process (fork-like: 0 in the child) with `flags`, that joins `cgroup`
+/// first thing with [`CgroupManager::join_new_process`], passing it the bool
+/// returned here.
+///
+/// Where the manager uses cgroup2, the child is created in its cgroup2
+/// directory by clone3 with CLONE_INTO_CGROUP (the bool is true), which saves
+/// the migration and its RCU grace period. Anything that stops that (pure v1,
+/// a kernel before 5.7 with no clone3 or no CLONE_INTO_CGROUP: ENOSYS, E2BIG,
+/// EINVAL; a seccomp filter that refuses clone3; a directory that cannot be
+/// opened or cannot take the process) falls back to clone(2), and the child
+/// then joins cgroup2 through cgroup.procs. A failure the fallback shares
+/// (EAGAIN from a pids limit, EPERM for a namespace) is reported by it.
+fn clone_for_cgroup(flags: CloneFlags, cgroup: &dyn CgroupManager) -> nix::Result<(i32, bool)> {
+    let dir = cgroup.clone_into_dir().and_then(|d| {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(d)
+            .ok()
+    });
+    if let Some(dir) = &dir {
+        if let Ok(pid) = clone3_into_cgroup(flags, dir) {
+            return Ok((pid, true));
+        }
+    }
+    clone_process(flags).map(|pid| (pid, false))
+}
+
 /// Namespaces that only affect children (pid, time) are entered by the parent
 /// before the clone and left again right after, so that hooks the parent runs
 /// stay in the runtime's namespaces.
@@ -166,10 +244,10 @@ pub fn spawn_init(
     } else {
         CloneFlags::empty()
     };
-    let pid = clone_process(flags).map_err(ProcessError::Clone)?;
+    let (pid, in_unified) = clone_for_cgroup(flags, cfg.cgroup).map_err(ProcessError::Clone)?;
     if pid == 0 {
         drop(parent);
-        init::container_init(cfg, child);
+        init::container_init(cfg, in_unified, child);
     }
     drop(child);
     children_ns.leave()?;
@@ -250,5 +328,79 @@ fn drive(
                 )))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brig_cgroups::{Layout, V2Manager};
+    use std::path::Path;
+
+    /// Clone a child that waits to be killed; returns its pid and whether it
+    /// was created in the cgroup2 directory.
+    fn clone_waiting_child(mgr: &dyn CgroupManager) -> (i32, bool) {
+        let (pid, in_unified) = clone_for_cgroup(CloneFlags::empty(), mgr).expect("clone");
+        if pid == 0 {
+            // SAFETY: the child only waits for its SIGKILL; pause and _exit are
+            // async-signal-safe, so the copy of a multi-threaded test harness
+            // is fine.
+            unsafe {
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        (pid, in_unified)
+    }
+
+    fn kill_and_reap(pid: i32) {
+        kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+        let status = waitpid(Pid::from_raw(pid), None).unwrap();
+        assert!(matches!(
+            status,
+            WaitStatus::Signaled(_, Signal::SIGKILL, _)
+        ));
+    }
+
+    #[test]
+    fn clone3_creates_the_child_in_its_cgroup2_dir() {
+        let root = match brig_cgroups::detect_layout().unwrap() {
+            Layout::Unified { root } | Layout::Hybrid { unified: root, .. } => root,
+            Layout::Legacy { .. } => {
+                eprintln!("skipped: no cgroup2 hierarchy on this host");
+                return;
+            }
+        };
+        let name = format!("brig-unit-clone3-{}", std::process::id());
+        let mgr = V2Manager::new(&root, Path::new(&name)).unwrap();
+        std::fs::create_dir(mgr.dir()).unwrap();
+        struct Rmdir(PathBuf);
+        impl Drop for Rmdir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir(&self.0);
+            }
+        }
+        let _rmdir = Rmdir(mgr.dir().to_path_buf());
+
+        let (pid, in_unified) = clone_waiting_child(&mgr);
+        let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        kill_and_reap(pid);
+        assert!(in_unified, "clone3 with CLONE_INTO_CGROUP was not used");
+        assert!(
+            own.lines().any(|l| l == format!("0::/{name}")),
+            "the child is not in {name}: {own}"
+        );
+    }
+
+    #[test]
+    fn clone_falls_back_when_clone3_cannot_use_the_dir() {
+        // A plain directory, not a cgroup: clone3 refuses its fd, clone(2) runs.
+        let tmp = tempfile::tempdir().unwrap();
+        let mgr = V2Manager::new(tmp.path(), Path::new("x")).unwrap();
+        std::fs::create_dir(mgr.dir()).unwrap();
+        let (pid, in_unified) = clone_waiting_child(&mgr);
+        kill_and_reap(pid);
+        assert!(!in_unified);
     }
 }
