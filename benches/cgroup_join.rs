@@ -92,37 +92,9 @@ fn join(files: &[CString], into: Option<&PathBuf>) -> Result<u64> {
     };
     let pid = match &dirfd {
         Some(fd) => {
-            #[repr(C)]
-            #[derive(Default)]
-            struct CloneArgs {
-                flags: u64,
-                pidfd: u64,
-                child_tid: u64,
-                parent_tid: u64,
-                exit_signal: u64,
-                stack: u64,
-                stack_size: u64,
-                tls: u64,
-                set_tid: u64,
-                set_tid_size: u64,
-                cgroup: u64,
-            }
-            const CLONE_INTO_CGROUP: u64 = 0x200000000;
-            let args = CloneArgs {
-                flags: CLONE_INTO_CGROUP,
-                exit_signal: libc::SIGCHLD as u64,
-                cgroup: fd.as_raw_fd() as u64,
-                ..Default::default()
-            };
-            // SAFETY: clone3 without CLONE_VM is a fork; the child below only
-            // makes raw syscalls and _exits.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_clone3,
-                    &args as *const CloneArgs,
-                    std::mem::size_of::<CloneArgs>(),
-                ) as i32
-            }
+            // The child below only makes raw syscalls and _exits.
+            brig_cgroups::clone3_into_cgroup(0, fd.as_raw_fd())
+                .map_err(|e| anyhow::anyhow!("clone3: {e}"))?
         }
         // SAFETY: single-threaded; the child only makes raw syscalls and _exits.
         None => unsafe { libc::fork() },

@@ -246,53 +246,24 @@ pub fn cgroups_of(pid: i32) -> Vec<(String, String)> {
 }
 
 /// Where each hierarchy of /proc/PID/cgroup is mounted: key is the
-/// controller list as /proc/PID/cgroup names it ("" for cgroup2).
+/// controller list as /proc/PID/cgroup names it ("" for cgroup2). The layout
+/// comes from brig-cgroups' mountinfo parser, the one brig itself uses.
 pub fn cgroup_mounts() -> BTreeMap<String, PathBuf> {
+    use brig_cgroups::Layout;
     let mut m = BTreeMap::new();
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return m;
+    let (v1, unified) = match brig_cgroups::detect_layout() {
+        Ok(Layout::Unified { root }) => (Vec::new(), Some(root)),
+        Ok(Layout::Hybrid { v1, unified }) => (v1, Some(unified)),
+        Ok(Layout::Legacy { v1 }) => (v1, None),
+        Err(_) => return m,
     };
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut r = right.split_whitespace();
-        let fstype = r.next().unwrap_or("");
-        let _src = r.next();
-        let opts = r.next().unwrap_or("");
-        let mountpoint = left.split_whitespace().nth(4).unwrap_or("");
-        match fstype {
-            "cgroup2" => {
-                m.entry(String::new())
-                    .or_insert_with(|| PathBuf::from(mountpoint));
-            }
-            "cgroup" => {
-                let known = [
-                    "cpu",
-                    "cpuacct",
-                    "cpuset",
-                    "memory",
-                    "devices",
-                    "freezer",
-                    "blkio",
-                    "pids",
-                    "hugetlb",
-                    "net_cls",
-                    "net_prio",
-                    "perf_event",
-                    "rdma",
-                    "misc",
-                ];
-                let mut ctrls: Vec<&str> = opts
-                    .split(',')
-                    .filter(|o| known.contains(o) || o.starts_with("name="))
-                    .collect();
-                ctrls.sort_unstable();
-                m.entry(ctrls.join(","))
-                    .or_insert_with(|| PathBuf::from(mountpoint));
-            }
-            _ => {}
-        }
+    if let Some(u) = unified {
+        m.insert(String::new(), u);
+    }
+    for h in v1 {
+        let mut ctrls = h.controllers;
+        ctrls.sort_unstable();
+        m.entry(ctrls.join(",")).or_insert(h.mount_point);
     }
     m
 }

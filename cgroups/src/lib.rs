@@ -17,6 +17,7 @@
 //! Nothing here needs an async runtime.
 
 mod bpf;
+mod clone;
 mod fsutil;
 mod hybrid;
 mod mountinfo;
@@ -34,6 +35,7 @@ use std::time::Duration;
 
 use oci_spec::runtime::LinuxResources;
 
+pub use clone::{clone3_into_cgroup, CLONE_INTO_CGROUP};
 pub use hybrid::HybridManager;
 pub use mountinfo::{parse_mountinfo, parse_proc_cgroup, ProcCgroup};
 pub use oom::{OomEvent, OomWatcher};

@@ -106,53 +106,11 @@ fn clone_process(flags: CloneFlags) -> nix::Result<i32> {
     }
 }
 
-/// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2, Linux 5.7), the
-/// same layout on every architecture.
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-/// Not in the libc crate as a u64 (it does not fit a c_int).
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// clone3(2) with CLONE_INTO_CGROUP: the child starts life in the cgroup2
-/// directory `cgroup_dir` (an fd of it), so it never has to migrate there.
-/// Fork-like (no CLONE_VM, no new stack): returns 0 in the child.
+/// [`brig_cgroups::clone3_into_cgroup`] for a `File` of the directory.
 fn clone3_into_cgroup(flags: CloneFlags, cgroup_dir: &std::fs::File) -> nix::Result<i32> {
     use std::os::fd::AsRawFd;
-    let args = CloneArgs {
-        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: cgroup_dir.as_raw_fd() as u64,
-        ..CloneArgs::default()
-    };
-    // SAFETY: as clone(2) in clone_process: without CLONE_VM the child gets a copy
-    // of our memory, as with fork(2), and brig is single-threaded here. `args`
-    // lives across the call and its size is passed with it.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if r < 0 {
-        Err(nix::Error::last())
-    } else {
-        Ok(r as i32)
-    }
+    brig_cgroups::clone3_into_cgroup(flags.bits() as u64, cgroup_dir.as_raw_fd())
+        .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL)))
 }
 
 /// A new process (fork-like: 0 in the child) with `flags`, that joins `cgroup`
