@@ -203,6 +203,18 @@ fn sh(script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// What a reboot does to a network namespace file: unmount and remove it, and
+/// wait until the namespace's end has taken its veth along (on the kernel's time).
+fn lose_netns(ns: &Path) {
+    nix::mount::umount2(ns, nix::mount::MntFlags::MNT_DETACH).unwrap();
+    std::fs::remove_file(ns).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sh("ip -o link").contains("veth") {
+        assert!(Instant::now() < deadline, "the veth outlived its namespace");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Connect to `addr` until a server answers with something, or 30 s pass.
 fn fetch(addr: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -590,14 +602,7 @@ fn detach_after_a_crash_cleans_up() {
         // namespace, and the plugins still release the lease and the rules.
         let r = net.attach("crash4", &["-p", "8080:80"]);
         let ns = PathBuf::from(r["netns"].as_str().unwrap());
-        nix::mount::umount2(&ns, nix::mount::MntFlags::MNT_DETACH).unwrap();
-        std::fs::remove_file(&ns).unwrap();
-        // The namespace's end takes the veth with it, on the kernel's time.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while sh("ip -o link").contains("veth") {
-            assert!(Instant::now() < deadline, "the veth outlived its namespace");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        lose_netns(&ns);
         assert!(sh("iptables-save -t nat").contains("CNI-DN-"));
         net.detach("crash4");
         net.assert_clean("crash4", r["ip"].as_str());
@@ -606,17 +611,11 @@ fn detach_after_a_crash_cleans_up() {
         // detach must not trip over their absence, and frees the lease.
         let r = net.attach("crash5", &["-p", "8080:80"]);
         let ns = PathBuf::from(r["netns"].as_str().unwrap());
-        nix::mount::umount2(&ns, nix::mount::MntFlags::MNT_DETACH).unwrap();
-        std::fs::remove_file(&ns).unwrap();
         let flushed = sh(
             "set -e; for t in nat filter; do iptables -t $t -F; iptables -t $t -X; done; echo ok",
         );
         assert_eq!(flushed, "ok\n");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while sh("ip -o link").contains("veth") {
-            assert!(Instant::now() < deadline, "the veth outlived its namespace");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        lose_netns(&ns);
         net.detach("crash5");
         net.assert_clean("crash5", r["ip"].as_str());
         // The next attach puts the loopback guard back.
@@ -640,14 +639,7 @@ fn detach_after_a_crash_cleans_up() {
             .unwrap();
         net.ids.borrow_mut().push("crash7".into());
         assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(9));
-        let ns = net.netns.join("crash7");
-        nix::mount::umount2(&ns, nix::mount::MntFlags::MNT_DETACH).unwrap();
-        std::fs::remove_file(&ns).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while sh("ip -o link").contains("veth") {
-            assert!(Instant::now() < deadline, "the veth outlived its namespace");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        lose_netns(&net.netns.join("crash7"));
         assert!(sh("iptables-save -t nat").contains("id: \\\"crash7\\\""));
         net.detach("crash7");
         net.assert_clean("crash7", None);
