@@ -33,6 +33,18 @@ pub fn base_process(store: &Store, id: &str) -> Result<Process, ContainerError> 
         .ok_or_else(|| crate::spec::SpecError::invalid("process", "missing").into())
 }
 
+/// Whether the container's init is gone, or goes within a second: after a
+/// failed exec, to tell a container that was stopping from a real failure.
+fn init_exits_soon(state: &super::state::ContainerState) -> bool {
+    if !state.init_alive() {
+        return true;
+    }
+    let exited = crate::sys::pidfd_open(state.pid).is_ok_and(|fd| {
+        crate::sys::wait_pidfd(&fd, Some(std::time::Duration::from_secs(1))).unwrap_or(false)
+    });
+    exited || !state.init_alive()
+}
+
 /// Run the process; returns its exit status, or 0 once it runs with `detach`.
 pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, ContainerError> {
     crate::spec::validate_process(&opts.process)?;
@@ -70,7 +82,17 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
         seccomp,
     };
     let spawn = || -> Result<(i32, Option<OwnedFd>), ContainerError> {
-        let spawned = spawn_exec(&cfg)?;
+        let spawned = spawn_exec(&cfg).map_err(|e| {
+            // The container may be stopping since the check above (a racing
+            // kill): a pid namespace whose init is dying refuses new pids, so
+            // the fork there fails with ENOMEM while the init still exits.
+            // Say what happened, not the errno.
+            if init_exits_soon(&state) {
+                ContainerError::status(&state, Status::Stopped, "exec needs a running container")
+            } else {
+                ContainerError::from(e)
+            }
+        })?;
         let (pid, mut console) = (spawned.pid, spawned.console);
         if let Some(fd) = &spawned.seccomp_listener {
             let mut st = state.clone();
