@@ -128,12 +128,5 @@ fn hand_over_listener(
 /// Write a file atomically (temp + rename): for --pid-file, which a caller may be
 /// polling for.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ContainerError> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, data)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            ContainerError::io(path, e)
-        })
+    crate::sys::write_atomic(path, data, false).map_err(|e| ContainerError::io(path, e))
 }

@@ -10,8 +10,6 @@
 //! `delete --force` clears. It cost 0.2-7 ms per save on this project's hosts,
 //! where /run is on the root disk (create saves twice, start once).
 
-use std::fs::File;
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -201,20 +199,13 @@ impl Store {
 
     pub fn save(&self, locked: &Locked, state: &ContainerState) -> Result<(), ContainerError> {
         let path = locked.dir.join(STATE_FILE);
-        let tmp = locked.dir.join(".state.json.tmp");
         let data = serde_json::to_vec(state).map_err(|e| ContainerError::Corrupt {
             path: path.clone(),
             msg: e.to_string(),
         })?;
-        // Temp file and rename, without fsync: see the module's comment.
-        let write = || -> std::io::Result<()> {
-            File::create(&tmp)?.write_all(&data)?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            ContainerError::io(&path, e)
-        })
+        // Temp file (.state.json.tmp) and rename, without fsync: see the
+        // module's comment.
+        crate::sys::write_atomic(&path, &data, false).map_err(|e| ContainerError::io(&path, e))
     }
 
     /// Remove the container's directory (the lock goes with it).

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -394,17 +394,7 @@ impl ImageStore {
 /// Write JSON atomically (temp file, fsync, rename).
 pub(crate) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     let data = serde_json::to_vec_pretty(v).map_err(|e| invalid(e.to_string()))?;
-    let tmp = path.with_extension("tmp");
-    let r = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r.map_err(io(path))
+    crate::sys::write_atomic(path, &data, true).map_err(io(path))
 }
 
 /// `name[:tag]` with the tag made explicit (`latest`), checked: a name is

@@ -391,25 +391,11 @@ pub(crate) fn mkdir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| NetworkError::io(dir, e))
 }
 
-/// Write a file whole or not at all: temp file, fsync, rename.
+/// Write a file whole or not at all (temp file, fsync, rename), making its
+/// directory first.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    mkdir(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let r = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    r.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        NetworkError::io(path, e)
-    })
+    mkdir(path.parent().unwrap_or(Path::new(".")))?;
+    crate::sys::write_atomic(path, data, true).map_err(|e| NetworkError::io(path, e))
 }
 
 #[cfg(test)]

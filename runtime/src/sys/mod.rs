@@ -5,6 +5,30 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Replace `path` whole or not at all: write `.NAME.tmp` beside it, then
+/// rename it over `path` (a reader sees the old file or the new one). With
+/// `sync`, the data is fsynced before the rename, for files that must survive
+/// a power loss (image and network records on /var/lib); without, for what
+/// describes processes a power loss ends anyway (state, pid files). The temp
+/// file is removed on failure.
+pub fn write_atomic(path: &std::path::Path, data: &[u8], sync: bool) -> io::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let r = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        if sync {
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
 /// pidfd_open(2).
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with two integer arguments; the result is a new fd we own.
