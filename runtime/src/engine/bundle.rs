@@ -129,6 +129,11 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), S
     Ok((uid, gid, extra))
 }
 
+/// The container's hostname: --hostname, or the first 12 digits of its id (docker's).
+pub fn hostname(f: &RunFlags, id: &str) -> String {
+    f.hostname.clone().unwrap_or_else(|| id[..12].to_string())
+}
+
 /// What config.json needs besides the flags.
 pub struct BundleInput<'a> {
     pub id: &'a str,
@@ -165,7 +170,7 @@ pub fn config_json(b: &BundleInput) -> Result<Value, String> {
             f.image
         ));
     }
-    let hostname = f.hostname.clone().unwrap_or_else(|| b.id[..12].to_string());
+    let hostname = hostname(f, b.id);
     // Env: the image's, then -e on top (same name: replaced).
     let mut env: Vec<(String, String)> = Vec::new();
     let mut set = |k: &str, v: &str| {

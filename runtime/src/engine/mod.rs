@@ -256,15 +256,14 @@ impl Engine {
                 undo.volumes.push(made);
             }
         }
-        // As docker: the container's hostname in its /etc/hosts.
-        let hostname = f.hostname.clone().unwrap_or_else(|| id[..12].to_string());
         undo.attached = Some(id.clone());
         let attachment = self.networks.attach(
             &id,
             &AttachRequest {
                 mode: f.network.clone(),
                 ports: f.ports.clone(),
-                hostname,
+                // As docker: the container's hostname in its /etc/hosts.
+                hostname: bundle::hostname(f, &id),
             },
         )?;
         let vols = self.images.volumes_dir();
