@@ -36,6 +36,8 @@ pub fn host_ready() -> Result<()> {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     shared(&READY, || {
         host::ensure_packages(host::HOST_PACKAGES, &mut |s| progress(s))?;
+        let qemu = host::ensure_qemu(&mut |s| progress(s))?;
+        progress(&format!("using {qemu}"));
         anyhow::ensure!(
             Path::new(host::QBOOT).exists(),
             "{} is missing (Debian package qemu-system-data)",
@@ -257,6 +259,8 @@ pub struct CellResult {
     pub kernel: Kernel,
     pub mode: Mode,
     pub accel: Accel,
+    /// `qemu-system-x86_64 --version`'s first line: TCG's speed and the `pc` machine depend on it.
+    pub qemu: String,
     pub boot: BootResult,
     pub report: SuiteReport,
     /// Where the console log, the report and the initramfs are (kept when the cell failed).
@@ -268,7 +272,7 @@ impl CellResult {
     pub fn summary_line(&self) -> String {
         let secs = |o: Option<f64>| o.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "?".into());
         let mut line = format!(
-            "{}/{} [{} {}, {}]: boot {}, suite {}, wall {:.1}s",
+            "{}/{} [{} {}, {}, {}]: boot {}, suite {}, wall {:.1}s",
             self.kernel.name,
             self.mode,
             self.kernel.origin,
@@ -278,6 +282,7 @@ impl CellResult {
                 .map(String::as_str)
                 .unwrap_or("?"),
             self.accel.name(),
+            short_qemu(&self.qemu),
             secs(self.boot.boot_seconds()),
             secs(self.boot.payload_seconds()),
             self.boot.wall.as_secs_f64(),
@@ -408,6 +413,7 @@ pub fn run_cell(
         kernel: k.kernel.clone(),
         mode,
         accel,
+        qemu: host::qemu_version()?,
         boot,
         report,
         workdir: workdir.clone(),
@@ -450,6 +456,30 @@ pub fn save_report(cell: &CellResult) -> Result<PathBuf> {
     let dir = host::cache_dir().join("reports");
     std::fs::create_dir_all(&dir)?;
     let p = dir.join(format!("{}-{}.json", cell.kernel.name, cell.mode));
-    std::fs::write(&p, &cell.boot.report)?;
+    // The guest's report, with what ran it: the host's QEMU, the accelerator and the kernel.
+    let mut v: serde_json::Value = serde_json::from_slice(&cell.boot.report)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "vm".into(),
+            serde_json::json!({
+                "qemu": cell.qemu,
+                "accel": cell.accel.name(),
+                "kernel": cell.kernel.origin,
+            }),
+        );
+    }
+    std::fs::write(&p, serde_json::to_vec_pretty(&v)?)?;
     Ok(p)
+}
+
+/// `QEMU emulator version 10.0.2 (Debian ...)` -> `QEMU 10.0.2`.
+pub fn short_qemu(line: &str) -> String {
+    match line
+        .split_whitespace()
+        .skip_while(|w| *w != "version")
+        .nth(1)
+    {
+        Some(v) => format!("QEMU {v}"),
+        None => line.to_string(),
+    }
 }
