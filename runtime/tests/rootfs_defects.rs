@@ -302,6 +302,23 @@ fn userns_bind_source_under_a_root_only_directory() {
     );
 }
 
+/// U3: a missing bind source in a user namespace fails before anything exists,
+/// naming the field (spec validation sees it first; the host-side open
+/// reports the same field if the source goes away after validation).
+#[test]
+fn userns_missing_bind_source_is_refused_by_name() {
+    let mut bed = Bed::new(&["true"]);
+    user_namespaced(&mut bed);
+    let missing = bed.tmp.path().join("no-such-dir");
+    mounts(&mut bed).push(json!({"destination": "/data", "type": "bind",
+        "source": missing, "options": ["rbind"]}));
+    let id = unique_id("rootfs-u3m");
+    let out = bed.run(&id);
+    fails_with(&out, "mounts[7].source");
+    assert!(stderr(&out).to_lowercase().contains("no such file"));
+    assert_no_trace(&bed, &id);
+}
+
 // ---- U4: process.cwd with a read-only root --------------------------------
 
 /// U4. A missing cwd is made before the root turns read-only.

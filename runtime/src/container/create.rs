@@ -107,6 +107,8 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         )
         .into());
     }
+    // Before anything exists: a missing source fails here, leaving nothing.
+    let bind_trees = open_bind_sources(&spec, &ns)?;
     let linux = spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().clone());
     let (mgr, creator_cgroups) = cgroup::manager(&layout, cgroups_path.as_deref(), id)?;
@@ -159,7 +161,6 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     mgr.apply(&resources)?;
     crate::failpoint::hit("create.after-cgroup");
 
-    let bind_trees = open_bind_sources(&spec, &ns)?;
     let cfg = InitConfig {
         spec: &spec,
         rootfs,
@@ -230,13 +231,15 @@ fn open_bind_sources(
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for m in spec.mounts().iter().flatten() {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let opts = crate::rootfs::parse_options(m.options().as_deref().unwrap_or(&[]))
             .unwrap_or_else(|_| crate::rootfs::parse_options(&[]).expect("no options"));
         let tree = match m.source() {
             Some(src) if opts.is_bind() => Some(
                 crate::sys::open_tree_clone(src, opts.flags.contains(nix::mount::MsFlags::MS_REC))
-                    .map_err(|e| ContainerError::io(src, e))?,
+                    .map_err(|e| {
+                        ContainerError::Other(format!("mounts[{i}].source: {}: {e}", src.display()))
+                    })?,
             ),
             _ => None,
         };
