@@ -245,20 +245,23 @@ fn set_recursive(dest: &Path, opts: &mounts::MountOptions) -> Result<()> {
     if !opts.has_recursive() {
         return Ok(());
     }
-    crate::sys::mount_setattr_recursive(dest, opts.rec_set, opts.rec_clear).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ENOSYS) {
-            RootfsError::Config(format!(
-                "options {}: recursive mount options need mount_setattr(2), \
-                 which this kernel lacks (Linux 5.12 or later; rnosymfollow 5.14)",
-                opts.rec_names.join(",")
-            ))
-        } else {
-            io(
-                format!("setting {} (mount_setattr) on", opts.rec_names.join(",")),
-                dest,
-            )(e)
-        }
-    })
+    crate::sys::mount_setattr_recursive(dest, opts.rec_set, opts.rec_clear)
+        .map_err(|e| recursive_error(dest, opts, e))
+}
+
+fn recursive_error(dest: &Path, opts: &mounts::MountOptions, e: std::io::Error) -> RootfsError {
+    if e.raw_os_error() == Some(libc::ENOSYS) {
+        RootfsError::Config(format!(
+            "options {}: recursive mount options need mount_setattr(2), \
+             which this kernel lacks (Linux 5.12 or later; rnosymfollow 5.14)",
+            opts.rec_names.join(",")
+        ))
+    } else {
+        io(
+            format!("setting {} (mount_setattr) on", opts.rec_names.join(",")),
+            dest,
+        )(e)
+    }
 }
 
 /// One configured mount; returns where it went on the host side.
@@ -662,4 +665,38 @@ pub fn finish(m: &dyn Mounter, spec: &Spec) -> Result<()> {
         remount_bind(m, root, MsFlags::MS_RDONLY)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_without_mount_setattr_is_named() {
+        let opts = parse_options(&["rro".into(), "rnosuid".into()]).unwrap();
+        let e = recursive_error(
+            Path::new("/x"),
+            &opts,
+            std::io::Error::from_raw_os_error(libc::ENOSYS),
+        )
+        .to_string();
+        assert!(
+            e.contains("rro,rnosuid") && e.contains("mount_setattr") && e.contains("5.12"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn under_means_strictly_below() {
+        assert!(is_under(Path::new("/dev/pts"), Path::new("/dev")));
+        assert!(is_under(Path::new("dev/pts/"), Path::new("/dev/")));
+        assert!(!is_under(Path::new("/dev"), Path::new("/dev")));
+        assert!(!is_under(Path::new("/devices"), Path::new("/dev")));
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/a\\040b\\011c"), "/a b\tc");
+        assert_eq!(unescape_mountinfo("/plain\\"), "/plain\\");
+    }
 }
