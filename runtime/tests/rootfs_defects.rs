@@ -369,6 +369,30 @@ fn readonly_mount_with_mounts_under_it() {
     assert_eq!(ok(&bed.run(&unique_id("rootfs-u5b"))), "DATA-RO\n");
 }
 
+/// U5, the limit: a read-only *bind* mount turns read-only at once, as in
+/// runc, so a later mount under it never makes its mount point in the host's
+/// directory. The run fails instead, naming the mount.
+#[test]
+fn readonly_bind_mount_never_gets_a_mount_point_written_into_the_host() {
+    let mut bed = Bed::new(&["true"]);
+    let src = bed.tmp.path().join("hostdir");
+    std::fs::create_dir(&src).unwrap();
+    mounts(&mut bed).push(
+        json!({"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "ro"]}),
+    );
+    mounts(&mut bed).push(json!({"destination": "/data/sub", "type": "tmpfs",
+        "source": "tmpfs"}));
+    let id = unique_id("rootfs-u5c");
+    let out = bed.run(&id);
+    fails_with(&out, "mounts[8]");
+    fails_with(&out, "Read-only file system");
+    assert!(
+        !src.join("sub").exists(),
+        "a mount point was made in the host dir"
+    );
+    assert_no_trace(&bed, &id);
+}
+
 // ---- U6: recursive mount options --------------------------------------------
 
 /// U6. `rro` makes a bind mount read-only with every mount under it; plain `ro`

@@ -148,7 +148,14 @@ pub fn prepare(m: &dyn Mounter, plan: &RootfsPlan) -> Result<()> {
                         .into_iter()
                         .flatten()
                         .any(|d| is_under(d.path(), mount.destination()))));
-        let defer = filled_later && opts.makes_readonly() && typ != "cgroup" && typ != "cgroup2";
+        // Only a filesystem of the container's own: a read-only bind stays
+        // read-only at once (as in runc), so that no mount point is ever
+        // made in a host directory the config says not to write.
+        let defer = filled_later
+            && opts.makes_readonly()
+            && !opts.is_bind()
+            && typ != "cgroup"
+            && typ != "cgroup2";
         let source = plan.bind_trees.get(i).and_then(|f| f.as_ref());
         if defer {
             let mut now = opts.clone();
