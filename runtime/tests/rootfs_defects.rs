@@ -319,6 +319,20 @@ fn userns_missing_bind_source_is_refused_by_name() {
     assert_no_trace(&bed, &id);
 }
 
+/// A relative bind source is relative to the bundle (runtime-spec), not to
+/// the caller's working directory, as in runc and crun.
+#[test]
+fn relative_bind_source_is_relative_to_the_bundle() {
+    let mut bed = Bed::new(&["cat", "/data/f"]);
+    std::fs::create_dir(bed.bundle.join("data")).unwrap();
+    std::fs::write(bed.bundle.join("data/f"), "in the bundle\n").unwrap();
+    mounts(&mut bed).push(json!({"destination": "/data", "type": "bind",
+        "source": "data", "options": ["rbind", "ro"]}));
+    // The tests run in the crate's directory, which has no `data`.
+    assert!(!Path::new("data").exists());
+    assert_eq!(ok(&bed.run(&unique_id("rootfs-rel"))), "in the bundle\n");
+}
+
 // ---- U4: process.cwd with a read-only root --------------------------------
 
 /// U4. A missing cwd is made before the root turns read-only.
