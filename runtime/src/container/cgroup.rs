@@ -51,7 +51,8 @@ fn rule(
 
 /// linux.resources, with device rules appended that allow what every container
 /// has (the default nodes, ptys, mknod), as runc does. Without them a config's
-/// "deny all" would leave the container without /dev/null.
+/// "deny all" would leave the container without /dev/null. Nothing is added
+/// for linux.devices: a config that makes a node and denies it access means it.
 pub fn resources(spec: &Spec) -> LinuxResources {
     let linux = spec.linux().as_ref();
     let mut res = linux
@@ -68,13 +69,9 @@ pub fn resources(spec: &Spec) -> LinuxResources {
         rules.push(rule(C, Some(136), None, "rwm")); // pty slaves
         rules.push(rule(C, Some(5), Some(2), "rwm")); // /dev/ptmx
         rules.push(rule(C, Some(5), Some(1), "rwm")); // /dev/console
-        for d in linux
-            .and_then(|l| l.devices().as_ref())
-            .into_iter()
-            .flatten()
-        {
-            rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
-        }
+                                                      // linux.devices only makes nodes: what the container may do with them
+                                                      // is for the config's own rules, as in runc and crun. (An implicit
+                                                      // `rwm` here once opened what those rules denied.)
         res.set_devices(Some(rules));
     }
     res
@@ -128,4 +125,39 @@ pub fn cgroup_mounts(layout: &Layout, mgr: &dyn CgroupManager) -> Vec<CgroupMoun
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linux_devices_add_no_device_rule() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "linux": {
+                "devices": [
+                    {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11},
+                    {"path": "/dev/fifo", "type": "p", "major": 0, "minor": 0}
+                ],
+                "resources": {"devices": [
+                    {"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "r"}
+                ]}
+            }
+        }))
+        .unwrap();
+        let rules = resources(&spec).devices().clone().unwrap();
+        // The config's rules first, then only the defaults every container has.
+        assert_eq!(rules[1].access().as_deref(), Some("r"));
+        for r in &rules[2..] {
+            assert!(r.allow());
+            assert_ne!((r.major(), r.minor()), (Some(1), Some(11)), "{r:?}");
+            assert!(matches!(
+                r.typ(),
+                Some(LinuxDeviceType::C | LinuxDeviceType::B)
+            ));
+        }
+    }
 }

@@ -107,6 +107,8 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         )
         .into());
     }
+    // Before anything exists: a missing source fails here, leaving nothing.
+    let bind_trees = open_bind_sources(&spec, &ns)?;
     let linux = spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().clone());
     let (mgr, creator_cgroups) = cgroup::manager(&layout, cgroups_path.as_deref(), id)?;
@@ -166,6 +168,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         ns,
         cgroup: mgr,
         fifo,
+        bind_trees,
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         close_fds: vec![lock_fd],
@@ -216,6 +219,35 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
 /// reads it, and through NSS (getpwuid_r) only for a uid that file lacks (a
 /// directory user). NSS first would cost every create nscd's socket,
 /// /etc/nsswitch.conf and then /etc/passwd anyway. Empty when nobody knows it.
+/// In a user namespace, each bind mount's source as a detached clone made
+/// here, with host root's right to walk to it (runc and crun also open bind
+/// sources on the host side). The container's root may not be able to reach a
+/// source under a directory only host root can enter. Elsewhere: none.
+fn open_bind_sources(
+    spec: &spec::Spec,
+    ns: &NsPlan,
+) -> Result<Vec<Option<std::os::fd::OwnedFd>>, ContainerError> {
+    if !ns.has(LinuxNamespaceType::User) {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let opts = crate::rootfs::parse_options(m.options().as_deref().unwrap_or(&[]))
+            .unwrap_or_else(|_| crate::rootfs::parse_options(&[]).expect("no options"));
+        let tree = match m.source() {
+            Some(src) if opts.is_bind() => Some(
+                crate::sys::open_tree_clone(src, opts.flags.contains(nix::mount::MsFlags::MS_REC))
+                    .map_err(|e| {
+                        ContainerError::Other(format!("mounts[{i}].source: {}: {e}", src.display()))
+                    })?,
+            ),
+            _ => None,
+        };
+        out.push(tree);
+    }
+    Ok(out)
+}
+
 fn owner_name(uid: u32) -> String {
     if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
         if let Some(name) = passwd_name(&passwd, uid) {

@@ -76,8 +76,12 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
         cgroups: &cfg.cgroup_mounts,
         mount_cgroupfs: cfg.ns.has(Ns::Cgroup) && !cfg.ns.has(Ns::User),
         bind_devices: cfg.ns.has(Ns::User),
+        bind_trees: &cfg.bind_trees,
     };
     step("rootfs", rootfs::prepare(&mounter, &plan))?;
+    for fd in cfg.bind_trees.iter().flatten() {
+        let _ = nix::unistd::close(fd.as_raw_fd());
+    }
 
     // The fifo lives outside the rootfs: hold it by an O_PATH fd across pivot_root.
     let fifo = step(

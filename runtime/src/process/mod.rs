@@ -59,6 +59,9 @@ pub struct InitConfig<'a> {
     pub preserve_fds: i32,
     /// Parent fds the init must close at once (the state dir lock).
     pub close_fds: Vec<RawFd>,
+    /// In a user namespace: each bind mount's source cloned on the host side
+    /// (see rootfs::RootfsPlan::bind_trees), by index in `mounts`.
+    pub bind_trees: Vec<Option<OwnedFd>>,
     /// linux.seccomp, compiled (in `create`, before anything was made).
     pub seccomp: Option<crate::security::seccomp::Program>,
 }

@@ -76,7 +76,7 @@ fn make_node(
     // A node left by an earlier run of the same bundle is replaced.
     let _ = std::fs::remove_file(dest);
     if bind && kind != SFlag::S_IFIFO {
-        let host = Path::new("/dev").join(dest.file_name().unwrap_or_default());
+        let host = host_node(dest, kind, major, minor)?;
         std::fs::File::create(dest).map_err(io("creating", dest))?;
         return m
             .mount(Some(&host), dest, None, MsFlags::MS_BIND, None)
@@ -93,4 +93,40 @@ fn make_node(
         nix::unistd::chown(dest, Some(uid.into()), Some(gid.into())).map_err(sys("chown", dest))?;
     }
     Ok(())
+}
+
+/// The host's node for a device to bind in a user namespace: /dev/NAME, or
+/// udev's /dev/char|block/MAJOR:MINOR, whichever really is that device (a
+/// device may have any name and path in the container).
+fn host_node(dest: &Path, kind: SFlag, major: u64, minor: u64) -> Result<std::path::PathBuf> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let dir = if kind == SFlag::S_IFBLK {
+        "block"
+    } else {
+        "char"
+    };
+    let candidates = [
+        Path::new("/dev").join(dest.file_name().unwrap_or_default()),
+        Path::new("/dev").join(dir).join(format!("{major}:{minor}")),
+    ];
+    for c in candidates {
+        let Ok(meta) = std::fs::metadata(&c) else {
+            continue;
+        };
+        let ft = meta.file_type();
+        let same_kind = if kind == SFlag::S_IFBLK {
+            ft.is_block_device()
+        } else {
+            ft.is_char_device()
+        };
+        if same_kind && meta.rdev() == makedev(major, minor) {
+            return Ok(c);
+        }
+    }
+    Err(RootfsError::Config(format!(
+        "{}: in a user namespace devices are bind-mounted from the host, \
+         and the host has no node {major}:{minor} at /dev/{} or /dev/{dir}/{major}:{minor}",
+        dest.display(),
+        dest.file_name().unwrap_or_default().to_string_lossy()
+    )))
 }

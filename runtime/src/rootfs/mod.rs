@@ -1,6 +1,7 @@
 //! The container's filesystem: mounts from the config, /dev, pivot_root, and the
 //! masked and read-only paths. Runs in the container's mount namespace.
 
+mod copyup;
 mod devices;
 pub mod mounts;
 
@@ -77,6 +78,11 @@ pub struct RootfsPlan<'a> {
     pub mount_cgroupfs: bool,
     /// In a new user namespace mknod is refused: bind the host's devices instead.
     pub bind_devices: bool,
+    /// Per entry of `mounts`, in a user namespace: the bind mount's source,
+    /// cloned by the parent on the host side (open_tree), to attach with
+    /// move_mount. The namespace's root may not be allowed to walk to the
+    /// source (a 0700 directory of host root); the parent was.
+    pub bind_trees: &'a [Option<std::os::fd::OwnedFd>],
 }
 
 /// Before pivot_root: propagation, the rootfs bind, every configured mount, /dev.
@@ -85,16 +91,27 @@ pub fn prepare(m: &dyn Mounter, plan: &RootfsPlan) -> Result<()> {
     let requested = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(propagation_flags);
-    // Keep host mount events from leaking in (and ours out) while we build.
-    // A shared propagation is applied again after pivot_root, which refuses shared parents.
+    // Keep host mount events from leaking in (and ours out) while we build,
+    // unless the config asks for private or shared: shared must hold from
+    // here, so that the host's shared mounts bound into the container stay in
+    // their peer groups and mounts made under them reach the host. (Unbindable
+    // would refuse the binds below; it is set after pivot_root.)
     let before = match requested {
-        Some(f) if f.contains(MsFlags::MS_PRIVATE) => f,
+        Some(f) if f.intersects(MsFlags::MS_PRIVATE | MsFlags::MS_SHARED) => f,
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
     let root = Path::new("/");
     m.mount(None, root, None, before, None)
         .map_err(sys("setting propagation of", root))?;
     let rootfs = plan.rootfs;
+    // The mount holding the rootfs must not be shared: the rootfs bind would
+    // propagate to the host's mount namespace, and pivot_root refuses a
+    // shared parent.
+    if before.contains(MsFlags::MS_SHARED) {
+        let parent = mount_point_of(rootfs);
+        m.mount(None, &parent, None, MsFlags::MS_PRIVATE, None)
+            .map_err(sys("making private the mount holding the rootfs", &parent))?;
+    }
     m.mount(
         Some(rootfs),
         rootfs,
@@ -104,48 +121,193 @@ pub fn prepare(m: &dyn Mounter, plan: &RootfsPlan) -> Result<()> {
     )
     .map_err(sys("bind-mounting rootfs", rootfs))?;
 
-    let mut dev_is_bound = false;
-    for (i, mount) in plan.spec.mounts().iter().flatten().enumerate() {
-        let opts = parse_options(mount.options().as_deref().unwrap_or(&[]))
+    let list: Vec<&Mount> = plan.spec.mounts().iter().flatten().collect();
+    let dev_is_bound = list.iter().any(|mount| {
+        mount.destination() == Path::new("/dev")
+            && parse_options(mount.options().as_deref().unwrap_or(&[])).is_ok_and(|o| o.is_bind())
+    });
+    // Mounts that turn read-only only once everything under them is made.
+    let mut late: Vec<(usize, PathBuf, mounts::MountOptions)> = Vec::new();
+    for (i, mount) in list.iter().enumerate() {
+        let mut opts = parse_options(mount.options().as_deref().unwrap_or(&[]))
             .map_err(|e| RootfsError::Config(format!("mounts[{i}].options: {e}")))?;
-        if mount.destination() == Path::new("/dev") && opts.is_bind() {
-            dev_is_bound = true;
+        let typ = mount.typ().as_deref().unwrap_or("");
+        // Something goes under it later: a mount, or devices (the defaults
+        // under /dev, linux.devices anywhere).
+        let devices = plan
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().as_ref());
+        let filled_later = list[i + 1..]
+            .iter()
+            .any(|later| is_under(later.destination(), mount.destination()))
+            || (!dev_is_bound
+                && (is_under(Path::new("/dev/null"), mount.destination())
+                    || devices
+                        .into_iter()
+                        .flatten()
+                        .any(|d| is_under(d.path(), mount.destination()))));
+        // Only a filesystem of the container's own: a read-only bind stays
+        // read-only at once (as in runc), so that no mount point is ever
+        // made in a host directory the config says not to write.
+        let defer = filled_later
+            && opts.makes_readonly()
+            && !opts.is_bind()
+            && typ != "cgroup"
+            && typ != "cgroup2";
+        let source = plan.bind_trees.get(i).and_then(|f| f.as_ref());
+        if defer {
+            let mut now = opts.clone();
+            now.flags.remove(MsFlags::MS_RDONLY);
+            now.rec_set = 0;
+            now.rec_clear = 0;
+            now.rec_names.clear();
+            let dest = mount_one(m, plan, mount, &now, source).map_err(name(i, mount))?;
+            opts.flags &= MsFlags::MS_RDONLY;
+            late.push((i, dest, opts));
+        } else {
+            mount_one(m, plan, mount, &opts, source).map_err(name(i, mount))?;
         }
-        mount_one(m, plan, mount, &opts).map_err(|e| match e {
-            RootfsError::Config(s) => RootfsError::Config(format!("mounts[{i}]: {s}")),
-            e => RootfsError::Config(format!(
-                "mounts[{i}] ({}): {e}",
-                mount.destination().display()
-            )),
-        })?;
     }
     if !dev_is_bound {
         create_devices(m, plan.spec, rootfs, plan.bind_devices)?;
         dev_links(rootfs, plan.spec)?;
     }
+    // Innermost first, as runc remounts /dev read-only last.
+    for (i, dest, opts) in late.into_iter().rev() {
+        let mount = list[i];
+        if opts.flags.contains(MsFlags::MS_RDONLY) {
+            remount_bind(m, &dest, MsFlags::MS_RDONLY).map_err(name(i, mount))?;
+        }
+        set_recursive(&dest, &opts).map_err(name(i, mount))?;
+    }
     Ok(())
 }
 
+/// An error of mounts[i], naming it.
+fn name(i: usize, mount: &Mount) -> impl FnOnce(RootfsError) -> RootfsError + '_ {
+    move |e| match e {
+        RootfsError::Config(s) => RootfsError::Config(format!("mounts[{i}]: {s}")),
+        e => RootfsError::Config(format!(
+            "mounts[{i}] ({}): {e}",
+            mount.destination().display()
+        )),
+    }
+}
+
+/// `path` is under `dir` (both container paths).
+fn is_under(path: &Path, dir: &Path) -> bool {
+    let parts = |p: &Path| -> Vec<std::ffi::OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(s) => Some(s.to_os_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (p, d) = (parts(path), parts(dir));
+    p.len() > d.len() && p.starts_with(&d)
+}
+
+/// The mount point of the mount that holds `path` (from mountinfo; `/` if none
+/// is found).
+fn mount_point_of(path: &Path) -> PathBuf {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut best = PathBuf::from("/");
+    for line in info.lines() {
+        let Some(mp) = line.split(' ').nth(4) else {
+            continue;
+        };
+        let mp = PathBuf::from(unescape_mountinfo(mp));
+        if path.starts_with(&mp) && mp.components().count() > best.components().count() {
+            best = mp;
+        }
+    }
+    best
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 4 <= b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The recursive options of a mount, through mount_setattr(2).
+fn set_recursive(dest: &Path, opts: &mounts::MountOptions) -> Result<()> {
+    if !opts.has_recursive() {
+        return Ok(());
+    }
+    crate::sys::mount_setattr_recursive(dest, opts.rec_set, opts.rec_clear)
+        .map_err(|e| recursive_error(dest, opts, e))
+}
+
+fn recursive_error(dest: &Path, opts: &mounts::MountOptions, e: std::io::Error) -> RootfsError {
+    if e.raw_os_error() == Some(libc::ENOSYS) {
+        RootfsError::Config(format!(
+            "options {}: recursive mount options need mount_setattr(2), \
+             which this kernel lacks (Linux 5.12 or later; rnosymfollow 5.14)",
+            opts.rec_names.join(",")
+        ))
+    } else {
+        io(
+            format!("setting {} (mount_setattr) on", opts.rec_names.join(",")),
+            dest,
+        )(e)
+    }
+}
+
+/// One configured mount; returns where it went on the host side.
 fn mount_one(
     m: &dyn Mounter,
     plan: &RootfsPlan,
     mount: &Mount,
     opts: &mounts::MountOptions,
-) -> Result<()> {
+    tree: Option<&std::os::fd::OwnedFd>,
+) -> Result<PathBuf> {
     let dest = secure_join(plan.rootfs, mount.destination());
     let typ = mount.typ().as_deref().unwrap_or("");
     let source = mount.source().as_deref();
+    if opts.tmpcopyup && (opts.is_bind() || typ != "tmpfs") {
+        return Err(RootfsError::Config(
+            "options: \"tmpcopyup\" applies to tmpfs mounts only".into(),
+        ));
+    }
     if opts.is_bind() {
         let src = source.ok_or_else(|| RootfsError::Config("bind mount without source".into()))?;
-        make_target(&dest, !src.is_dir())?;
-        m.mount(
-            Some(src),
-            &dest,
-            None,
-            opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
-            None,
-        )
-        .map_err(sys(format!("bind-mounting {} on", src.display()), &dest))?;
+        if let Some(tree) = tree {
+            // Cloned by the parent on the host side (RootfsPlan::bind_trees).
+            let is_dir = nix::sys::stat::fstat(tree)
+                .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+                .map_err(sys("stat of the opened source", src))?;
+            make_target(&dest, !is_dir)?;
+            crate::sys::move_mount_fd(tree, &dest)
+                .map_err(io(format!("bind-mounting {} on", src.display()), &dest))?;
+        } else {
+            make_target(&dest, !src.is_dir())?;
+            m.mount(
+                Some(src),
+                &dest,
+                None,
+                opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+                None,
+            )
+            .map_err(sys(format!("bind-mounting {} on", src.display()), &dest))?;
+        }
         // Bind mounts take their flags only on a remount, keeping the flags
         // the kernel locked on the source (nodev from the host, ...).
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
@@ -157,21 +319,47 @@ fn mount_one(
         mount_cgroups(m, plan, &dest, opts)?;
     } else {
         make_target(&dest, false)?;
+        // tmpcopyup: hold the directory before the tmpfs hides it, copy from it after.
+        let below = if opts.tmpcopyup {
+            Some(
+                open(
+                    &dest,
+                    OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(sys("opening", &dest))?,
+            )
+        } else {
+            None
+        };
         let data = opts.data_string();
+        let ro = opts.flags.contains(MsFlags::MS_RDONLY) && below.is_some();
         m.mount(
             source.or(Some(Path::new(typ))),
             &dest,
             Some(typ),
-            opts.flags,
+            if ro {
+                opts.flags - MsFlags::MS_RDONLY
+            } else {
+                opts.flags
+            },
             data.as_deref(),
         )
         .map_err(sys(format!("mounting {typ} on"), &dest))?;
+        if let Some(below) = below {
+            let mode_given = opts.data.iter().any(|d| d.starts_with("mode="));
+            copyup::copy_dir(&below, &dest, !mode_given)?;
+            if ro {
+                remount_bind(m, &dest, MsFlags::MS_RDONLY)?;
+            }
+        }
     }
+    set_recursive(&dest, opts)?;
     if !opts.propagation.is_empty() {
         m.mount(None, &dest, None, opts.propagation, None)
             .map_err(sys("setting propagation of", &dest))?;
     }
-    Ok(())
+    Ok(dest)
 }
 
 /// The cgroup hierarchies under a `cgroup` mount, as runc lays them out: one
@@ -321,6 +509,7 @@ fn dev_links(rootfs: &Path, spec: &Spec) -> Result<()> {
 /// Make `rootfs` the root: pivot_root, or with `no_pivot` move it over / and chroot.
 pub fn pivot(m: &dyn Mounter, rootfs: &Path, no_pivot: bool) -> Result<()> {
     if no_pivot {
+        hide_host_proc_and_sys(m, rootfs)?;
         nix::unistd::chdir(rootfs).map_err(sys("chdir to", rootfs))?;
         m.mount(Some(rootfs), Path::new("/"), None, MsFlags::MS_MOVE, None)
             .map_err(sys("moving rootfs to /", rootfs))?;
@@ -351,10 +540,71 @@ pub fn pivot(m: &dyn Mounter, rootfs: &Path, no_pivot: bool) -> Result<()> {
     Ok(())
 }
 
-/// After pivot_root (and the sysctls): propagation, read-only and masked paths, read-only root.
+/// Before the move of --no-pivot: every procfs and sysfs of the host that
+/// shows its whole filesystem is unmounted from the container's mount
+/// namespace (or covered, where it cannot be). pivot_root unmounts the old
+/// root; MS_MOVE and chroot leave it in the namespace, out of reach of a path
+/// but not of the kernel's mount_too_revealing check, which lets a nested user
+/// namespace mount a new, fully visible procfs or sysfs when one such mount
+/// exists anywhere in the namespace, past every masked path.
+fn hide_host_proc_and_sys(m: &dyn Mounter, rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(io("reading", Path::new("/proc/self/mountinfo")))?;
+    let mut targets: Vec<PathBuf> = Vec::new();
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let (Some(root), Some(mp), Some(fstype)) =
+            (fields.get(3), fields.get(4), fields.get(sep + 1))
+        else {
+            continue;
+        };
+        let mp = PathBuf::from(unescape_mountinfo(mp));
+        if *root == "/" && matches!(*fstype, "proc" | "sysfs") && !mp.starts_with(rootfs) {
+            targets.push(mp);
+        }
+    }
+    // Deepest first: unmounting a parent first would take the children's
+    // paths away from under us.
+    targets.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in targets {
+        // Slave first, so that the unmount does not propagate to the host.
+        match m.mount(None, &p, None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None) {
+            Err(nix::Error::ENOENT | nix::Error::EINVAL) => continue,
+            r => r.map_err(sys("making a slave before unmounting", &p))?,
+        }
+        match m.umount(&p, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            // Locked under a user namespace: hide it under an empty tmpfs.
+            Err(nix::Error::EINVAL | nix::Error::EPERM) => m
+                .mount(
+                    Some(Path::new("tmpfs")),
+                    &p,
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                    Some("size=0"),
+                )
+                .map_err(sys("covering", &p))?,
+            Err(e) => return Err(sys("unmounting", &p)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// After pivot_root (and the sysctls): the cwd, propagation, read-only and masked paths,
+/// read-only root.
 pub fn finish(m: &dyn Mounter, spec: &Spec) -> Result<()> {
     let root = Path::new("/");
     let linux = spec.linux().as_ref();
+    // The working directory is made while the root can still be written (and
+    // before the read-only and masked paths), as runc and crun do.
+    if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()) {
+        if cwd.is_absolute() && !cwd.exists() {
+            std::fs::create_dir_all(cwd).map_err(io("creating process.cwd", cwd))?;
+        }
+    }
     if let Some(f) = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(propagation_flags)
@@ -422,4 +672,38 @@ pub fn finish(m: &dyn Mounter, spec: &Spec) -> Result<()> {
         remount_bind(m, root, MsFlags::MS_RDONLY)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_without_mount_setattr_is_named() {
+        let opts = parse_options(&["rro".into(), "rnosuid".into()]).unwrap();
+        let e = recursive_error(
+            Path::new("/x"),
+            &opts,
+            std::io::Error::from_raw_os_error(libc::ENOSYS),
+        )
+        .to_string();
+        assert!(
+            e.contains("rro,rnosuid") && e.contains("mount_setattr") && e.contains("5.12"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn under_means_strictly_below() {
+        assert!(is_under(Path::new("/dev/pts"), Path::new("/dev")));
+        assert!(is_under(Path::new("dev/pts/"), Path::new("/dev/")));
+        assert!(!is_under(Path::new("/dev"), Path::new("/dev")));
+        assert!(!is_under(Path::new("/devices"), Path::new("/dev")));
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/a\\040b\\011c"), "/a b\tc");
+        assert_eq!(unescape_mountinfo("/plain\\"), "/plain\\");
+    }
 }

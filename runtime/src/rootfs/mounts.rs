@@ -47,6 +47,14 @@ pub struct MountOptions {
     pub propagation: MsFlags,
     /// Filesystem-specific options, passed as mount data.
     pub data: Vec<String>,
+    /// Recursive options (`rro`, `rnosuid`, ...): MOUNT_ATTR_* flags that
+    /// mount_setattr(2) sets and clears on the mount and every mount under it.
+    pub rec_set: u64,
+    pub rec_clear: u64,
+    /// The recursive options given, for errors.
+    pub rec_names: Vec<String>,
+    /// `tmpcopyup`: a tmpfs starts with what the rootfs had at its destination.
+    pub tmpcopyup: bool,
 }
 
 impl MountOptions {
@@ -56,7 +64,64 @@ impl MountOptions {
     pub fn data_string(&self) -> Option<String> {
         (!self.data.is_empty()).then(|| self.data.join(","))
     }
+    pub fn has_recursive(&self) -> bool {
+        !self.rec_names.is_empty()
+    }
+    /// Whether the mount ends up read-only (`ro` or `rro`).
+    pub fn makes_readonly(&self) -> bool {
+        self.flags.contains(MsFlags::MS_RDONLY) || self.rec_set & MOUNT_ATTR_RDONLY != 0
+    }
 }
+
+// MOUNT_ATTR_* of <linux/mount.h>.
+pub const MOUNT_ATTR_RDONLY: u64 = 0x01;
+const MOUNT_ATTR_NOSUID: u64 = 0x02;
+const MOUNT_ATTR_NODEV: u64 = 0x04;
+const MOUNT_ATTR_NOEXEC: u64 = 0x08;
+const MOUNT_ATTR_ATIME_MASK: u64 = 0x70;
+const MOUNT_ATTR_RELATIME: u64 = 0x00;
+const MOUNT_ATTR_NOATIME: u64 = 0x10;
+const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+
+/// The recursive options of runtime-spec 1.1, as (attrs to set, attrs to clear).
+/// The access-time ones are one 3-way setting (relatime, noatime,
+/// strictatime): each sets one and clears the field, as mount_setattr(2)
+/// requires; `ratime` and `rnostrictatime` mean the default (relatime), and
+/// `rnorelatime` strictatime, as mount(8)'s `atime`, `nostrictatime` and
+/// `norelatime` do.
+pub fn recursive_option(opt: &str) -> Option<(u64, u64)> {
+    let atime = |a| Some((a, MOUNT_ATTR_ATIME_MASK));
+    match opt {
+        "rro" => Some((MOUNT_ATTR_RDONLY, 0)),
+        "rrw" => Some((0, MOUNT_ATTR_RDONLY)),
+        "rnosuid" => Some((MOUNT_ATTR_NOSUID, 0)),
+        "rsuid" => Some((0, MOUNT_ATTR_NOSUID)),
+        "rnodev" => Some((MOUNT_ATTR_NODEV, 0)),
+        "rdev" => Some((0, MOUNT_ATTR_NODEV)),
+        "rnoexec" => Some((MOUNT_ATTR_NOEXEC, 0)),
+        "rexec" => Some((0, MOUNT_ATTR_NOEXEC)),
+        "rnodiratime" => Some((MOUNT_ATTR_NODIRATIME, 0)),
+        "rdiratime" => Some((0, MOUNT_ATTR_NODIRATIME)),
+        "rnosymfollow" => Some((MOUNT_ATTR_NOSYMFOLLOW, 0)),
+        "rsymfollow" => Some((0, MOUNT_ATTR_NOSYMFOLLOW)),
+        "rrelatime" | "ratime" | "rnostrictatime" => atime(MOUNT_ATTR_RELATIME),
+        "rnoatime" => atime(MOUNT_ATTR_NOATIME),
+        "rstrictatime" | "rnorelatime" => atime(MOUNT_ATTR_STRICTATIME),
+        _ => None,
+    }
+}
+
+/// Options other runtimes take that brig does not implement: refused by name,
+/// never passed on to the kernel as filesystem data.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("idmap", "id-mapped mounts are not implemented"),
+    ("ridmap", "id-mapped mounts are not implemented"),
+    ("copy-symlink", "crun's copy-symlink is not implemented"),
+    ("src-nofollow", "crun's src-nofollow is not implemented"),
+    ("dest-nofollow", "crun's dest-nofollow is not implemented"),
+];
 
 /// Flags that an option sets (`true`) or clears (`false`).
 fn flag_option(opt: &str) -> Option<(bool, MsFlags)> {
@@ -122,6 +187,10 @@ pub fn parse_options(options: &[String]) -> Result<MountOptions, String> {
         flags: MsFlags::empty(),
         propagation: MsFlags::empty(),
         data: Vec::new(),
+        rec_set: 0,
+        rec_clear: 0,
+        rec_names: Vec::new(),
+        tmpcopyup: false,
     };
     for opt in options {
         if let Some((set, flag)) = flag_option(opt) {
@@ -132,11 +201,17 @@ pub fn parse_options(options: &[String]) -> Result<MountOptions, String> {
             }
         } else if let Some(p) = propagation_flags(opt) {
             out.propagation = p;
-        } else if matches!(
-            opt.as_str(),
-            "tmpcopyup" | "idmap" | "ridmap" | "rro" | "rrw"
-        ) {
-            return Err(format!("{opt:?} is not supported by brig"));
+        } else if let Some((set, clear)) = recursive_option(opt) {
+            // A later option wins over an earlier one on the same attribute.
+            out.rec_set = (out.rec_set & !clear & !set) | set;
+            out.rec_clear = (out.rec_clear & !set) | clear;
+            out.rec_names.push(opt.clone());
+        } else if opt == "tmpcopyup" {
+            out.tmpcopyup = true;
+        } else if opt == "notmpcopyup" {
+            out.tmpcopyup = false;
+        } else if let Some((_, why)) = UNSUPPORTED.iter().find(|(o, _)| o == opt) {
+            return Err(format!("{opt:?} is not supported by brig: {why}"));
         } else if opt.is_empty() {
             return Err("empty option".into());
         } else {
@@ -211,10 +286,35 @@ mod tests {
 
     #[test]
     fn unsupported_options_are_errors() {
-        assert!(parse_options(&opts(&["tmpcopyup"]))
-            .unwrap_err()
-            .contains("tmpcopyup"));
+        for o in [
+            "idmap",
+            "ridmap",
+            "copy-symlink",
+            "src-nofollow",
+            "dest-nofollow",
+        ] {
+            assert!(parse_options(&opts(&[o])).unwrap_err().contains(o));
+        }
         assert!(parse_options(&opts(&[""])).is_err());
+    }
+
+    #[test]
+    fn recursive_options_and_copyup() {
+        let o =
+            parse_options(&opts(&["rbind", "rro", "rnosuid", "rnoatime", "tmpcopyup"])).unwrap();
+        assert!(o.data.is_empty() && o.tmpcopyup && o.makes_readonly());
+        assert_eq!(
+            o.rec_set,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(o.rec_clear, MOUNT_ATTR_ATIME_MASK);
+        // The last word on an attribute wins.
+        let o = parse_options(&opts(&["rro", "rrw", "rnoatime", "rstrictatime"])).unwrap();
+        assert_eq!(o.rec_set, MOUNT_ATTR_STRICTATIME);
+        assert_eq!(o.rec_clear, MOUNT_ATTR_RDONLY | MOUNT_ATTR_ATIME_MASK);
+        assert!(!o.makes_readonly());
+        let o = parse_options(&opts(&["tmpcopyup", "notmpcopyup"])).unwrap();
+        assert!(!o.tmpcopyup);
     }
 
     #[test]

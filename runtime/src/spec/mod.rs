@@ -85,8 +85,30 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
         path: path.clone(),
         source,
     })?;
-    let spec = parse_json(&path, &text)?;
+    let mut spec = parse_json(&path, &text)?;
+    bind_sources_from_bundle(&mut spec, &bundle);
     Ok((bundle, spec))
+}
+
+/// runtime-spec: "Path values for bind mounts are either absolute or relative
+/// to the bundle". Made absolute here, as runc and crun read them, whatever
+/// the caller's working directory.
+fn bind_sources_from_bundle(spec: &mut Spec, bundle: &Path) {
+    let Some(mounts) = spec.mounts().clone() else {
+        return;
+    };
+    let fixed: Vec<_> = mounts
+        .into_iter()
+        .map(|mut m| {
+            let bind = crate::rootfs::parse_options(m.options().as_deref().unwrap_or(&[]))
+                .is_ok_and(|o| o.is_bind());
+            if let Some(src) = m.source().clone().filter(|s| bind && s.is_relative()) {
+                m.set_source(Some(bundle.join(src)));
+            }
+            m
+        })
+        .collect();
+    spec.set_mounts(Some(fixed));
 }
 
 /// Compile linux.seccomp, if any. Part of validation: a bad profile fails before

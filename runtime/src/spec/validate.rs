@@ -284,10 +284,12 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         }
     }
     for (i, d) in linux.devices().iter().flatten().enumerate() {
-        if !d.path().starts_with("/dev/") {
+        // Anywhere in the container (runtime-spec: "path: the device path
+        // in the container"), as runc and crun allow; not the root itself.
+        if !d.path().is_absolute() || d.path().parent().is_none() {
             return Err(SpecError::invalid(
                 format!("linux.devices[{i}].path"),
-                format!("{}: must be under /dev", d.path().display()),
+                format!("{}: must be an absolute file path", d.path().display()),
             ));
         }
     }
