@@ -2,7 +2,7 @@
 //! (any unix socket, e.g. the sync socket) and from the runtime to the seccomp
 //! agent at linux.seccomp.listenerPath.
 
-use std::io::{self, IoSlice, IoSliceMut, Write};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -61,11 +61,55 @@ pub fn recv_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Optio
     Ok((msg.bytes, fd))
 }
 
+/// The message for the seccomp agent: the container's OCI
+/// ContainerProcessState (`fds: ["seccompFd"]`, the pid from `state`,
+/// `metadata` from linux.seccomp.listenerMetadata), as runc sends it. Built
+/// before the filter is loaded: nothing may allocate after it.
+pub fn listener_message(state: &State, metadata: Option<&str>) -> Result<Vec<u8>, String> {
+    let mut b = ContainerProcessStateBuilder::default()
+        .version(state.version().clone())
+        .fds(vec![SECCOMP_FD_NAME.to_string()])
+        .pid(state.pid().unwrap_or(0))
+        .state(state.clone());
+    if let Some(m) = metadata {
+        b = b.metadata(m);
+    }
+    let cps = b.build().map_err(|e| e.to_string())?;
+    serde_json::to_vec(&cps).map_err(|e| e.to_string())
+}
+
+/// Connect to the seccomp agent's socket at `listener_path` (close-on-exec).
+pub fn connect_agent(listener_path: &Path) -> Result<UnixStream, SeccompError> {
+    UnixStream::connect(listener_path).map_err(|e| SeccompError::Listener {
+        path: listener_path.to_path_buf(),
+        msg: format!("connect: {e}"),
+    })
+}
+
+/// Send `message` with the listener fd attached on a connected agent socket:
+/// one sendmsg, and a write for the rest in the unlikely case the socket took
+/// only part of it. The only calls brig makes between loading a filter with
+/// a listener and the execve.
+pub fn hand_over(
+    agent: BorrowedFd<'_>,
+    listener: BorrowedFd<'_>,
+    message: &[u8],
+) -> io::Result<()> {
+    let sent = send_fd(agent, listener, message)?;
+    let mut rest = &message[sent..];
+    while !rest.is_empty() {
+        match nix::unistd::write(agent, rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// Connect to the seccomp agent's socket at `listener_path` and send it the
-/// container's OCI ContainerProcessState (`fds: ["seccompFd"]`, the pid from
-/// `state`, `metadata` from linux.seccomp.listenerMetadata) with the listener fd
-/// attached, as runc does. The runtime (not the container init) calls this: the
-/// path is in the runtime's mount namespace.
+/// container's OCI ContainerProcessState with the listener fd attached, as
+/// runc does.
 pub fn send_listener(
     listener: BorrowedFd<'_>,
     listener_path: &Path,
@@ -76,19 +120,7 @@ pub fn send_listener(
         path: listener_path.to_path_buf(),
         msg,
     };
-    let mut b = ContainerProcessStateBuilder::default()
-        .version(state.version().clone())
-        .fds(vec![SECCOMP_FD_NAME.to_string()])
-        .pid(state.pid().unwrap_or(0))
-        .state(state.clone());
-    if let Some(m) = metadata {
-        b = b.metadata(m);
-    }
-    let cps = b.build().map_err(|e| fail(e.to_string()))?;
-    let json = serde_json::to_vec(&cps).map_err(|e| fail(e.to_string()))?;
-    let mut conn = UnixStream::connect(listener_path).map_err(|e| fail(format!("connect: {e}")))?;
-    let sent = send_fd(conn.as_fd(), listener, &json).map_err(|e| fail(format!("send: {e}")))?;
-    conn.write_all(&json[sent..])
-        .map_err(|e| fail(format!("send: {e}")))?;
-    Ok(())
+    let json = listener_message(state, metadata).map_err(fail)?;
+    let conn = connect_agent(listener_path)?;
+    hand_over(conn.as_fd(), listener, &json).map_err(|e| fail(format!("send: {e}")))
 }
