@@ -62,6 +62,23 @@ fn spawn_run(bed: &Bed, id: &str, extra: &[&str]) -> Child {
         .unwrap()
 }
 
+/// Put the container in a user namespace (root = host 100000), with a rootfs
+/// its root may enter and write.
+fn in_userns(bed: &mut Bed) {
+    bed.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    bed.config["linux"]["uidMappings"] = map.clone();
+    bed.config["linux"]["gidMappings"] = map;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bed.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for d in ["rootfs", "rootfs/tmp"] {
+        std::os::unix::fs::chown(bed.bundle.join(d), Some(100000), Some(100000)).unwrap();
+    }
+}
+
 fn hook(path: &str, script: &str) -> Value {
     json!({"path": path, "args": ["sh", "-c", script]})
 }
@@ -505,6 +522,22 @@ fn a_profile_denying_what_brig_used_after_loading_does_not_stop_the_program() {
 }
 
 #[test]
+fn the_same_in_a_user_namespace() {
+    let mut bed = Bed::new(&["echo", "ran"]);
+    in_userns(&mut bed);
+    for nnp in [false, true] {
+        bed.config["process"]["noNewPrivileges"] = json!(nnp);
+        bed.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        bed.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": DENIED, "action": "SCMP_ACT_ERRNO"}],
+        });
+        let id = unique_id("proc-denyns");
+        assert_eq!(ok(&bed.run(&id)), "ran\n", "nnp {nnp}");
+    }
+}
+
+#[test]
 fn without_no_new_privs_no_cap_leaks_from_the_seccomp_load() {
     // CAP_SYS_ADMIN is kept until the execve for the load; the program must not have it.
     let mut bed = Bed::new(&["cat", "/proc/self/status"]);
@@ -667,30 +700,11 @@ fn notify_on_syscalls_brig_uses_does_not_hang() {
     ];
     let mut results = Vec::new();
     for nnp in [true, false] {
-        bed.config["process"]["noNewPrivileges"] = json!(nnp);
-        let script = format!("mkdir /tmp/made-{nnp} && echo made");
-        bed.config["process"]["args"] = json!(["sh", "-c", script]);
-        bed.config["linux"]["seccomp"] = json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "listenerPath": sock,
-            "syscalls": [{"names": notified, "action": "SCMP_ACT_NOTIFY"}],
-        });
-        let id = unique_id("proc-notify");
-        let out = wait_deadline(spawn_run(&bed, &id, &[]), 60, "run with NOTIFY");
-        results.push(out);
-        // exec, in a container whose init sleeps.
-        bed.config["process"]["args"] = json!(["sleep", "100"]);
-        let id = unique_id("proc-notify");
-        ok(&bed.brig_run_detached(&id));
-        let exec = bed
-            .command(&["exec", &id, "sh", "-c", "echo exec-ran"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        results.push(wait_deadline(exec, 60, "exec with NOTIFY"));
-        let _ = bed.brig(&["delete", "--force", &id]);
+        notify_round(&mut bed, &sock, &notified, nnp, &mut results);
     }
+    // In a user namespace: the agent's socket is reached before it is made.
+    in_userns(&mut bed);
+    notify_round(&mut bed, &sock, &notified, false, &mut results);
     stop.store(true, Ordering::SeqCst);
     let served = agent.join().unwrap();
     for (i, out) in results.iter().enumerate() {
@@ -702,6 +716,39 @@ fn notify_on_syscalls_brig_uses_does_not_hang() {
         served.iter().all(|n| *n > 0),
         "the agent was asked nothing: {served:?}"
     );
+}
+
+/// `run` and `exec` under a profile that notifies on `notified`.
+fn notify_round(
+    bed: &mut Bed,
+    sock: &std::path::Path,
+    notified: &[&str],
+    nnp: bool,
+    results: &mut Vec<Output>,
+) {
+    bed.config["process"]["noNewPrivileges"] = json!(nnp);
+    let script = format!("mkdir /tmp/made-{} && echo made", results.len());
+    bed.config["process"]["args"] = json!(["sh", "-c", script]);
+    bed.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": notified, "action": "SCMP_ACT_NOTIFY"}],
+    });
+    let id = unique_id("proc-notify");
+    let out = wait_deadline(spawn_run(bed, &id, &[]), 60, "run with NOTIFY");
+    results.push(out);
+    // exec, in a container whose init sleeps.
+    bed.config["process"]["args"] = json!(["sleep", "100"]);
+    let id = unique_id("proc-notify");
+    ok(&bed.brig_run_detached(&id));
+    let exec = bed
+        .command(&["exec", &id, "sh", "-c", "echo exec-ran"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    results.push(wait_deadline(exec, 60, "exec with NOTIFY"));
+    let _ = bed.brig(&["delete", "--force", &id]);
 }
 
 // ---- U7: the terminal belongs to the process's user ----
