@@ -142,6 +142,9 @@ fn exec_child(
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
+    // Whatever brig inherited past stdio and the preserved fds goes at any exec
+    // from here on (hooks included), not only at the program's.
+    step("fds", crate::sys::cloexec_from(3 + cfg.preserve_fds))?;
     // Not dumpable until the exec: see the init (CVE-2019-5736).
     step("prctl", nix::sys::prctl::set_dumpable(false))?;
     // The seccomp agent's socket, while its path and /proc are the host's:

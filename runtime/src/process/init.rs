@@ -42,6 +42,9 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
+    // Whatever brig inherited past stdio and the preserved fds goes at any exec
+    // from here on (hooks included), not only at the program's.
+    step("fds", crate::sys::cloexec_from(3 + cfg.preserve_fds))?;
     // Until the exec, this process runs the brig binary inside the container:
     // non-dumpable, its /proc/PID/exe cannot be opened by the container's
     // processes (CVE-2019-5736, overwriting the runtime through it).
