@@ -95,7 +95,7 @@ pub fn hand_over(
     listener: BorrowedFd<'_>,
     message: &[u8],
 ) -> io::Result<()> {
-    let sent = send_fd(agent, listener, message)?;
+    let sent = send_fd_no_alloc(agent, listener, message)?;
     let mut rest = &message[sent..];
     while !rest.is_empty() {
         match nix::unistd::write(agent, rest) {
@@ -105,6 +105,50 @@ pub fn hand_over(
         }
     }
     Ok(())
+}
+
+/// [`send_fd`] with the control message on the stack: after the filter is
+/// loaded nothing may allocate (malloc may call brk or mmap, which a profile
+/// may deny, or NOTIFY while the agent has no fd yet). nix's sendmsg
+/// allocates its control buffer.
+fn send_fd_no_alloc(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {
+    // CMSG_SPACE(sizeof(int)), in a buffer aligned for struct cmsghdr.
+    #[repr(C, align(8))]
+    struct Cmsg([u8; 32]);
+    // SAFETY: CMSG_SPACE is arithmetic on its argument.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    assert!(space <= 32, "CMSG_SPACE(int) is {space}");
+    let mut buf = Cmsg([0; 32]);
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = buf.0.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: msg_control points at `space` bytes, enough for one cmsghdr
+    // with one int; CMSG_FIRSTHDR of it is non-null.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), fd.as_raw_fd());
+    }
+    loop {
+        // SAFETY: a valid socket fd and the msghdr built above.
+        let r = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 /// Connect to the seccomp agent's socket at `listener_path` and send it the
