@@ -2,7 +2,6 @@
 //! the exec fifo for `start`, and execs the user's process.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-
 use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
