@@ -64,6 +64,8 @@ fn process(store: &Store, a: &Args) -> anyhow::Result<Process> {
         Some(path) => {
             let text = std::fs::read(path)
                 .map_err(|e| anyhow::anyhow!("--process {}: {e}", path.display()))?;
+            let text = crate::security::drop_unknown_capabilities(&text, &["capabilities"])
+                .unwrap_or(text);
             crate::spec::parse_json::<Process>(path, &text)?
         }
         None => {
@@ -105,7 +107,19 @@ fn process(store: &Store, a: &Args) -> anyhow::Result<Process> {
     }
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
-        for name in &a.cap {
+        let (usable, unknown): (Vec<&String>, Vec<&String>) = a
+            .cap
+            .iter()
+            .partition(|n| crate::security::capability_usable(n));
+        if !unknown.is_empty() {
+            // runtime-spec 1.1: warn and go on, as runc does.
+            let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+            eprintln!(
+                "brig: warning: ignoring unknown or unavailable capabilities: [{}]",
+                names.join(" ")
+            );
+        }
+        for name in usable {
             let cap: Capability =
                 serde_json::from_value(serde_json::Value::String(name.clone()))
                     .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))?;

@@ -184,11 +184,6 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     };
     let spawned = spawn_init(&cfg, &mut run_create_hooks)?;
     let (pid, mut console) = (spawned.pid, spawned.console);
-    if let Some(fd) = &spawned.seccomp_listener {
-        let mut st = state.clone();
-        st.pid = pid;
-        super::hand_over_listener(spec::seccomp_of(&spec), fd, &st)?;
-    }
     crate::failpoint::hit("create.after-spawn");
     if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
         crate::process::terminal::send_to_console_socket(path, master).map_err(|e| {

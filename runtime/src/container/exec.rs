@@ -79,6 +79,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
         cgroup: mgr.as_ref(),
         preserve_fds: opts.preserve_fds,
         close_fds: Vec::new(),
+        agent: super::seccomp_agent(state.seccomp.as_ref(), &state)?,
         seccomp,
     };
     let spawn = || -> Result<(i32, Option<OwnedFd>), ContainerError> {
@@ -94,11 +95,6 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
             }
         })?;
         let (pid, mut console) = (spawned.pid, spawned.console);
-        if let Some(fd) = &spawned.seccomp_listener {
-            let mut st = state.clone();
-            st.pid = pid;
-            super::hand_over_listener(state.seccomp.as_ref(), fd, &st)?;
-        }
         if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
             send_to_console_socket(path, master).map_err(|e| {
                 ContainerError::Other(format!("--console-socket {}: {e}", path.display()))

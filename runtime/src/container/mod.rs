@@ -96,33 +96,30 @@ pub(super) fn live_state(store: &Store, id: &str) -> Result<ContainerState, Cont
     Ok(state)
 }
 
-/// Send a seccomp listener fd to the agent at linux.seccomp.listenerPath, with
-/// the container's state (as runc does, while the container is `creating`).
-fn hand_over_listener(
+/// Where an exec'd process hands its SCMP_ACT_NOTIFY listener: the agent at
+/// linux.seccomp.listenerPath, with the container's state (its pid is set to
+/// the new process's by the process itself). `None` when there is no agent.
+fn seccomp_agent(
     sc: Option<&oci_spec::runtime::LinuxSeccomp>,
-    fd: &std::os::fd::OwnedFd,
     state: &ContainerState,
-) -> Result<(), ContainerError> {
-    use std::os::fd::AsFd;
+) -> Result<Option<crate::process::AgentTarget>, ContainerError> {
     let Some(path) = sc.and_then(|s| s.listener_path().as_ref()) else {
-        return Err(crate::spec::SpecError::invalid(
-            "linux.seccomp.listenerPath",
-            "a SCMP_ACT_NOTIFY rule needs a listener path",
-        )
-        .into());
+        return Ok(None);
     };
     let oci = oci_spec::runtime::StateBuilder::default()
         .version(state.oci_version.clone())
         .id(state.id.clone())
-        .status(oci_spec::runtime::ContainerState::Creating)
+        .status(oci_spec::runtime::ContainerState::Running)
         .pid(state.pid)
         .bundle(state.bundle.clone())
         .annotations(state.annotations.clone())
         .build()
         .map_err(|e| ContainerError::Other(e.to_string()))?;
-    let metadata = sc.and_then(|s| s.listener_metadata().as_deref());
-    crate::security::seccomp::send_listener(fd.as_fd(), path, &oci, metadata)
-        .map_err(|e| ContainerError::Other(e.to_string()))
+    Ok(Some(crate::process::AgentTarget {
+        path: path.clone(),
+        state: oci,
+        metadata: sc.and_then(|s| s.listener_metadata().clone()),
+    }))
 }
 
 /// Write a file atomically (temp + rename): for --pid-file, which a caller may be

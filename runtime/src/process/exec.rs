@@ -1,7 +1,7 @@
 //! `exec`: a new process in every namespace and the cgroup of a running
 //! container's init, with its own process attributes.
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 
 use brig_cgroups::CgroupManager;
@@ -23,6 +23,17 @@ pub struct ExecConfig<'a> {
     pub close_fds: Vec<RawFd>,
     /// The container's linux.seccomp, compiled: it applies to exec'd processes too.
     pub seccomp: Option<crate::security::seccomp::Program>,
+    /// Where a SCMP_ACT_NOTIFY listener goes, and with what.
+    pub agent: Option<AgentTarget>,
+}
+
+/// The seccomp agent of a filter with SCMP_ACT_NOTIFY rules: its socket
+/// (linux.seccomp.listenerPath), the container's state (the pid is set to the
+/// new process's) and linux.seccomp.listenerMetadata.
+pub struct AgentTarget {
+    pub path: PathBuf,
+    pub state: oci_spec::runtime::State,
+    pub metadata: Option<String>,
 }
 
 const ORDER: [Ns; 8] = [
@@ -105,11 +116,9 @@ pub fn spawn_exec(cfg: &ExecConfig) -> Result<super::Spawned, ProcessError> {
                 return Ok(super::Spawned {
                     pid,
                     console: fds.console,
-                    seccomp_listener: fds.seccomp_listener,
                 })
             }
             Ok((Msg::Console, fd)) => fds.console = fd,
-            Ok((Msg::SeccompListener, fd)) => fds.seccomp_listener = fd,
             Ok((Msg::Error(e), _)) => {
                 let _ = waitpid(Pid::from_raw(pid), None);
                 return Err(ProcessError::Init(e));
@@ -133,8 +142,35 @@ fn exec_child(
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
+    // Whatever brig inherited past stdio and the preserved fds goes at any exec
+    // from here on (hooks included), not only at the program's.
+    step("fds", crate::sys::cloexec_from(3 + cfg.preserve_fds))?;
     // Not dumpable until the exec: see the init (CVE-2019-5736).
     step("prctl", nix::sys::prctl::set_dumpable(false))?;
+    // The seccomp agent's socket, while its path and /proc are the host's:
+    // this process's pid there is the one the agent needs.
+    let agent = match cfg
+        .agent
+        .as_ref()
+        .filter(|_| cfg.seccomp.as_ref().is_some_and(|p| p.has_listener()))
+    {
+        Some(t) => {
+            let sock = step(
+                "linux.seccomp.listenerPath",
+                crate::security::seccomp::connect_agent(&t.path),
+            )?;
+            let me = step("/proc/self", std::fs::read_link("/proc/self"))?;
+            let pid: i32 = me
+                .to_string_lossy()
+                .parse()
+                .map_err(|_| "/proc/self: not a pid")?;
+            let mut st = t.state.clone();
+            st.set_pid(Some(pid));
+            let message = crate::security::seccomp::listener_message(&st, t.metadata.as_deref())?;
+            Some(user_process::Agent { sock, message })
+        }
+        None => None,
+    };
     // A fresh clone of one thread, with no thread of its own yet: single-threaded,
     // as join_new_process needs (see the init).
     step("joining cgroup", cfg.cgroup.join_new_process(in_unified))?;
@@ -149,15 +185,21 @@ fn exec_child(
     }
     // setns into a mount namespace leaves us at its root: the container's /.
     if cfg.process.terminal().unwrap_or(false) {
-        super::terminal::setup_in_container(ch, cfg.process.console_size().as_ref(), false)?;
+        super::terminal::setup_in_container(
+            ch,
+            cfg.process.console_size().as_ref(),
+            false,
+            cfg.process.user().uid(),
+        )?;
     }
     let prepared = user_process::prepare(cfg.process)?;
-    if let Some(fd) = user_process::set_credentials(cfg.process, cfg.seccomp.as_ref())? {
-        ch.send_fds(&Msg::SeccompListener, &[fd.as_raw_fd()])
-            .map_err(|e| e.to_string())?;
-    }
-    let late = user_process::late_seccomp(cfg.process, cfg.seccomp.as_ref());
-    Err(user_process::exec(&prepared, cfg.preserve_fds, late))
+    user_process::set_credentials(cfg.process, cfg.seccomp.as_ref())?;
+    Err(user_process::exec(
+        &prepared,
+        cfg.preserve_fds,
+        cfg.seccomp.as_ref(),
+        agent.as_ref(),
+    ))
 }
 
 /// How a waited-for process ended, as an exit status (128+n for signal n).

@@ -41,6 +41,9 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
+    // Whatever brig inherited past stdio and the preserved fds goes at any exec
+    // from here on (hooks included), not only at the program's.
+    step("fds", crate::sys::cloexec_from(3 + cfg.preserve_fds))?;
     // Until the exec, this process runs the brig binary inside the container:
     // non-dumpable, its /proc/PID/exe cannot be opened by the container's
     // processes (CVE-2019-5736, overwriting the runtime through it).
@@ -49,6 +52,16 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     step("prctl", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
     let spec = cfg.spec;
     let process = spec.process().as_ref().ok_or("process: missing")?;
+    // A SCMP_ACT_NOTIFY listener goes straight from here to the seccomp agent,
+    // right before the execve (see user_process::exec). Its socket is reached
+    // now, while the path is the runtime's and we are still the runtime's user.
+    let agent_sock = match agent_path(cfg) {
+        Some(path) => Some(step(
+            "linux.seccomp.listenerPath",
+            crate::security::seccomp::connect_agent(path),
+        )?),
+        None => None,
+    };
 
     // Join the cgroup first: a cgroup namespace made later has it as root, and
     // nothing the init does escapes the limits. This process is a fresh clone
@@ -95,9 +108,15 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
         other => return Err(format!("unexpected message {other:?}")),
     };
     let hook_list = spec.hooks().as_ref();
+    let hook_env = process.env().as_deref();
     step(
         "createContainer hook",
-        hooks::run_phase(hook_list, Phase::CreateContainer, state.as_bytes()),
+        hooks::run_phase_env(
+            hook_list,
+            Phase::CreateContainer,
+            state.as_bytes(),
+            hook_env,
+        ),
     )?;
 
     step(
@@ -112,16 +131,23 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     }
     step("rootfs", rootfs::finish(&mounter, spec))?;
     if process.terminal().unwrap_or(false) {
-        super::terminal::setup_in_container(ch, process.console_size().as_ref(), true)?;
+        super::terminal::setup_in_container(
+            ch,
+            process.console_size().as_ref(),
+            true,
+            process.user().uid(),
+        )?;
     }
 
     let prepared = user_process::prepare(process)?;
-    let listener = user_process::set_credentials(process, cfg.seccomp.as_ref())?;
-    if let Some(fd) = listener {
-        // The container must never hold its own listener: send it up and close it.
-        ch.send_fds(&Msg::SeccompListener, &[fd.as_raw_fd()])
-            .map_err(|e| e.to_string())?;
-    }
+    let agent = match agent_sock {
+        Some(sock) => Some(user_process::Agent {
+            sock,
+            message: agent_message(cfg, &state)?,
+        }),
+        None => None,
+    };
+    user_process::set_credentials(process, cfg.seccomp.as_ref())?;
 
     // From here the parent is gone (create returned): errors go to stderr,
     // and to `start` through the fifo.
@@ -137,15 +163,33 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     };
     step(
         "startContainer hook",
-        hooks::run_phase(hook_list, Phase::StartContainer, state.as_bytes()),
+        hooks::run_phase_env(hook_list, Phase::StartContainer, state.as_bytes(), hook_env),
     )
     .map_err(tell_start)?;
-    let late = user_process::late_seccomp(process, cfg.seccomp.as_ref());
     Err(tell_start(user_process::exec(
         &prepared,
         cfg.preserve_fds,
-        late,
+        cfg.seccomp.as_ref(),
+        agent.as_ref(),
     )))
+}
+
+/// linux.seccomp.listenerPath, when the filter has a SCMP_ACT_NOTIFY rule.
+fn agent_path<'a>(cfg: &InitConfig<'a>) -> Option<&'a std::path::Path> {
+    cfg.seccomp.as_ref().filter(|p| p.has_listener())?;
+    crate::spec::seccomp_of(cfg.spec)?
+        .listener_path()
+        .as_deref()
+}
+
+/// The ContainerProcessState for the seccomp agent, from the state JSON the
+/// hooks get (the container's host pid, status created).
+fn agent_message(cfg: &InitConfig, state: &str) -> Result<Vec<u8>, String> {
+    let st: oci_spec::runtime::State =
+        serde_json::from_str(state).map_err(|e| format!("linux.seccomp: state: {e}"))?;
+    let metadata = crate::spec::seccomp_of(cfg.spec).and_then(|s| s.listener_metadata().as_deref());
+    crate::security::seccomp::listener_message(&st, metadata)
+        .map_err(|e| format!("linux.seccomp.listenerPath: {e}"))
 }
 
 /// Enter every namespace the config names. In the single-clone case the new ones

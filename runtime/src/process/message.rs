@@ -27,9 +27,6 @@ pub enum Msg {
     Ready,
     /// init → parent: the master of the container's terminal rides along (SCM_RIGHTS).
     Console,
-    /// init → parent: the seccomp listener fd rides along (SCM_RIGHTS), for the
-    /// agent at linux.seccomp.listenerPath.
-    SeccompListener,
     /// init → parent: setup failed.
     Error(String),
 }

@@ -25,7 +25,7 @@ use oci_spec::runtime::{LinuxNamespaceType as Ns, Spec};
 
 use crate::namespaces::{self, open_ns, NsPlan};
 use crate::rootfs::CgroupMount;
-pub use exec::{exit_code, spawn_exec, ExecConfig};
+pub use exec::{exit_code, spawn_exec, AgentTarget, ExecConfig};
 use message::{channel, ChannelError, Msg};
 
 #[derive(Debug, thiserror::Error)]
@@ -77,15 +77,14 @@ impl InitConfig<'_> {
 #[derive(Debug, Default)]
 pub struct SentFds {
     pub console: Option<OwnedFd>,
-    pub seccomp_listener: Option<OwnedFd>,
 }
 
-/// A started init.
+/// A started init. A seccomp listener never comes up here: the init (or the
+/// exec'd process) hands it to the agent itself, right before its execve.
 #[derive(Debug)]
 pub struct Spawned {
     pub pid: i32,
     pub console: Option<OwnedFd>,
-    pub seccomp_listener: Option<OwnedFd>,
 }
 
 /// clone(2) with a fork-like stack: returns 0 in the child.
@@ -223,7 +222,6 @@ pub fn spawn_init(
     result.map(|()| Spawned {
         pid: init_pid,
         console: fds.console,
-        seccomp_listener: fds.seccomp_listener,
     })
 }
 
@@ -239,10 +237,6 @@ fn drive(
         let msg = match ch.recv_fd() {
             Ok((Msg::Console, fd)) => {
                 fds.console = fd;
-                continue;
-            }
-            Ok((Msg::SeccompListener, fd)) => {
-                fds.seccomp_listener = fd;
                 continue;
             }
             Ok((m, _)) => m,
@@ -283,7 +277,7 @@ fn drive(
             },
             Msg::Ready => return Ok(()),
             Msg::Error(e) => return Err(ProcessError::Init(e)),
-            Msg::IdsMapped | Msg::HooksDone { .. } | Msg::Console | Msg::SeccompListener => {
+            Msg::IdsMapped | Msg::HooksDone { .. } | Msg::Console => {
                 return Err(ProcessError::Init(format!(
                     "unexpected message {msg:?} from init"
                 )))

@@ -21,11 +21,13 @@ nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, libc::winsize);
 
 /// In the container (after pivot_root): make a pty, make its slave our
 /// controlling terminal and stdio, show it as /dev/console (for the init, not
-/// for an exec), send the master up.
+/// for an exec), send the master up. The slave belongs to the process's user
+/// `uid` (its group stays devpts' tty group), as in runc.
 pub(super) fn setup_in_container(
     ch: &Channel,
     size: Option<&ConsoleSize>,
     dev_console: bool,
+    uid: u32,
 ) -> Result<(), String> {
     let master = step(
         "process.terminal: /dev/ptmx (is devpts mounted at /dev/pts?)",
@@ -50,10 +52,16 @@ pub(super) fn setup_in_container(
         "process.terminal: opening the slave",
         nix::fcntl::open(
             name.as_str(),
-            OFlag::O_RDWR | OFlag::O_NOCTTY,
+            OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         ),
     )?;
+    if uid != 0 {
+        step(
+            "process.terminal: chown",
+            nix::unistd::fchown(&slave, Some(nix::unistd::Uid::from_raw(uid)), None),
+        )?;
+    }
     step("process.terminal: setsid", nix::unistd::setsid())?;
     // SAFETY: TIOCSCTTY takes an int flag; the fd is our open slave.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {

@@ -9,7 +9,7 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::Process;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::AsFd;
 
 use crate::security;
 use crate::security::seccomp::{self, Program};
@@ -18,11 +18,16 @@ pub(super) fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Resu
     r.map_err(|e| format!("{what}: {e}"))
 }
 
-/// The program, argv and envp, resolved and checked before anything irreversible.
+/// The program, argv and envp, resolved and checked before anything
+/// irreversible, with the NULL-terminated pointer arrays execve takes built
+/// ahead: nothing may allocate between the seccomp load and the execve (a
+/// profile may deny mmap or brk).
 pub(super) struct Prepared {
     program: CString,
     args: Vec<CString>,
     env: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
 }
 
 fn cstrings(field: &str, v: Option<&Vec<String>>) -> Result<Vec<CString>, String> {
@@ -33,8 +38,15 @@ fn cstrings(field: &str, v: Option<&Vec<String>>) -> Result<Vec<CString>, String
         .map_err(|_| format!("{field}: NUL byte in an entry"))
 }
 
-/// rlimits, I/O priority, scheduler, the working directory (made if missing, as runc does), and
-/// the program lookup in the container's PATH: everything that needs root.
+fn pointers(v: &[CString]) -> Vec<*const libc::c_char> {
+    v.iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// rlimits, I/O priority, scheduler, the working directory (made if missing, as runc does),
+/// HOME, and the program lookup in the container's PATH: everything that needs root.
 pub(super) fn prepare(process: &Process) -> Result<Prepared, String> {
     if let Some(rl) = process.rlimits() {
         step("rlimits", security::set_rlimits(rl))?;
@@ -50,65 +62,96 @@ pub(super) fn prepare(process: &Process) -> Result<Prepared, String> {
         step("process.cwd", std::fs::create_dir_all(cwd))?;
     }
     step("process.cwd", nix::unistd::chdir(cwd))?;
-    let env = cstrings("process.env", process.env().as_ref())?;
+    let mut env_list = process.env().clone().unwrap_or_default();
+    if !env_list.iter().any(|e| e.starts_with("HOME=")) {
+        // As runc: the user's home from the container's /etc/passwd, else "/".
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let home = passwd_home(&passwd, process.user().uid()).unwrap_or("/");
+        env_list.push(format!("HOME={home}"));
+    }
+    let env = cstrings("process.env", Some(&env_list))?;
     let args = cstrings("process.args", process.args().as_ref())?;
     let arg0 = args.first().ok_or("process.args: empty")?;
-    let program = find_program(
-        &arg0.to_string_lossy(),
-        process.env().as_deref().unwrap_or(&[]),
-    )
-    .map_err(|e| format!("process.args[0]: {e}"))?;
-    Ok(Prepared { program, args, env })
+    let program = find_program(&arg0.to_string_lossy(), &env_list)
+        .map_err(|e| format!("process.args[0]: {e}"))?;
+    let (argv, envp) = (pointers(&args), pointers(&env));
+    Ok(Prepared {
+        program,
+        args,
+        env,
+        argv,
+        envp,
+    })
 }
 
-/// Become the container's user with its capabilities, umask and no_new_privs.
+/// The home directory of the first passwd(5) entry with `uid`.
+fn passwd_home(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 7 && !f[0].starts_with(['#', '+', '-']) && f[2].parse() == Ok(uid))
+            .then_some(f[5])
+            .filter(|h| !h.is_empty())
+    })
+}
+
+/// Become the container's user with its capabilities, umask and no_new_privs:
+/// everything but the seccomp filter, which [`exec`] loads right before the
+/// execve.
 ///
-/// The seccomp filter needs CAP_SYS_ADMIN unless no_new_privs is set: without
-/// no_new_privs it goes in here, before the capabilities drop (as runc does);
-/// with it, here too when it has a NOTIFY listener (whose fd must reach the
-/// agent before `create` returns), and otherwise at the exec, as late as can be.
-/// Returns the listener fd, if the filter has one.
-pub(super) fn set_credentials(
-    process: &Process,
-    seccomp: Option<&Program>,
-) -> Result<Option<OwnedFd>, String> {
+/// Without no_new_privs the kernel takes a filter only from a thread with
+/// CAP_SYS_ADMIN, so then CAP_SYS_ADMIN stays in the effective and permitted
+/// sets until the execve, which drops it (see [`security::set_capabilities`]):
+/// no capset or setuid comes after the load, where a profile could deny it.
+pub(super) fn set_credentials(process: &Process, seccomp: Option<&Program>) -> Result<(), String> {
     let nnp = process.no_new_privileges().unwrap_or(false);
-    let mut listener = None;
-    if let (Some(p), false) = (seccomp, nnp) {
-        listener = step("linux.seccomp", seccomp::load(p))?;
-    }
     let caps = process.capabilities().as_ref();
     if let Some(c) = caps {
         step("capabilities", security::drop_bounding(c))?;
     }
     step("user", security::switch_user(process))?;
-    if let Some(c) = caps {
-        step("capabilities", security::set_capabilities(c))?;
+    let keep = (seccomp.is_some() && !nnp).then_some(caps::Capability::CAP_SYS_ADMIN);
+    match caps {
+        Some(c) => step("capabilities", security::set_capabilities(c, keep))?,
+        None if keep.is_some() => {
+            // No capabilities object: the user switch left what it left, and
+            // only a non-root user lost CAP_SYS_ADMIN from effective.
+            step(
+                "capabilities",
+                caps::raise(
+                    None,
+                    caps::CapSet::Effective,
+                    caps::Capability::CAP_SYS_ADMIN,
+                ),
+            )?;
+        }
+        None => {}
     }
     let umask = process.user().umask().unwrap_or(0o022);
     nix::sys::stat::umask(Mode::from_bits_truncate(umask));
     if nnp {
         step("noNewPrivileges", security::set_no_new_privs())?;
-        if let Some(p) = seccomp.filter(|p| p.has_listener()) {
-            listener = step("linux.seccomp", seccomp::load(p))?;
-        }
     }
-    Ok(listener)
+    Ok(())
 }
 
-/// The filter still to load at the exec: the one `set_credentials` left.
-pub(super) fn late_seccomp<'a>(
-    process: &Process,
-    seccomp: Option<&'a Program>,
-) -> Option<&'a Program> {
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    seccomp.filter(|p| nnp && !p.has_listener())
+/// Where a SCMP_ACT_NOTIFY listener goes: a socket connected to the seccomp
+/// agent (opened early, while linux.seccomp.listenerPath could be reached
+/// from the runtime's mount namespace), and the message built in advance.
+pub(super) struct Agent {
+    pub sock: std::os::unix::net::UnixStream,
+    pub message: Vec<u8>,
 }
 
-/// Exec the program with only stdio and the preserved fds open, no signal
-/// blocked, and the seccomp filter `late` (if any) loaded last. Returns only on
-/// failure.
-pub(super) fn exec(p: &Prepared, preserve_fds: i32, late: Option<&Program>) -> String {
+/// Exec the program with only stdio and the preserved fds open and no signal
+/// blocked. The seccomp filter goes in last: after it, the only syscalls are
+/// the handover of its listener to the agent (sendmsg) and the execve itself.
+/// Returns only on failure.
+pub(super) fn exec(
+    p: &Prepared,
+    preserve_fds: i32,
+    seccomp: Option<&Program>,
+    agent: Option<&Agent>,
+) -> String {
     if let Err(e) = step("fds", crate::sys::cloexec_from(3 + preserve_fds)) {
         return e;
     }
@@ -118,12 +161,29 @@ pub(super) fn exec(p: &Prepared, preserve_fds: i32, late: Option<&Program>) -> S
     ) {
         return e;
     }
-    if let Some(prog) = late {
-        if let Err(e) = step("linux.seccomp", seccomp::load(prog)) {
-            return e;
+    if let Some(prog) = seccomp {
+        if prog.has_listener() && agent.is_none() {
+            return "linux.seccomp: a SCMP_ACT_NOTIFY rule needs a listenerPath".into();
         }
+        // The listener is close-on-exec (the kernel makes it so): it never
+        // reaches the program, and the agent's socket neither.
+        let listener = match seccomp::load(prog) {
+            Ok(l) => l,
+            Err(e) => return format!("linux.seccomp: {e}"),
+        };
+        if let (Some(l), Some(a)) = (&listener, agent) {
+            if let Err(e) = seccomp::hand_over(a.sock.as_fd(), l.as_fd(), &a.message) {
+                return format!("linux.seccomp.listenerPath: send: {e}");
+            }
+        }
+        // Kept open until the execve: closing it would be a syscall.
+        std::mem::forget(listener);
     }
-    let e = nix::unistd::execve(&p.program, &p.args, &p.env).unwrap_err();
+    // SAFETY: NUL-terminated strings and NULL-terminated pointer arrays that
+    // `p` owns, built before the filter was loaded.
+    unsafe { libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr()) };
+    let e = std::io::Error::last_os_error();
+    let _ = (&p.args, &p.env);
     format!("exec {}: {e}", p.program.to_string_lossy())
 }
 

@@ -75,7 +75,71 @@ fn to_caps(set: Option<&Capabilities>) -> CapsHashSet {
     set.into_iter()
         .flatten()
         .filter_map(|c| Cap::from_str(&format!("CAP_{c}")).ok())
+        .filter(|c| kernel_knows(*c))
         .collect()
+}
+
+/// The running kernel has this capability (PR_CAPBSET_READ fails with EINVAL
+/// past /proc/sys/kernel/cap_last_cap). Works without /proc.
+fn kernel_knows(c: Cap) -> bool {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_CAPBSET_READ, c.index() as libc::c_ulong, 0, 0, 0) >= 0 }
+}
+
+/// runtime-spec 1.1 (config.md, process.capabilities): a name the runtime
+/// does not know, or that the running kernel does not have, is logged as a
+/// warning and ignored, not an error. Called on config.json's and
+/// process.json's text before it is parsed (oci-spec refuses names it does not
+/// know): returns the text with those names taken out, after a warning on
+/// stderr naming them (runc's wording), or `None` when nothing was dropped.
+/// `caps` is the path of the capabilities object: ["process", "capabilities"]
+/// for config.json, ["capabilities"] for a process.json.
+pub fn drop_unknown_capabilities(text: &[u8], caps: &[&str]) -> Option<Vec<u8>> {
+    let mut doc: serde_json::Value = serde_json::from_slice(text).ok()?;
+    let mut obj = &mut doc;
+    for k in caps {
+        obj = obj.get_mut(*k)?;
+    }
+    let obj = obj.as_object_mut()?;
+    let mut dropped = Vec::new();
+    for set in [
+        "bounding",
+        "effective",
+        "inheritable",
+        "permitted",
+        "ambient",
+    ] {
+        let Some(list) = obj.get_mut(set).and_then(|v| v.as_array_mut()) else {
+            continue;
+        };
+        list.retain(|v| {
+            let Some(name) = v.as_str() else { return true };
+            if capability_usable(name) {
+                return true;
+            }
+            if !dropped.contains(&name.to_string()) {
+                dropped.push(name.to_string());
+            }
+            false
+        });
+    }
+    if dropped.is_empty() {
+        return None;
+    }
+    eprintln!(
+        "brig: warning: ignoring unknown or unavailable capabilities: [{}]",
+        dropped.join(" ")
+    );
+    serde_json::to_vec(&doc).ok()
+}
+
+/// A capability name that oci-spec parses, that brig can map to a number, and
+/// that the running kernel has.
+pub fn capability_usable(name: &str) -> bool {
+    let Ok(c) = serde_json::from_value::<oci_spec::runtime::Capability>(name.into()) else {
+        return false;
+    };
+    Cap::from_str(&format!("CAP_{c}")).is_ok_and(kernel_knows)
 }
 
 /// Names of capabilities the running kernel knows, for `features`.
@@ -124,26 +188,33 @@ pub fn switch_user(p: &Process) -> Result<(), SecurityError> {
     Ok(())
 }
 
-/// Set the effective, permitted, inheritable and ambient sets (after the user switch).
-pub fn set_capabilities(c: &LinuxCapabilities) -> Result<(), SecurityError> {
-    let permitted = to_caps(c.permitted().as_ref());
-    let effective = to_caps(c.effective().as_ref());
+/// Set the effective, permitted, inheritable and ambient sets (after the user
+/// switch). Effective, permitted and inheritable go in one capset(2), as runc
+/// does: the kernel checks the new inheritable set against the old permitted
+/// one, so a cap may be inheritable and not permitted (set one by one, with
+/// permitted lowered first, that was EPERM). `extra` is kept in effective and
+/// permitted on top: CAP_SYS_ADMIN, when a seccomp filter must still be loaded
+/// without no_new_privs. execve drops it: without no_new_privs the new
+/// permitted set does not depend on the old one (it is ambient for a
+/// non-root user, bounding | inheritable for root, plus file caps).
+pub fn set_capabilities(c: &LinuxCapabilities, extra: Option<Cap>) -> Result<(), SecurityError> {
+    let mut permitted = to_caps(c.permitted().as_ref());
+    let mut effective = to_caps(c.effective().as_ref());
     let inheritable = to_caps(c.inheritable().as_ref());
     let ambient = to_caps(c.ambient().as_ref());
-    // Permitted can only shrink, and effective must stay within it: lower effective
-    // first so the permitted change never leaves it above.
-    caps::set(
-        None,
-        CapSet::Effective,
-        &effective.intersection(&permitted).copied().collect(),
-    )
-    .map_err(|e| failed("process.capabilities.effective", e))?;
-    caps::set(None, CapSet::Permitted, &permitted)
-        .map_err(|e| failed("process.capabilities.permitted", e))?;
-    caps::set(None, CapSet::Inheritable, &inheritable)
-        .map_err(|e| failed("process.capabilities.inheritable", e))?;
-    caps::set(None, CapSet::Effective, &effective)
-        .map_err(|e| failed("process.capabilities.effective", e))?;
+    // The kernel refuses an effective cap that is not permitted; runc keeps
+    // effective within permitted the same way.
+    effective.retain(|c| permitted.contains(c));
+    if let Some(x) = extra {
+        permitted.insert(x);
+        effective.insert(x);
+    }
+    capset(&effective, &permitted, &inheritable).map_err(|e| {
+        failed(
+            "process.capabilities",
+            format!("capset (effective, permitted, inheritable): {e}"),
+        )
+    })?;
     caps::clear(None, CapSet::Ambient).map_err(|e| failed("process.capabilities.ambient", e))?;
     // The kernel only raises an ambient cap that is permitted and inheritable.
     // runc's default config lists ambient caps without inheritable ones and runc
@@ -155,6 +226,47 @@ pub fn set_capabilities(c: &LinuxCapabilities) -> Result<(), SecurityError> {
         let cap = *cap;
         caps::raise(None, CapSet::Ambient, cap)
             .map_err(|e| failed("process.capabilities.ambient", format!("{cap}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// capset(2) of the calling thread, version 3 (64 capability bits), all three sets at once.
+fn capset(eff: &CapsHashSet, perm: &CapsHashSet, inh: &CapsHashSet) -> std::io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const V3: u32 = 0x2008_0522;
+    let bits = |s: &CapsHashSet| s.iter().fold(0u64, |m, c| m | c.bitmask());
+    let (e, p, i) = (bits(eff), bits(perm), bits(inh));
+    let data = [
+        Data {
+            effective: e as u32,
+            permitted: p as u32,
+            inheritable: i as u32,
+        },
+        Data {
+            effective: (e >> 32) as u32,
+            permitted: (p >> 32) as u32,
+            inheritable: (i >> 32) as u32,
+        },
+    ];
+    let mut hdr = Header {
+        version: V3,
+        pid: 0,
+    };
+    // SAFETY: a v3 header and an array of two data structs, as capset(2) reads.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut Header, data.as_ptr()) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

@@ -85,6 +85,9 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
         path: path.clone(),
         source,
     })?;
+    // Unknown capability names are a warning, not an error (runtime-spec 1.1).
+    let text = crate::security::drop_unknown_capabilities(&text, &["process", "capabilities"])
+        .unwrap_or(text);
     let mut spec = parse_json(&path, &text)?;
     bind_sources_from_bundle(&mut spec, &bundle);
     Ok((bundle, spec))

@@ -234,6 +234,20 @@ pub fn cloexec_from(from: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// [`cloexec_from`], async-signal-safe (for a pre_exec closure): where the
+/// kernel has no CLOSE_RANGE_CLOEXEC (before 5.11), each fd from `from` to
+/// `upto` is marked with fcntl instead.
+pub fn cloexec_from_upto(from: i32, upto: i32) -> io::Result<()> {
+    if cloexec_from(from).is_ok() {
+        return Ok(());
+    }
+    for fd in from..=upto {
+        // SAFETY: fcntl on an fd number; EBADF for one that is not open is fine.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

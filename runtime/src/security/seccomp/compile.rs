@@ -278,28 +278,23 @@ pub fn plan(s: &LinuxSeccomp) -> Result<Plan, SeccompError> {
         &format!("{F}.defaultErrnoRet"),
     )?;
 
-    let mut targets: Vec<Target> = Vec::new();
-    for (i, a) in s.architectures().iter().flatten().enumerate() {
-        let t = Target::from_oci(*a).ok_or_else(|| {
-            invalid(
-                format!("{F}.architectures[{i}]"),
-                format!(
-                    "{} is not supported: brig filters SCMP_ARCH_X86_64, SCMP_ARCH_X86 and SCMP_ARCH_X32",
-                    oci_name(a)
-                ),
-            )
-        })?;
-        if !targets.contains(&t) {
-            targets.push(t);
+    // As libseccomp (and so runc and crun) does: the native architecture is
+    // always filtered, whether or not `architectures` lists it, and an entry
+    // for an architecture this host cannot run (SCMP_ARCH_AARCH64 on x86_64)
+    // adds nothing: no syscall of it can arrive here.
+    let native = Target::native().ok_or_else(|| {
+        invalid(
+            format!("{F}.architectures"),
+            "brig's seccomp supports x86 hosts only",
+        )
+    })?;
+    let mut targets: Vec<Target> = vec![native];
+    for a in s.architectures().iter().flatten() {
+        if let Some(t) = Target::from_oci(*a) {
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
         }
-    }
-    if targets.is_empty() {
-        targets.push(Target::native().ok_or_else(|| {
-            invalid(
-                format!("{F}.architectures"),
-                "brig's seccomp supports x86 hosts only",
-            )
-        })?);
     }
 
     let listener = s

@@ -26,7 +26,7 @@ use oci_spec::runtime::LinuxSeccomp;
 
 pub use compile::{Cond, Decision, Plan, Rule, Target};
 pub use load::{features, load};
-pub use notify::{recv_fd, send_fd, send_listener};
+pub use notify::{connect_agent, hand_over, listener_message, recv_fd, send_fd, send_listener};
 
 /// SECCOMP_RET_* action values.
 pub mod ret {
