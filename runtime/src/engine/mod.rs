@@ -8,6 +8,7 @@
 //! and `brig start` with that directory as the bundle, under the same id. The
 //! runtime's own state dir (`--root`) stays as runc's.
 
+pub mod archive;
 pub mod bundle;
 pub mod cmds;
 pub mod flags;
