@@ -61,6 +61,24 @@ struct Pty {
     last: String,
 }
 
+impl Drop for Pty {
+    fn drop(&mut self) {
+        // A failed test leaves no brig behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A child killed and reaped on drop, even when the test fails.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn set_size(fd: i32, rows: u16, cols: u16) {
     let ws = libc::winsize {
         ws_row: rows,
@@ -158,7 +176,7 @@ impl Pty {
 
     /// The child's exit code, reading (and dropping) the screen meanwhile so
     /// that it never blocks on a full pty.
-    fn wait(mut self) -> i32 {
+    fn wait(&mut self) -> i32 {
         let end = Instant::now() + Duration::from_secs(30);
         let _ = nix::fcntl::fcntl(
             &self.master,
@@ -428,12 +446,13 @@ fn logs_follow_until_the_container_exits() {
         "-c",
         "echo one; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo two",
     ]);
-    let mut follow = bed
-        .command(&["container", "logs", "-f", "cmds-logs"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = follow.stdout.take().unwrap();
+    let mut follow = Reaped(
+        bed.command(&["container", "logs", "-f", "cmds-logs"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = follow.0.stdout.take().unwrap();
     let mut got = Vec::new();
     let mut b = [0u8; 64];
     while !got.ends_with(b"one\n") {
@@ -442,10 +461,10 @@ fn logs_follow_until_the_container_exits() {
         got.extend_from_slice(&b[..n]);
     }
     // Still following: it has not exited.
-    assert!(follow.try_wait().unwrap().is_none());
+    assert!(follow.0.try_wait().unwrap().is_none());
     bed.ok(&["container", "exec", "cmds-logs", "touch", "/tmp/go"]);
     out.read_to_end(&mut got).unwrap();
-    let st = until(30, "logs -f to exit", || follow.try_wait().unwrap());
+    let st = until(30, "logs -f to exit", || follow.0.try_wait().unwrap());
     assert!(st.success());
     assert_eq!(text(&got), "one\ntwo\n");
     // Without -f: what is there, at once.
@@ -687,8 +706,8 @@ fn init_reaps_orphans_and_forwards_signals() {
 
     // SIGTERM to a foreground `run --init`: the init forwards it to the
     // command (pid 1 without a handler would ignore it) and passes on 143.
-    let mut child = bed
-        .command(&[
+    let mut child = Reaped(
+        bed.command(&[
             "container",
             "run",
             "--rm",
@@ -700,19 +719,20 @@ fn init_reaps_orphans_and_forwards_signals() {
             "1000",
         ])
         .spawn()
-        .unwrap();
+        .unwrap(),
+    );
     until(30, "cmds-sig running", || {
         bed.ok(&["container", "ls"])
             .contains("cmds-sig")
             .then_some(())
     });
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::unistd::Pid::from_raw(child.0.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
     let st = until(30, "run --init to exit on SIGTERM", || {
-        child.try_wait().unwrap()
+        child.0.try_wait().unwrap()
     });
     assert_eq!(st.code(), Some(143));
 }
