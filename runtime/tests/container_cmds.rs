@@ -866,3 +866,69 @@ fn image_tag_save_load_round_trip_with_skopeo_and_podman() {
     assert_eq!(text(&o.stdout), "yes\n");
     let _ = pod(&["rmi", "--all", "--force"]);
 }
+
+/// Run `f` on a new thread in a new network namespace with lo up (a
+/// throwaway host: the bridge, veths and rules of `-p` live and die in it).
+fn in_test_netns<F: FnOnce() + Send + 'static>(f: F) {
+    let t = std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .expect("unshare(CLONE_NEWNET): the tests need root");
+        let out = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip link set lo up: {out:?}");
+        f()
+    });
+    if let Err(p) = t.join() {
+        std::panic::resume_unwind(p);
+    }
+}
+
+#[test]
+fn port_lists_published_ports_as_docker() {
+    in_test_netns(|| {
+        let bed = ImgBed::new();
+        image(&bed, "ports");
+        bed.ok(&[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "cmds-port",
+            "--network",
+            "bridge",
+            "-p",
+            "8080:80",
+            "-p",
+            "127.0.0.1:5353:53/udp",
+            "ports",
+            "sleep",
+            "1000",
+        ]);
+        assert_eq!(
+            bed.ok(&["container", "port", "cmds-port"]),
+            "80/tcp -> 0.0.0.0:8080\n53/udp -> 127.0.0.1:5353\n"
+        );
+        assert_eq!(
+            bed.ok(&["container", "port", "cmds-port", "80"]),
+            "0.0.0.0:8080\n"
+        );
+        assert_eq!(
+            bed.ok(&["container", "port", "cmds-port", "53/udp"]),
+            "127.0.0.1:5353\n"
+        );
+        let e = bed.fails(&["container", "port", "cmds-port", "53"]);
+        assert!(e.contains("no such published port"), "{e}");
+        let e = bed.fails(&["container", "port", "cmds-port", "http"]);
+        assert!(e.contains("PORT[/tcp|udp]"), "{e}");
+        // stats reads the container's own network counters (eth0, not lo).
+        let st = bed.ok(&["container", "stats", "--no-stream", "cmds-port"]);
+        assert!(
+            st.lines().nth(1).is_some_and(|l| l.contains("cmds-port")),
+            "{st}"
+        );
+        bed.ok(&["container", "rm", "-f", "cmds-port"]);
+        bed.assert_no_containers();
+    });
+}
