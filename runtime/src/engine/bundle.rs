@@ -169,7 +169,9 @@ pub fn args_of(image: &ImageConfiguration, f: &RunFlags) -> Vec<String> {
     args
 }
 
-fn user_args(
+/// Entrypoint + (command, or Cmd), with `--entrypoint`: what the user runs
+/// (without `--init`'s shim), as `container ls` shows it.
+pub fn user_args(
     image: &ImageConfiguration,
     entrypoint: Option<&[String]>,
     command: &[String],

@@ -249,7 +249,8 @@ impl Engine {
             image: img.id.clone(),
             image_ref: f.image.clone(),
             created: crate::sys::rfc3339_now(),
-            args: bundle::args_of(&cfg, f),
+            // What the user runs, as docker shows it (not the --init shim).
+            args: bundle::user_args(&cfg, f.entrypoint.as_deref(), &f.command),
             volumes,
             auto_remove: f.auto_remove,
             network: f.network.clone(),
