@@ -932,3 +932,28 @@ fn port_lists_published_ports_as_docker() {
         bed.assert_no_containers();
     });
 }
+
+#[test]
+fn run_t_without_i_has_a_terminal_of_our_size() {
+    let bed = ImgBed::new();
+    image(&bed, "t");
+    // Without -i brig's stdin is /dev/null: the size comes from its output.
+    let mut pty = Pty::spawn(
+        bed.command(&[
+            "container",
+            "run",
+            "-t",
+            "--rm",
+            "t",
+            "sh",
+            "-c",
+            "echo \"S=$(stty size)=S\"; [ -t 0 ] && echo in-is-tty",
+        ]),
+        20,
+        70,
+    );
+    assert_eq!(pty.value("S=", "=S"), "20 70");
+    pty.expect("in-is-tty\n");
+    assert_eq!(pty.wait(), 0);
+    bed.assert_no_containers();
+}
