@@ -189,6 +189,11 @@ pub fn run_foreground(
         .map_err(|e| ContainerError::Other(format!("prctl: {e}")))?;
     with_signals_blocked(|set| {
         let created = create(store, id, opts)?;
+        // The pty has our size before the process runs (a first `stty size`
+        // must not race the relay's copy).
+        if let Some(m) = &created.console {
+            copy_our_winsize(m.as_raw_fd());
+        }
         if let Err(e) = start(store, id) {
             let _ = delete(store, id, true);
             return Err(e);

@@ -108,6 +108,10 @@ impl Engine {
         let mut p = container::base_process(&self.runtime, &r.id)?;
         p.set_args(Some(f.command.clone()));
         p.set_terminal(Some(f.tty));
+        if f.tty {
+            // Made with our size: the process may ask before the relay copies it.
+            p.set_console_size(crate::process::terminal::our_console_size());
+        }
         let mut env = p.env().clone().unwrap_or_default();
         let mut set = |k: &str, v: &str| {
             env.retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k));
