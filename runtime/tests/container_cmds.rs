@@ -425,6 +425,20 @@ fn exec_flags_and_stdin_only_with_i() {
         "typed\n"
     );
     assert_eq!(piped(&["container", "run", "--rm", "flags", "cat"]), "");
+    // exec -d: started, not waited for.
+    bed.ok(&[
+        "container",
+        "exec",
+        "-d",
+        "cmds-flags",
+        "sh",
+        "-c",
+        "echo done > /tmp/d",
+    ]);
+    until(20, "exec -d's file", || {
+        let o = bed.brig(&["container", "exec", "cmds-flags", "cat", "/tmp/d"]);
+        (text(&o.stdout) == "done\n").then_some(())
+    });
     // -d with -t: no daemon holds the terminal; refused by name.
     let o = bed.brig(&["container", "run", "-d", "-t", "flags", "sh"]);
     assert_eq!(code(&o), 125);
@@ -824,6 +838,17 @@ fn image_tag_save_load_round_trip_with_skopeo_and_podman() {
         bed.path("env-none").to_str().unwrap(),
     ]);
     assert!(e.contains("env-none"), "{e}");
+    // save to stdout, load from stdin, as `docker save X | docker load`.
+    let mut save = bed.command(&["image", "save", "orig"]);
+    let save = save.stdout(Stdio::piped()).spawn().unwrap();
+    let mut load = bed.command(&["image", "load", "-q"]);
+    let o = load.stdin(save.stdout.unwrap()).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "orig:latest\n");
+    assert!(
+        !bed.entries("").iter().any(|e| e.starts_with(".load-")),
+        "the stdin copy is gone"
+    );
 
     // podman loads the one-image archive and names it.
     let proot = bed.path("podman");
