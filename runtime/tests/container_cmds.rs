@@ -840,9 +840,10 @@ fn image_tag_save_load_round_trip_with_skopeo_and_podman() {
     assert!(e.contains("env-none"), "{e}");
     // save to stdout, load from stdin, as `docker save X | docker load`.
     let mut save = bed.command(&["image", "save", "orig"]);
-    let save = save.stdout(Stdio::piped()).spawn().unwrap();
+    let mut save = save.stdout(Stdio::piped()).spawn().unwrap();
     let mut load = bed.command(&["image", "load", "-q"]);
-    let o = load.stdin(save.stdout.unwrap()).output().unwrap();
+    let o = load.stdin(save.stdout.take().unwrap()).output().unwrap();
+    assert!(save.wait().unwrap().success());
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "orig:latest\n");
     assert!(
