@@ -1,17 +1,39 @@
-//! `brig container create|run|start|stop|rm|ls|logs|inspect`: containers from images.
+//! `brig container create|run|start|stop|rm|ls|logs|inspect|exec|pause|unpause|top|stats|port`:
+//! containers from images, with docker's names, flags, columns and exit codes.
 
 use std::time::Duration;
 
 use crate::cli::out;
+use crate::engine::cmds::{bytes_binary, bytes_decimal, ExecFlags, Sample};
 use crate::engine::flags::RawFlags;
 use crate::engine::Engine;
+use crate::engine::{CStatus, ContainerRecord};
 
 /// The flags of `container create` and `container run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The image: NAME[:TAG], an id, or an id prefix.
+    /// The image, when not given as the first argument (then every argument
+    /// is the command).
     #[arg(long)]
-    pub image: String,
+    pub image: Option<String>,
+    /// Keep stdin attached (without it the container's stdin is /dev/null).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a terminal (a pty; the window size follows ours).
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Replace the image's Entrypoint (its Cmd is dropped too; "" clears it).
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Mount the container's root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Read environment variables from a file (NAME=VALUE lines; -e wins).
+    #[arg(long)]
+    pub env_file: Vec<String>,
+    /// Run brig's init as pid 1: it reaps zombies and forwards signals.
+    #[arg(long)]
+    pub init: bool,
     /// The container's name (default: the first 12 digits of its id).
     #[arg(long)]
     pub name: Option<String>,
@@ -52,15 +74,35 @@ pub struct RunArgs {
     /// host (bridge networks only).
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
-    /// The command (replaces the image's Cmd; the Entrypoint stays).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// IMAGE [COMMAND [ARG...]]: the image (NAME[:TAG], an id, or an id
+    /// prefix), then the command (replaces the image's Cmd; the Entrypoint
+    /// stays).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [COMMAND]"
+    )]
     pub command: Vec<String>,
 }
 
 impl RunArgs {
-    fn raw(&self) -> RawFlags {
-        RawFlags {
-            image: self.image.clone(),
+    fn raw(&self) -> Result<RawFlags, String> {
+        // `IMAGE CMD...`, as docker's; or `--image IMAGE [--] CMD...`.
+        let (image, command) = match &self.image {
+            Some(i) => (i.clone(), self.command.clone()),
+            None => match self.command.split_first() {
+                Some((i, rest)) => (i.clone(), rest.to_vec()),
+                None => (String::new(), Vec::new()),
+            },
+        };
+        if image.starts_with('-') {
+            // A flag clap does not know, taken for the image.
+            return Err(format!(
+                "unknown flag: {image} (brig does not support it; see `brig container run --help`)"
+            ));
+        }
+        Ok(RawFlags {
+            image,
             name: self.name.clone(),
             env: self.env.clone(),
             workdir: self.workdir.clone(),
@@ -74,8 +116,14 @@ impl RunArgs {
             network: self.network.clone(),
             publish: self.publish.clone(),
             auto_remove: self.rm,
-            command: self.command.clone(),
-        }
+            command,
+            entrypoint: self.entrypoint.clone(),
+            read_only: self.read_only,
+            env_files: self.env_file.clone(),
+            init: self.init,
+            tty: self.tty,
+            interactive: self.interactive,
+        })
     }
 }
 
@@ -124,7 +172,79 @@ pub enum Cmd {
         quiet: bool,
     },
     /// Print what a detached container wrote.
-    Logs { container: String },
+    Logs {
+        /// Keep printing what it writes until it stops.
+        #[arg(short, long)]
+        follow: bool,
+        container: String,
+    },
+    /// Run a command in a running container.
+    Exec {
+        /// Keep stdin attached.
+        #[arg(short, long)]
+        interactive: bool,
+        /// Give the command a terminal.
+        #[arg(short, long)]
+        tty: bool,
+        /// Start it and return.
+        #[arg(short, long)]
+        detach: bool,
+        /// Set an environment variable (NAME=VALUE, or NAME to pass brig's own).
+        #[arg(short, long = "env")]
+        env: Vec<String>,
+        /// Read environment variables from a file.
+        #[arg(long)]
+        env_file: Vec<String>,
+        /// The working directory inside the container.
+        #[arg(short, long)]
+        workdir: Option<String>,
+        /// USER[:GROUP], by name (the container's /etc/passwd) or number.
+        #[arg(short, long)]
+        user: Option<String>,
+        container: String,
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
+    /// Freeze every process of containers.
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Thaw paused containers.
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Show a container's processes: the host's `ps` (default -ef), only theirs.
+    Top {
+        container: String,
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PS OPTIONS"
+        )]
+        ps_args: Vec<String>,
+    },
+    /// Live resource usage: CPU %, memory, network and block I/O, pids.
+    Stats {
+        /// Print one table and exit.
+        #[arg(long)]
+        no_stream: bool,
+        /// All containers, not only running ones.
+        #[arg(short, long)]
+        all: bool,
+        containers: Vec<String>,
+    },
+    /// List a container's published ports (or where one PORT[/PROTO] is).
+    Port {
+        container: String,
+        port: Option<String>,
+    },
     /// Print a container as JSON: its record, status, and network (IP, MAC,
     /// gateway, network, ports).
     Inspect {
@@ -147,10 +267,38 @@ fn each(names: Vec<String>, mut f: impl FnMut(&str) -> anyhow::Result<()>) -> an
     Ok(i32::from(failed))
 }
 
+/// docker's exit codes for `run` and `exec` when the container's process
+/// never ran: 127 when the command was not found, 126 when it could not be
+/// invoked, 125 for brig's own errors (the process's own status otherwise).
+pub fn docker_exit_code(e: &str) -> i32 {
+    if e.contains("executable file not found") || e.contains("no such executable") {
+        127
+    } else if e.contains("cannot be invoked") || e.contains("Permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
 pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
+    let docker_codes = matches!(cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec { .. });
+    match run_cmd(engine, cmd) {
+        Err(e) if docker_codes => {
+            let text = e.to_string();
+            crate::cli::log::error(&text);
+            Ok(docker_exit_code(&text))
+        }
+        r => r,
+    }
+}
+
+fn run_cmd(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
     match cmd {
         Cmd::Create(a) => {
-            let f = a.raw().check().map_err(anyhow::Error::msg)?;
+            let f = a
+                .raw()
+                .and_then(|r| r.check())
+                .map_err(anyhow::Error::msg)?;
             if f.auto_remove {
                 anyhow::bail!("--rm: only `container run` removes a container when it exits");
             }
@@ -159,7 +307,10 @@ pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         Cmd::Run { detach, args } => {
-            let f = args.raw().check().map_err(anyhow::Error::msg)?;
+            let f = args
+                .raw()
+                .and_then(|r| r.check())
+                .map_err(anyhow::Error::msg)?;
             let (rec, code) = engine.run(&f, detach)?;
             if detach {
                 out!("{}", rec.id)?;
@@ -233,15 +384,163 @@ pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
             out!("{}", serde_json::to_string_pretty(&all)?)?;
             Ok(0)
         }
-        Cmd::Logs { container } => {
+        Cmd::Logs { follow, container } => {
             let r = engine.find(&container)?;
-            let data = crate::engine::read_log(engine, &r)?;
-            use std::io::Write;
-            let mut o = std::io::stdout().lock();
-            match o.write_all(&data) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-                _ => Ok(0),
+            engine.logs(&r, follow, &mut std::io::stdout().lock())?;
+            Ok(0)
+        }
+        Cmd::Exec {
+            interactive,
+            tty,
+            detach,
+            env,
+            env_file,
+            workdir,
+            user,
+            container,
+            command,
+        } => {
+            let r = engine.find(&container)?;
+            Ok(engine.exec(
+                &r,
+                &ExecFlags {
+                    command,
+                    interactive,
+                    tty,
+                    detach,
+                    env,
+                    env_files: env_file,
+                    workdir,
+                    user,
+                },
+            )?)
+        }
+        Cmd::Pause { containers } => {
+            each(containers, |n| Ok(engine.pause(&engine.find(n)?, true)?))
+        }
+        Cmd::Unpause { containers } => {
+            each(containers, |n| Ok(engine.pause(&engine.find(n)?, false)?))
+        }
+        Cmd::Top { container, ps_args } => {
+            let r = engine.find(&container)?;
+            for l in engine.top(&r, &ps_args)? {
+                out!("{l}")?;
             }
+            Ok(0)
+        }
+        Cmd::Port { container, port } => {
+            let r = engine.find(&container)?;
+            for l in engine.ports(&r, port.as_deref())? {
+                out!("{l}")?;
+            }
+            Ok(0)
+        }
+        Cmd::Stats {
+            no_stream,
+            all,
+            containers,
+        } => stats(engine, no_stream, all, containers),
+    }
+}
+
+/// `container stats`: docker's columns. CPU % is measured between two
+/// samples a second apart (docker's daemon keeps the previous one; brig has
+/// none to keep it, so --no-stream takes a second).
+fn stats(engine: &Engine, no_stream: bool, all: bool, names: Vec<String>) -> anyhow::Result<i32> {
+    let named = !names.is_empty();
+    let pick = || -> anyhow::Result<Vec<ContainerRecord>> {
+        if named {
+            return names
+                .iter()
+                .map(|n| engine.find(n).map_err(Into::into))
+                .collect();
+        }
+        Ok(engine
+            .records()?
+            .into_iter()
+            .filter(|r| all || matches!(engine.status(r), CStatus::Running | CStatus::Paused))
+            .collect())
+    };
+    let sample = |r: &ContainerRecord| -> anyhow::Result<Option<Sample>> {
+        match engine.status(r) {
+            CStatus::Running | CStatus::Paused => Ok(Some(engine.sample(r)?)),
+            _ if named && !all => {
+                anyhow::bail!("stats {}: the container is not running", r.name)
+            }
+            _ => Ok(None),
+        }
+    };
+    let tty = nix::unistd::isatty(std::io::stdout()).unwrap_or(false);
+    let mut prev: std::collections::HashMap<String, Sample> = Default::default();
+    let records = pick()?;
+    for r in &records {
+        if let Some(s) = sample(r)? {
+            prev.insert(r.id.clone(), s);
+        }
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let records = pick()?;
+        let mut rows = vec![[
+            "CONTAINER ID".to_string(),
+            "NAME".into(),
+            "CPU %".into(),
+            "MEM USAGE / LIMIT".into(),
+            "MEM %".into(),
+            "NET I/O".into(),
+            "BLOCK I/O".into(),
+            "PIDS".into(),
+        ]];
+        for r in &records {
+            // A container that stopped since the listing shows zeros.
+            let now = match sample(r) {
+                Ok(s) => s,
+                Err(_) if !named => None,
+                Err(e) => return Err(e),
+            };
+            let row = match (&now, prev.get(&r.id)) {
+                (Some(n), before) => [
+                    r.id[..12].to_string(),
+                    r.name.clone(),
+                    format!("{:.2}%", before.map(|b| n.cpu_percent(b)).unwrap_or(0.0)),
+                    format!(
+                        "{} / {}",
+                        bytes_binary(n.mem_usage),
+                        bytes_binary(n.mem_limit)
+                    ),
+                    format!("{:.2}%", n.mem_percent()),
+                    format!("{} / {}", bytes_decimal(n.net.0), bytes_decimal(n.net.1)),
+                    format!(
+                        "{} / {}",
+                        bytes_decimal(n.block.0),
+                        bytes_decimal(n.block.1)
+                    ),
+                    n.pids.to_string(),
+                ],
+                (None, _) => [
+                    r.id[..12].to_string(),
+                    r.name.clone(),
+                    "0.00%".into(),
+                    "0B / 0B".into(),
+                    "0.00%".into(),
+                    "0B / 0B".into(),
+                    "0B / 0B".into(),
+                    "0".into(),
+                ],
+            };
+            rows.push(row);
+            match now {
+                Some(n) => prev.insert(r.id.clone(), n),
+                None => prev.remove(&r.id),
+            };
+        }
+        if tty && !no_stream {
+            // Clear the screen and go home, as docker's live view does.
+            crate::cli::write_line(format_args!("\x1b[2J\x1b[H"))?;
+        }
+        super::image::print_table(&rows)?;
+        if no_stream {
+            return Ok(0);
         }
     }
 }

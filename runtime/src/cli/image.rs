@@ -1,5 +1,6 @@
 //! `brig image import|ls|inspect|rm`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::cli::out;
@@ -35,6 +36,25 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Give an image another name: SOURCE (a name or id) gets TARGET (NAME[:TAG]).
+    Tag { source: String, target: String },
+    /// Write images to an oci-archive tarball (for `image load`, `podman load`, skopeo).
+    Save {
+        /// The file to write (default: stdout, unless it is a terminal).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+    /// Load the images of an oci-archive tarball, under the names it gives them.
+    Load {
+        /// The archive (default: stdin).
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Print only the names.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Remove images (untag; the last name removes the image and its unused layers).
     #[command(alias = "remove")]
     Rm {
@@ -59,6 +79,9 @@ fn human(n: u64) -> String {
 pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
     let store = &engine.images;
     match cmd {
+        c @ (Cmd::Tag { .. } | Cmd::Save { .. } | Cmd::Load { .. }) => {
+            return run_archive(engine, c)
+        }
         Cmd::Import {
             source,
             name,
@@ -197,4 +220,89 @@ pub(crate) fn print_table<const N: usize>(rows: &[[String; N]]) -> anyhow::Resul
         out!("{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// `image tag`, `image save`, `image load`.
+fn run_archive(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
+    match cmd {
+        Cmd::Tag { source, target } => engine.tag(&source, &target)?,
+        Cmd::Save { output, references } => match output {
+            Some(path) => {
+                // Written beside its final name, then renamed: a failed save
+                // leaves no half-written archive under it.
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                let tmp =
+                    path.with_file_name(format!(".{name}.tmp-{}", crate::engine::random_hex(6)));
+                let io = |e: std::io::Error| anyhow::anyhow!("-o {}: {e}", path.display());
+                let result = (|| -> anyhow::Result<()> {
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&tmp)
+                        .map_err(io)?;
+                    let mut w = std::io::BufWriter::new(&f);
+                    engine.save(&references, &mut w)?;
+                    w.flush().map_err(io)?;
+                    drop(w);
+                    f.sync_all().map_err(io)?;
+                    std::fs::rename(&tmp, &path).map_err(io)?;
+                    Ok(())
+                })();
+                if result.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                result?;
+            }
+            None => {
+                if nix::unistd::isatty(std::io::stdout()).unwrap_or(false) {
+                    anyhow::bail!(
+                        "image save: refusing to write an archive to a terminal; use -o FILE or redirect stdout"
+                    );
+                }
+                engine.save(&references, &mut std::io::stdout().lock())?;
+            }
+        },
+        Cmd::Load { input, quiet } => {
+            let (path, _tmp) = match input {
+                Some(p) => (p, None),
+                None => {
+                    // A tar read twice (index first): stdin is copied to a
+                    // temp file under the image root first.
+                    if nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+                        anyhow::bail!("image load: give -i FILE, or the archive on stdin");
+                    }
+                    // Not under ROOT/tmp: the import's GC empties that.
+                    let tmp = TempFile(
+                        engine
+                            .images
+                            .root()
+                            .join(format!(".load-{}", crate::engine::random_hex(8))),
+                    );
+                    let mut f = std::fs::File::create(&tmp.0)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", tmp.0.display()))?;
+                    std::io::copy(&mut std::io::stdin().lock(), &mut f)
+                        .map_err(|e| anyhow::anyhow!("image load: reading stdin: {e}"))?;
+                    (tmp.0.clone(), Some(tmp))
+                }
+            };
+            for n in engine.load(&path)? {
+                if quiet {
+                    out!("{n}")?;
+                } else {
+                    out!("Loaded image: {n}")?;
+                }
+            }
+        }
+        _ => unreachable!("run_archive takes tag, save and load"),
+    }
+    Ok(0)
+}
+
+/// A file removed on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

@@ -13,7 +13,7 @@ use super::create::{create, CreateOptions};
 use super::store::Store;
 use super::{delete, start, ContainerError};
 use crate::process::exit_code;
-use crate::process::terminal::copy_winsize;
+use crate::process::terminal::copy_our_winsize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOutcome {
@@ -57,7 +57,7 @@ pub(super) fn relay_until_exit(
     // Our terminal goes raw while the container's terminal is relayed, and comes back after.
     let _raw = console.as_ref().and_then(|_| RawMode::enter());
     if let Some(m) = &console {
-        copy_winsize(0, m.as_raw_fd());
+        copy_our_winsize(m.as_raw_fd());
     }
     let (mut stdin_open, mut master_open) = (console.is_some(), console.is_some());
     let mut buf = [0u8; 8192];
@@ -118,7 +118,7 @@ pub(super) fn relay_until_exit(
                     }
                 }
                 Signal::SIGWINCH if console.is_some() => {
-                    copy_winsize(0, console.as_ref().expect("checked").as_raw_fd());
+                    copy_our_winsize(console.as_ref().expect("checked").as_raw_fd());
                 }
                 sig => {
                     let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
@@ -189,6 +189,11 @@ pub fn run_foreground(
         .map_err(|e| ContainerError::Other(format!("prctl: {e}")))?;
     with_signals_blocked(|set| {
         let created = create(store, id, opts)?;
+        // The pty has our size before the process runs (a first `stty size`
+        // must not race the relay's copy).
+        if let Some(m) = &created.console {
+            copy_our_winsize(m.as_raw_fd());
+        }
         if let Err(e) = start(store, id) {
             let _ = delete(store, id, true);
             return Err(e);

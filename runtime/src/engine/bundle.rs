@@ -146,11 +146,42 @@ pub struct BundleInput<'a> {
     pub volume_dir: &'a dyn Fn(&str) -> PathBuf,
     /// The container's network: its namespace, hosts and resolv.conf.
     pub network: &'a Attachment,
+    /// The host path of the init shim, for `--init`.
+    pub init_shim: Option<&'a Path>,
 }
 
-/// The process args: Entrypoint + (command, or Cmd).
-pub fn args_of(image: &ImageConfiguration, command: &[String]) -> Vec<String> {
+/// Where `--init` mounts brig's init shim in the container: on the
+/// container's own /dev tmpfs, so that it touches neither the image's files
+/// nor the writable layer, and works with --read-only (docker mounts tini at
+/// /sbin/docker-init, podman catatonit at /run/podman-init).
+pub const INIT_PATH: &str = "/dev/init";
+
+/// The process args: Entrypoint + (command, or Cmd). `--entrypoint` replaces
+/// the image's Entrypoint and drops its Cmd (as docker does); with `--init`
+/// the init shim runs them.
+pub fn args_of(image: &ImageConfiguration, f: &RunFlags) -> Vec<String> {
+    let args = user_args(image, f.entrypoint.as_deref(), &f.command);
+    if f.init && !args.is_empty() {
+        let mut v = vec![INIT_PATH.to_string(), "--".to_string()];
+        v.extend(args);
+        return v;
+    }
+    args
+}
+
+/// Entrypoint + (command, or Cmd), with `--entrypoint`: what the user runs
+/// (without `--init`'s shim), as `container ls` shows it.
+pub fn user_args(
+    image: &ImageConfiguration,
+    entrypoint: Option<&[String]>,
+    command: &[String],
+) -> Vec<String> {
     let cfg = image.config().as_ref();
+    if let Some(ep) = entrypoint {
+        let mut args = ep.to_vec();
+        args.extend(command.iter().cloned());
+        return args;
+    }
     let mut args: Vec<String> = cfg.and_then(|c| c.entrypoint().clone()).unwrap_or_default();
     if command.is_empty() {
         args.extend(cfg.and_then(|c| c.cmd().clone()).unwrap_or_default());
@@ -163,10 +194,10 @@ pub fn args_of(image: &ImageConfiguration, command: &[String]) -> Vec<String> {
 pub fn config_json(b: &BundleInput) -> Result<Value, String> {
     let cfg = b.image.config().as_ref();
     let f = b.flags;
-    let args = args_of(b.image, &f.command);
+    let args = args_of(b.image, f);
     if args.is_empty() {
         return Err(format!(
-            "image {}: no Entrypoint or Cmd; give a command after --",
+            "image {}: no Entrypoint or Cmd; give a command after the image",
             f.image
         ));
     }
@@ -220,7 +251,7 @@ pub fn config_json(b: &BundleInput) -> Result<Value, String> {
     let rlimits = spec["process"]["rlimits"].take();
     spec["process"] = json!({
         "rlimits": rlimits,
-        "terminal": false,
+        "terminal": f.tty,
         "user": {"uid": uid, "gid": gid, "additionalGids": extra},
         "args": args,
         "env": env,
@@ -228,7 +259,7 @@ pub fn config_json(b: &BundleInput) -> Result<Value, String> {
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": false,
     });
-    spec["root"] = json!({"path": "rootfs", "readonly": false});
+    spec["root"] = json!({"path": "rootfs", "readonly": f.read_only});
     spec["hostname"] = json!(hostname);
     let mounts = spec["mounts"].as_array_mut().expect("default mounts");
     for m in &f.mounts {
@@ -249,6 +280,12 @@ pub fn config_json(b: &BundleInput) -> Result<Value, String> {
             opts.push("ro");
         }
         mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": opts}));
+    }
+    if let (true, Some(shim)) = (f.init, b.init_shim) {
+        mounts.push(
+            json!({"destination": INIT_PATH, "type": "bind", "source": shim,
+                           "options": ["bind", "ro", "nosuid", "nodev"]}),
+        );
     }
     for t in &f.tmpfs {
         mounts.push(json!({"destination": t.dest, "type": "tmpfs", "source": "tmpfs", "options": t.options}));

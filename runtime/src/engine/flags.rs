@@ -25,6 +25,15 @@ pub struct RawFlags {
     pub publish: Vec<String>,
     pub auto_remove: bool,
     pub command: Vec<String>,
+    /// `--entrypoint`: `Some("")` clears the image's.
+    pub entrypoint: Option<String>,
+    pub read_only: bool,
+    pub env_files: Vec<String>,
+    pub init: bool,
+    /// `-t`: a pty.
+    pub tty: bool,
+    /// `-i`: stdin attached (otherwise /dev/null).
+    pub interactive: bool,
 }
 
 /// A `-v`.
@@ -71,6 +80,14 @@ pub struct RunFlags {
     pub ports: Vec<PortMapping>,
     pub auto_remove: bool,
     pub command: Vec<String>,
+    /// `--entrypoint`: `Some(vec![])` clears the image's (docker's `--entrypoint ""`).
+    pub entrypoint: Option<Vec<String>>,
+    /// `--read-only`: the rootfs is mounted read-only.
+    pub read_only: bool,
+    /// `--init`: brig's init shim is pid 1, the command its child.
+    pub init: bool,
+    pub tty: bool,
+    pub interactive: bool,
 }
 
 /// A container name: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, as docker's, at most 128.
@@ -202,7 +219,9 @@ pub fn parse_tmpfs(spec: &str) -> Result<Tmpfs, String> {
 impl RawFlags {
     pub fn check(&self) -> Result<RunFlags, String> {
         if self.image.is_empty() {
-            return Err("--image: an image reference is required".into());
+            return Err(
+                "an image is required: brig container run [FLAGS] IMAGE [COMMAND...]".into(),
+            );
         }
         if let Some(n) = &self.name {
             if !valid_name(n) {
@@ -212,6 +231,9 @@ impl RawFlags {
             }
         }
         let mut env = Vec::new();
+        for f in &self.env_files {
+            env.extend(parse_env_file(f)?);
+        }
         for e in &self.env {
             match e.split_once('=') {
                 Some(("", _)) => return Err(format!("-e {e:?}: the name is empty")),
@@ -321,8 +343,58 @@ impl RawFlags {
             ports,
             auto_remove: self.auto_remove,
             command: self.command.clone(),
+            entrypoint: self.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![e.clone()]
+                }
+            }),
+            read_only: self.read_only,
+            init: self.init,
+            tty: self.tty,
+            interactive: self.interactive,
         })
     }
+}
+
+/// `--env-file FILE`, as docker reads it: one `NAME=VALUE` a line (the value
+/// taken as is: no quotes removed), `NAME` alone for brig's own value (left
+/// out when brig has none), blank lines and lines starting with `#` skipped.
+pub fn parse_env_file(path: &str) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--env-file {path}: {e}"))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = match line.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (line.trim_end(), None),
+        };
+        if k.is_empty() {
+            return Err(format!(
+                "--env-file {path}: line {}: the name is empty",
+                n + 1
+            ));
+        }
+        if k.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "--env-file {path}: line {}: the name {k:?} has whitespace",
+                n + 1
+            ));
+        }
+        match v {
+            Some(v) => out.push((k.to_string(), v.to_string())),
+            None => {
+                if let Ok(v) = std::env::var(k) {
+                    out.push((k.to_string(), v));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

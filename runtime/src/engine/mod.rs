@@ -8,7 +8,9 @@
 //! and `brig start` with that directory as the bundle, under the same id. The
 //! runtime's own state dir (`--root`) stays as runc's.
 
+pub mod archive;
 pub mod bundle;
+pub mod cmds;
 pub mod flags;
 pub mod volume;
 
@@ -202,12 +204,17 @@ impl Engine {
         let _lock = self.images.lock()?;
         let img = self.images.resolve(&f.image)?;
         let cfg = image::import::image_config(&self.images, &img)?;
-        if bundle::args_of(&cfg, &f.command).is_empty() {
+        if bundle::args_of(&cfg, f).is_empty() {
             return Err(msg(format!(
-                "image {}: no Entrypoint or Cmd; give a command after --",
+                "image {}: no Entrypoint or Cmd; give a command after the image",
                 f.image
             )));
         }
+        let init_shim = if f.init {
+            Some(self.init_shim()?)
+        } else {
+            None
+        };
         let all = self.records()?;
         let id = random_hex(32);
         let name = f.name.clone().unwrap_or_else(|| id[..12].to_string());
@@ -242,7 +249,8 @@ impl Engine {
             image: img.id.clone(),
             image_ref: f.image.clone(),
             created: crate::sys::rfc3339_now(),
-            args: bundle::args_of(&cfg, &f.command),
+            // What the user runs, as docker shows it (not the --init shim).
+            args: bundle::user_args(&cfg, f.entrypoint.as_deref(), &f.command),
             volumes,
             auto_remove: f.auto_remove,
             network: f.network.clone(),
@@ -277,6 +285,7 @@ impl Engine {
             rootfs: &snap.rootfs(),
             volume_dir: &vdir,
             network: &attachment,
+            init_shim: init_shim.as_deref(),
         })
         .map_err(msg)?;
         let cfg_path = dir.join("config.json");
@@ -318,6 +327,12 @@ impl Engine {
     /// Start a container in the background: its stdout and stderr go to
     /// ROOT/containers/ID/log, its stdin is /dev/null.
     pub fn start_detached(&self, r: &ContainerRecord) -> Result<()> {
+        if self.has_tty(r) {
+            return Err(msg(format!(
+                "container {}: was made with -t; brig has no daemon to hold its terminal: start it with --attach",
+                r.name
+            )));
+        }
         let opts = self.prepare_start(r)?;
         let log = self.dir(&r.id).join("log");
         with_stdio(&log, || -> Result<()> {
@@ -338,6 +353,15 @@ impl Engine {
         Ok(container::run_foreground(&self.runtime, &r.id, &opts)?.exit_code)
     }
 
+    /// Whether the container's process has a terminal (`-t`).
+    fn has_tty(&self, r: &ContainerRecord) -> bool {
+        std::fs::read(self.dir(&r.id).join("config.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+            .and_then(|v| v["process"]["terminal"].as_bool())
+            .unwrap_or(false)
+    }
+
     /// `container run`: create, then run in the foreground (or detached), and
     /// with --rm remove the container after it exits (or fails to start).
     pub fn run(&self, f: &RunFlags, detach: bool) -> Result<(ContainerRecord, i32)> {
@@ -346,11 +370,17 @@ impl Engine {
                 "--rm with --detach: brig has no daemon to remove a container when it exits; leave one out",
             ));
         }
+        if detach && (f.tty || f.interactive) {
+            return Err(msg(
+                "-i or -t with --detach: brig has no daemon to hold the terminal or stdin; leave them out, or run in the foreground",
+            ));
+        }
         let rec = self.create(f)?;
         let result = if detach {
             self.start_detached(&rec).map(|()| 0)
         } else {
-            self.start_foreground(&rec)
+            // Without -i the container gets no stdin, as with docker.
+            cmds::with_null_stdin(!f.interactive, || self.start_foreground(&rec))
         };
         if f.auto_remove || (detach && result.is_err()) {
             let removed = self.remove(&rec, true);

@@ -116,8 +116,40 @@ pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> std::io::Result<
     Ok(())
 }
 
+/// Copy our terminal's window size to `to` (a pty master): stdin's, or
+/// stdout's when stdin is not a terminal (`container run -t` without -i has
+/// /dev/null as stdin; docker too takes the size from its output then).
+pub fn copy_our_winsize(to: i32) {
+    if !copy_winsize(0, to) {
+        copy_winsize(1, to);
+    }
+}
+
+/// Our terminal's size (stdin's, else stdout's) as a process.consoleSize,
+/// for a process whose pty is made with it.
+pub fn our_console_size() -> Option<ConsoleSize> {
+    for fd in [0, 1] {
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: reads into a local winsize.
+        if unsafe { get_winsize(fd, &mut ws) }.is_ok() && ws.ws_row > 0 {
+            return oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(ws.ws_row))
+                .width(u64::from(ws.ws_col))
+                .build()
+                .ok();
+        }
+    }
+    None
+}
+
 /// Copy the window size of `from` (a terminal) to `to` (a pty master).
-pub fn copy_winsize(from: i32, to: i32) {
+/// Whether `from` had one.
+pub fn copy_winsize(from: i32, to: i32) -> bool {
     let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -128,6 +160,8 @@ pub fn copy_winsize(from: i32, to: i32) {
     unsafe {
         if get_winsize(from, &mut ws).is_ok() {
             let _ = set_winsize(to, &ws);
+            return true;
         }
     }
+    false
 }

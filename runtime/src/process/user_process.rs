@@ -193,8 +193,15 @@ fn find_program(arg0: &str, env: &[String]) -> Result<CString, String> {
     let executable =
         |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && p.is_file();
     if arg0.contains('/') {
-        if !executable(Path::new(arg0)) {
-            return Err(format!("{arg0:?}: no such executable"));
+        let p = Path::new(arg0);
+        if !executable(p) {
+            // A file that is there but cannot be run is told apart from a
+            // missing one (docker's exit codes 126 and 127 follow from it).
+            return Err(match std::fs::metadata(p) {
+                Ok(m) if m.is_dir() => format!("{arg0:?}: is a directory: cannot be invoked"),
+                Ok(_) => format!("{arg0:?}: not executable (permission denied): cannot be invoked"),
+                Err(_) => format!("{arg0:?}: no such executable"),
+            });
         }
         return CString::new(arg0).map_err(|e| e.to_string());
     }
