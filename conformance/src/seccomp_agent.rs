@@ -66,7 +66,7 @@ impl Agent {
     }
 }
 
-fn poll_in(fd: RawFd, ms: i32) -> i16 {
+pub fn poll_in(fd: RawFd, ms: i32) -> i16 {
     let mut p = libc::pollfd {
         fd,
         events: libc::POLLIN,
@@ -83,56 +83,13 @@ fn poll_in(fd: RawFd, ms: i32) -> i16 {
 
 fn serve(l: UnixListener, stop: &AtomicBool) -> Result<Value, String> {
     let deadline = Instant::now() + crate::ctx::DEADLINE;
-    let conn = loop {
-        match l.accept() {
-            Ok((c, _)) => break c,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
-                    return Err("the runtime never connected to listenerPath".into());
-                }
-                poll_in(l.as_raw_fd(), 100);
-            }
-            Err(e) => return Err(format!("accept: {e}")),
-        }
-    };
+    let conn = accept_within(&l, stop, deadline)
+        .map_err(|e| format!("the runtime never connected to listenerPath ({e})"))?;
     conn.set_nonblocking(false).map_err(|e| e.to_string())?;
-    // First message: payload and SCM_RIGHTS.
-    let mut buf = vec![0u8; 65536];
-    let mut cbuf = [0u64; 16];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: msghdr is plain data; the pointers below stay valid for the recvmsg call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    // SAFETY: as above.
-    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
-    if n < 0 {
-        return Err(format!("recvmsg: {}", std::io::Error::last_os_error()));
-    }
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    // SAFETY: walking the control messages the kernel filled in.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(c) as *const RawFd;
-                let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize)
-                    / std::mem::size_of::<RawFd>();
-                for i in 0..count {
-                    fds.push(OwnedFd::from_raw_fd(*data.add(i)));
-                }
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
+    let (first, fds) = recv_with_fds(conn.as_raw_fd())?;
     // The state may come in several messages; the runtime need not close the connection before
     // the agent answers, so read until the JSON is complete.
-    let mut payload = buf[..n as usize].to_vec();
+    let mut payload = first;
     let mut conn = conn;
     let state: Value = loop {
         match serde_json::from_slice(&payload) {
@@ -184,4 +141,63 @@ fn serve(l: UnixListener, stop: &AtomicBool) -> Result<Value, String> {
         unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SEND, &resp) };
     }
     Ok(state)
+}
+
+/// One recvmsg on a unix socket: the payload and the fds that came with it (SCM_RIGHTS).
+pub fn recv_with_fds(sock: RawFd) -> Result<(Vec<u8>, Vec<OwnedFd>), String> {
+    let mut buf = vec![0u8; 65536];
+    let mut cbuf = [0u64; 16];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; the pointers below stay valid for the recvmsg call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    // SAFETY: as above.
+    let n = unsafe { libc::recvmsg(sock, &mut msg, 0) };
+    if n < 0 {
+        return Err(format!("recvmsg: {}", std::io::Error::last_os_error()));
+    }
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    // SAFETY: walking the control messages the kernel filled in.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c) as *const RawFd;
+                let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize)
+                    / std::mem::size_of::<RawFd>();
+                for i in 0..count {
+                    fds.push(OwnedFd::from_raw_fd(*data.add(i)));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    buf.truncate(n as usize);
+    Ok((buf, fds))
+}
+
+/// Accepts one connection, polling so that `stop` and the deadline are honoured.
+pub fn accept_within(
+    l: &UnixListener,
+    stop: &AtomicBool,
+    deadline: Instant,
+) -> Result<std::os::unix::net::UnixStream, String> {
+    loop {
+        match l.accept() {
+            Ok((c, _)) => return Ok(c),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+                    return Err("nobody connected to the socket".into());
+                }
+                poll_in(l.as_raw_fd(), 100);
+            }
+            Err(e) => return Err(format!("accept: {e}")),
+        }
+    }
 }

@@ -39,6 +39,7 @@ pub const NAMES: &[&str] = &[
     "env",
     "fds",
     "try",
+    "tty",
 ];
 
 pub fn dispatch(name: &str, args: &[String]) -> Answer {
@@ -99,9 +100,26 @@ pub fn dispatch(name: &str, args: &[String]) -> Answer {
             "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
         })),
         "fds" => Ok(json!({"cmd": "fds", "fds": open_fds()})),
+        "tty" => tty(),
         "try" => try_syscall(a(0)?, args.get(1).map(String::as_str)),
         other => Err(Failure::msg(format!("unknown subcommand {other:?}"))),
     }
+}
+
+/// Whether stdin is a terminal, and the owner and mode of that terminal.
+fn tty() -> Answer {
+    // SAFETY: isatty and fstat on fd 0 with a valid stat buffer.
+    let is = unsafe { libc::isatty(0) } == 1;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(0, &mut st) } != 0 {
+        return Err(Failure::last_os("fstat 0"));
+    }
+    Ok(json!({
+        "cmd": "tty", "isatty": is, "uid": st.st_uid, "gid": st.st_gid,
+        "mode": st.st_mode & 0o7777,
+        "path": fs::read_link("/proc/self/fd/0").map(|p| p.display().to_string()).unwrap_or_default(),
+    }))
 }
 
 /// The process's open file descriptors and what they point to, without the one used to list them.

@@ -40,7 +40,10 @@ fn main() {
     let mut cmd = Command::new(&real);
     cmd.args(&args);
     match (f.kind, sub.as_str()) {
-        (Kind::Config(rewrite), "create" | "run") => {
+        (Kind::Config(rewrite), "create" | "run")
+            if !rest.iter().any(|a| a == "--help" || a == "-h")
+                && bundle_of(&rest).join("config.json").is_file() =>
+        {
             if let Err(e) = mutants::rewrite_config(&bundle_of(&rest), rewrite) {
                 die(&format!("rewriting config.json: {e}"));
             }

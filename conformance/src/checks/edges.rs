@@ -89,6 +89,11 @@ pub fn checks() -> Vec<Check> {
             requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_listed_order,
         },
         check! {
+            id: "lifecycle.hooks.kind-sequence", group: Lifecycle, spec: "config.md#posix-platform-hooks", level: Must,
+            summary: "over a whole lifecycle prestart < createRuntime < createContainer < poststart < poststop, and createContainer < startContainer",
+            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_kind_sequence,
+        },
+        check! {
             id: "lifecycle.hooks.env-given", group: Lifecycle, spec: "config.md#posix-platform-hooks", level: Must,
             summary: "a hook with env runs with exactly that environment",
             requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_env_given,
@@ -180,6 +185,16 @@ pub fn checks() -> Vec<Check> {
             summary: "/proc, /sys, /dev/pts and /dev/shm are proc, sysfs, devpts and tmpfs",
             requires: [Req::Root, Req::Op(Run)], run: default_filesystems,
         },
+        check! {
+            id: "linux.devices.conflict-error", group: Process, spec: "config-linux.md#devices", level: Must,
+            summary: "a device whose path holds a regular file is an error (on a private overlay rootfs)",
+            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Create), Req::Op(State)], run: devices_conflict,
+        },
+        check! {
+            id: "linux.rootfs-propagation.shared", group: Process, spec: "config-linux.md#rootfs-mount-propagation", level: Must,
+            summary: "rootfsPropagation shared makes the container's / a shared mount",
+            requires: [Req::Root, Req::Op(Run)], run: propagation_shared,
+        },
         // ------------------------------------------------------------ mounts
         check! {
             id: "linux.mounts.order", group: Process, spec: "config.md#mounts", level: Must,
@@ -241,6 +256,16 @@ pub fn checks() -> Vec<Check> {
             id: "process.caps.inheritable-ambient", group: Process, spec: "config.md#linux-process", level: Must,
             summary: "inheritable (one beyond permitted) and ambient sets are exactly as configured",
             requires: [Req::Root, Req::Op(Run)], run: caps_inheritable_ambient,
+        },
+        check! {
+            id: "process.cwd.created-readonly-root", group: Process, spec: "runc-cli#cwd", level: Should,
+            summary: "a missing cwd is created even with root.readonly (on a private overlay rootfs)",
+            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Run)], run: cwd_readonly_root,
+        },
+        check! {
+            id: "process.terminal.owner", group: Process, spec: "runc-cli#terminal", level: Should,
+            summary: "with terminal true and user 1000:1000 the tty (from --console-socket) belongs to uid 1000",
+            requires: [Req::Root, Req::Op(Start), Req::Op(State)], run: terminal_owner,
         },
         check! {
             id: "process.env.home-default", group: Process, spec: "runc-cli#environment", level: Should,
@@ -1315,8 +1340,15 @@ async fn frozen_refused(c: Arc<Ctx>) -> CheckResult {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("freezer.state"), "FROZEN")?;
     let res = expect_create_error(&c, &b, "its cgroup is frozen").await;
-    // Thaw whatever happened, so that cleanup can kill and remove it.
+    // Thaw whatever happened and end what a hung runtime left in the cgroup, so that cleanup
+    // can remove it.
     let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        // SAFETY: kill takes no pointers; these processes are in this check's own cgroup.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = crate::sys::wait_pid_exit(pid, crate::ctx::DEADLINE).await;
+    }
     res
 }
 
@@ -1618,6 +1650,167 @@ async fn features_mount_options(c: Arc<Ctx>) -> CheckResult {
     ensure!(
         refused.is_empty(),
         "listed by `features` but refused in config.json: {refused:?}"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- later additions
+
+async fn hooks_kind_sequence(c: Arc<Ctx>) -> CheckResult {
+    let mut b = c.bundle(&["exit", "0"]);
+    let log = add_hooks(&c, &mut b, None)?;
+    lifecycle_once(&c, &b).await?;
+    let names = hook_names(&hook_log(&log)?);
+    let at = |k: &str| names.iter().position(|n| n == k);
+    let before = |a: &str, b: &str| matches!((at(a), at(b)), (Some(x), Some(y)) if x < y);
+    let mut wrong = Vec::new();
+    for (a, b) in [
+        ("prestart", "createRuntime"),
+        ("createRuntime", "createContainer"),
+        ("createContainer", "poststart"),
+        ("createContainer", "startContainer"),
+        ("poststart", "poststop"),
+        ("startContainer", "poststop"),
+    ] {
+        if !before(a, b) {
+            wrong.push(format!("{a} not before {b}"));
+        }
+    }
+    ensure!(
+        wrong.is_empty(),
+        "hooks ran as {names:?}: {}",
+        wrong.join(", ")
+    );
+    Ok(())
+}
+
+/// A private root for one check: an overlay of the base rootfs with a fresh upper directory, so
+/// that a runtime may create or replace files in it without touching the shared base.
+fn private_root(c: &Ctx) -> Result<std::path::PathBuf, Verdict> {
+    let upper = c.scratch("root-upper")?;
+    let work = c.scratch("root-work")?;
+    let merged = c.scratch("root-merged")?;
+    crate::sys::mount_overlay(&[&c.env.rootfs], &upper, &work, &merged)
+        .map_err(|e| Verdict::Fail(format!("suite could not mount an overlay rootfs: {e}")))?;
+    c.register_mount(&merged);
+    Ok(merged)
+}
+
+async fn devices_conflict(c: Arc<Ctx>) -> CheckResult {
+    let root = private_root(&c)?;
+    let mut b = c.bundle(&["exit", "0"]);
+    b.set("root.path", json!(root.display().to_string()));
+    b.push(
+        "linux.devices",
+        json!({"path": "/etc/group", "type": "c", "major": 1, "minor": 3}),
+    );
+    expect_create_error(&c, &b, "/etc/group is a regular file, not the device 1:3").await
+}
+
+async fn propagation_shared(c: Arc<Ctx>) -> CheckResult {
+    let mut b = c.bundle(&["mounts"]);
+    b.set("linux.rootfsPropagation", json!("shared"));
+    let r = c.run_ok(&b).await?;
+    let mounts = mount_list(&r)?;
+    let root = mounts
+        .iter()
+        .find(|m| m["mount_point"] == "/")
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        root["optional"]
+            .as_str()
+            .is_some_and(|o| o.contains("shared:")),
+        "/ in the container is {root}: not shared"
+    );
+    Ok(())
+}
+
+async fn cwd_readonly_root(c: Arc<Ctx>) -> CheckResult {
+    let root = private_root(&c)?;
+    let mut b = c.bundle(&["env"]);
+    b.set("root.path", json!(root.display().to_string()));
+    b.set("process.cwd", json!("/brig-new/cwd"));
+    let r = c.run_ok(&b).await?;
+    let got = &r.line("env")?["cwd"];
+    ensure!(*got == "/brig-new/cwd", "cwd is {got}, want /brig-new/cwd");
+    Ok(())
+}
+
+async fn terminal_owner(c: Arc<Ctx>) -> CheckResult {
+    let sock = c.dir.join("console.sock");
+    let l = std::os::unix::net::UnixListener::bind(&sock)?;
+    l.set_nonblocking(true)?;
+    let mut b = c.bundle(&["tty", "+", "sleep", "100"]);
+    b.set("process.terminal", json!(true));
+    b.set("process.user", json!({"uid": 1000, "gid": 1000}));
+    b.write().map_err(verdict)?;
+    c.track(&b.id);
+    let dir = b.dir.display().to_string();
+    let sock_s = sock.display().to_string();
+    let out = c
+        .raw(
+            &[
+                "create",
+                "--bundle",
+                &dir,
+                "--console-socket",
+                &sock_s,
+                &b.id,
+            ],
+            None,
+        )
+        .await?;
+    if !out.success() {
+        fail!("create with a terminal failed: {}", out.describe());
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let deadline = std::time::Instant::now() + crate::ctx::DEADLINE;
+    let conn = crate::seccomp_agent::accept_within(&l, &stop, deadline).map_err(verdict)?;
+    let (_, fds) = crate::seccomp_agent::recv_with_fds(std::os::fd::AsRawFd::as_raw_fd(&conn))
+        .map_err(verdict)?;
+    let Some(master) = fds.into_iter().next() else {
+        fail!("no pty master came over --console-socket");
+    };
+    let started = c.rt.start(&b.id).await?;
+    if !started.success() {
+        fail!("start failed: {}", started.describe());
+    }
+    let mut master = std::fs::File::from(master);
+    let line = tokio::task::spawn_blocking(move || -> Result<Value, String> {
+        use std::io::Read;
+        let mut acc = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if std::time::Instant::now() > deadline {
+                return Err("no tty answer from the container".into());
+            }
+            if crate::seccomp_agent::poll_in(std::os::fd::AsRawFd::as_raw_fd(&master), 100) == 0 {
+                continue;
+            }
+            let n = master.read(&mut buf).map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("the terminal closed without an answer".into());
+            }
+            acc.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&acc).replace('\r', "");
+            if let Some(l) = text.lines().find(|l| l.contains("\"cmd\":\"tty\"")) {
+                if text.contains(&format!("{l}\n")) {
+                    return serde_json::from_str(l).map_err(|e| e.to_string());
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|e| Verdict::Fail(e.to_string()))?
+    .map_err(verdict)?;
+    let _ = c.rt.kill(&b.id, "KILL").await;
+    ensure!(line["isatty"] == true, "stdin is not a terminal: {line}");
+    ensure!(
+        line["uid"] == 1000,
+        "the terminal belongs to uid {} (gid {}), want the process user 1000",
+        line["uid"],
+        line["gid"]
     );
     Ok(())
 }
