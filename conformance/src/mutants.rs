@@ -807,3 +807,92 @@ pub fn main(args: MutantsArgs) -> anyhow::Result<bool> {
     print!("{out}");
     Ok(caught == faults.len() - not_applicable)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn forty_distinct_faults_each_with_checks_that_exist() {
+        let mut names = HashSet::new();
+        for f in FAULTS {
+            assert!(names.insert(f.name), "duplicate fault {}", f.name);
+            let globs: Vec<String> = f.checks.iter().map(|s| s.to_string()).collect();
+            let sel = runner::select(crate::checks::all(), &globs, &[]).expect("globs");
+            assert!(!sel.is_empty(), "fault {} names no existing check", f.name);
+        }
+        assert!(FAULTS.len() >= 40, "only {} faults", FAULTS.len());
+    }
+
+    #[test]
+    fn config_faults_change_the_default_config() {
+        let base = crate::bundle::default_config(Path::new("/r"), &["/probe".into()], "/x/y");
+        for f in FAULTS {
+            if let Kind::Config(rewrite) = f.kind {
+                let mut v = base.clone();
+                // Give the fault something to act on where the default config lacks it.
+                v["linux"]["resources"]["memory"] = json!({"limit": 1});
+                v["linux"]["resources"]["pids"] = json!({"limit": 1});
+                v["linux"]["resources"]["cpu"] =
+                    json!({"quota": 1, "period": 1, "cpus": "0", "mems": "0"});
+                v["linux"]["resources"]["blockIO"] = json!({"weight": 10});
+                v["linux"]["resources"]["network"] = json!({"classID": 1});
+                v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1, "size": 1}]);
+                v["linux"]["sysctl"] = json!({"a": "b"});
+                v["linux"]["rootfsPropagation"] = json!("rslave");
+                v["linux"]["devices"] = json!([]);
+                v["linux"]["seccomp"] = json!({});
+                v["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .extend([json!({"type": "user"}), json!({"type": "cgroup"})]);
+                v["process"]["capabilities"]["ambient"] = json!(["CAP_KILL"]);
+                v["process"]["oomScoreAdj"] = json!(1);
+                v["process"]["cwd"] = json!("/tmp");
+                v["process"]["user"] = json!({"uid": 1, "gid": 1});
+                v["process"]["terminal"] = json!(true);
+                v["domainname"] = json!("d");
+                v["annotations"] = json!({"a": "b"});
+                v["mounts"].as_array_mut().unwrap().extend([
+                    json!({"destination": "/a", "type": "bind", "source": "/a", "options": ["rbind", "ro"]}),
+                    json!({"destination": "/b", "type": "tmpfs", "source": "tmpfs"}),
+                ]);
+                v["hooks"] = json!({
+                    "createRuntime": [{"path": "/a"}, {"path": "/b", "args": ["x", "fail"], "env": ["A=1"]}],
+                    "poststart": [{"path": "/c"}],
+                });
+                let before = v.clone();
+                let mut ns_without_ipc = before.clone();
+                ns_without_ipc["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "ipc" && n["type"] != "uts");
+                if let Some(p) = ns_without_ipc["process"].as_object_mut() {
+                    p.remove("oomScoreAdj");
+                }
+                let mut w = ns_without_ipc.clone();
+                rewrite(&mut v);
+                rewrite(&mut w);
+                assert!(
+                    v != before || w != ns_without_ipc,
+                    "fault {} changes nothing",
+                    f.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn subcommand_and_bundle_are_found() {
+        let a: Vec<String> = [
+            "--root", "/r", "--log", "x", "create", "--bundle", "/b", "id",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let i = subcommand_index(&a).unwrap();
+        assert_eq!(a[i], "create");
+        assert_eq!(bundle_of(&a[i + 1..]), PathBuf::from("/b"));
+    }
+}
