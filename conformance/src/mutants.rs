@@ -429,6 +429,13 @@ pub const FAULTS: &[Fault] = &[
         }
     ),
     fault!(
+        "drop-console",
+        "runc-cli#terminal",
+        "sets process.terminal false",
+        ["process.terminal.*"],
+        |c| c["process"]["terminal"] = json!(false)
+    ),
+    fault!(
         "drop-domainname",
         "config.md#domainname",
         "removes domainname",
