@@ -238,7 +238,7 @@ pub const ROWS: &[Row] = &[
     row!("config-linux.md", "devices", Must, "fileMode, uid and gid of a device are applied (step 2)", ["linux.devices.all-types"]),
     row!("config-linux.md", "devices", ShouldNot, "one type/major/minor is not used for two devices", Bundle),
     row!("config-linux.md", "default-devices", Must, "/dev/null, zero, full, random, urandom and tty are supplied", ["linux.devices.default"]),
-    row!("config-linux.md", "default-devices", Must, "/dev/console is the terminal's pty when terminal is true", Untestable("the suite drives runtimes without a console socket, so it never asks for a terminal")),
+    row!("config-linux.md", "default-devices", Must, "/dev/console is the terminal's pty when terminal is true", ["linux.devices.console"]),
     row!("config-linux.md", "default-devices", Must, "/dev/ptmx is the container's /dev/pts/ptmx (bind or symlink)", ["linux.devices.ptmx"]),
     row!("config-linux.md", "control-groups", Must, "a cgroup found unfit (frozen, or non-empty at create) is an error", ["cgroup.path.frozen-refused"]),
     row!("config-linux.md", "cgroups-path", Must, "cgroupsPath is absolute or relative", Bundle),

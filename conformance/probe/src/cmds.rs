@@ -118,6 +118,7 @@ fn tty() -> Answer {
     Ok(json!({
         "cmd": "tty", "isatty": is, "uid": st.st_uid, "gid": st.st_gid,
         "mode": st.st_mode & 0o7777,
+        "rdev_major": libc::major(st.st_rdev), "rdev_minor": libc::minor(st.st_rdev),
         "path": fs::read_link("/proc/self/fd/0").map(|p| p.display().to_string()).unwrap_or_default(),
     }))
 }

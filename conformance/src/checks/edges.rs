@@ -268,6 +268,11 @@ pub fn checks() -> Vec<Check> {
             requires: [Req::Root, Req::Op(Start), Req::Op(State)], run: terminal_owner,
         },
         check! {
+            id: "linux.devices.console", group: Process, spec: "config-linux.md#default-devices", level: Must,
+            summary: "with terminal true, /dev/console is the container's terminal",
+            requires: [Req::Root, Req::Op(Start), Req::Op(State)], run: console_is_pty,
+        },
+        check! {
             id: "process.env.home-default", group: Process, spec: "runc-cli#environment", level: Should,
             summary: "without HOME in env, HOME is the user's home from the container's /etc/passwd",
             requires: [Req::Root, Req::Op(Run)], run: env_home_default,
@@ -1737,11 +1742,17 @@ async fn cwd_readonly_root(c: Arc<Ctx>) -> CheckResult {
     Ok(())
 }
 
-async fn terminal_owner(c: Arc<Ctx>) -> CheckResult {
+/// Runs the probe chain `args` (ending in a wait) with a terminal, taking the pty master over
+/// --console-socket, and returns the parsed lines once one answers `want`.
+async fn terminal_run(
+    c: &Ctx,
+    args: &[&str],
+    want: &'static str,
+) -> Result<(String, Vec<Value>), Verdict> {
     let sock = c.dir.join("console.sock");
     let l = std::os::unix::net::UnixListener::bind(&sock)?;
     l.set_nonblocking(true)?;
-    let mut b = c.bundle(&["tty", "+", "sleep", "100"]);
+    let mut b = c.bundle(args);
     b.set("process.terminal", json!(true));
     b.set("process.user", json!({"uid": 1000, "gid": 1000}));
     b.write().map_err(verdict)?;
@@ -1777,7 +1788,7 @@ async fn terminal_owner(c: Arc<Ctx>) -> CheckResult {
         fail!("start failed: {}", started.describe());
     }
     let mut master = std::fs::File::from(master);
-    let line = tokio::task::spawn_blocking(move || -> Result<Value, String> {
+    let lines = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, String> {
         use std::io::Read;
         let mut acc = Vec::new();
         let mut buf = [0u8; 4096];
@@ -1794,9 +1805,12 @@ async fn terminal_owner(c: Arc<Ctx>) -> CheckResult {
             }
             acc.extend_from_slice(&buf[..n]);
             let text = String::from_utf8_lossy(&acc).replace('\r', "");
-            if let Some(l) = text.lines().find(|l| l.contains("\"cmd\":\"tty\"")) {
+            if let Some(l) = text.lines().find(|l| l.contains(want)) {
                 if text.contains(&format!("{l}\n")) {
-                    return serde_json::from_str(l).map_err(|e| e.to_string());
+                    return Ok(text
+                        .lines()
+                        .filter_map(|l| serde_json::from_str(l).ok())
+                        .collect());
                 }
             }
         }
@@ -1804,13 +1818,38 @@ async fn terminal_owner(c: Arc<Ctx>) -> CheckResult {
     .await
     .map_err(|e| Verdict::Fail(e.to_string()))?
     .map_err(verdict)?;
-    let _ = c.rt.kill(&b.id, "KILL").await;
+    Ok((b.id.clone(), lines))
+}
+
+async fn terminal_owner(c: Arc<Ctx>) -> CheckResult {
+    let (id, lines) = terminal_run(&c, &["tty", "+", "sleep", "100"], "\"cmd\":\"tty\"").await?;
+    let _ = c.rt.kill(&id, "KILL").await;
+    let line = find_line(&lines, "tty")?;
     ensure!(line["isatty"] == true, "stdin is not a terminal: {line}");
     ensure!(
         line["uid"] == 1000,
         "the terminal belongs to uid {} (gid {}), want the process user 1000",
         line["uid"],
         line["gid"]
+    );
+    Ok(())
+}
+
+async fn console_is_pty(c: Arc<Ctx>) -> CheckResult {
+    let (id, lines) = terminal_run(
+        &c,
+        &["tty", "+", "stat", "/dev/console", "+", "sleep", "100"],
+        "/dev/console",
+    )
+    .await?;
+    let _ = c.rt.kill(&id, "KILL").await;
+    let tty = find_line(&lines, "tty")?;
+    let st = find_line(&lines, "stat")?;
+    ensure!(
+        st["kind"] == "char"
+            && st["rdev_major"] == tty["rdev_major"]
+            && st["rdev_minor"] == tty["rdev_minor"],
+        "/dev/console is {st}, the terminal is {tty}"
     );
     Ok(())
 }
