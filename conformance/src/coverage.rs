@@ -290,7 +290,7 @@ pub const ROWS: &[Row] = &[
     row!("config-linux.md", "container-process-state", Must, "the process state goes as JSON with the fds in SCM_RIGHTS, in the first sendmsg when there are several", ["linux.seccomp.notify-runtime-syscalls"]),
     row!("config-linux.md", "container-process-state", Required, "the process state has ociVersion, pid and state, and fds names seccompFd", ["linux.seccomp.notify-runtime-syscalls"]),
     row!("config-linux.md", "rootfs-mount-propagation", Must, "rootfsPropagation is applied (step 2)", ["linux.rootfs-propagation.rslave", "linux.rootfs-propagation.shared"]),
-    row!("config-linux.md", "masked-paths", Must, "masked paths are absolute; they cannot be read in the container (step 2)", ["linux.masked-paths.masked"]),
+    row!("config-linux.md", "masked-paths", Must, "masked paths are absolute; they cannot be read in the container (step 2)", ["linux.masked-paths.masked", "linux.masked-paths.no-pivot-proc"]),
     row!("config-linux.md", "readonly-paths", Must, "read-only paths are absolute; they refuse writes in the container (step 2)", ["linux.readonly-paths.readonly"]),
     // ---------------------------------------------------------------- features.md
     row!("features.md", "features-document", Should, "the features document is fixed when the runtime is built, not probed at run time", Untestable("when a document was computed is not observable from outside the binary")),

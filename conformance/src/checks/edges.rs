@@ -191,6 +191,11 @@ pub fn checks() -> Vec<Check> {
             requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Create), Req::Op(State)], run: devices_conflict,
         },
         check! {
+            id: "linux.masked-paths.no-pivot-proc", group: Process, spec: "config-linux.md#masked-paths", level: Must,
+            summary: "with --no-pivot a process in a new user namespace still cannot mount a fresh, unmasked /proc",
+            requires: [Req::Root, Req::UserNamespaces, Req::Op(Run)], run: no_pivot_proc,
+        },
+        check! {
             id: "linux.rootfs-propagation.shared", group: Process, spec: "config-linux.md#rootfs-mount-propagation", level: Must,
             summary: "rootfsPropagation shared makes the container's / a shared mount",
             requires: [Req::Root, Req::Op(Run)], run: propagation_shared,
@@ -1850,6 +1855,39 @@ async fn console_is_pty(c: Arc<Ctx>) -> CheckResult {
             && st["rdev_major"] == tty["rdev_major"]
             && st["rdev_minor"] == tty["rdev_minor"],
         "/dev/console is {st}, the terminal is {tty}"
+    );
+    Ok(())
+}
+
+async fn no_pivot_proc(c: Arc<Ctx>) -> CheckResult {
+    let mut b = c.bundle(&["exit", "0"]);
+    b.set(
+        "process.args",
+        json!([
+            "/bin/unshare",
+            "-mrpf",
+            "/bin/sh",
+            "-c",
+            "mount -t proc none /proc && echo PROC-MOUNTED; true"
+        ]),
+    );
+    let mut caps: Vec<&str> = crate::bundle::DEFAULT_CAPS.to_vec();
+    caps.push("CAP_SETFCAP");
+    for set in ["bounding", "effective", "permitted"] {
+        b.set(&format!("process.capabilities.{set}"), json!(caps));
+    }
+    b.write().map_err(verdict)?;
+    c.track(&b.id);
+    let dir = b.dir.display().to_string();
+    let out = c
+        .raw(&["run", "--no-pivot", "--bundle", &dir, &b.id], None)
+        .await?;
+    if !out.success() && out.stderr.contains("no-pivot") {
+        skip!("the runtime has no --no-pivot: {}", out.describe());
+    }
+    ensure!(
+        !out.stdout.contains("PROC-MOUNTED"),
+        "with --no-pivot the container mounted a fresh /proc in a user namespace: the host's /proc stays reachable and masked paths can be read through it"
     );
     Ok(())
 }
