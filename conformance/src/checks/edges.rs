@@ -1341,18 +1341,22 @@ async fn oom_score_unset(c: Arc<Ctx>) -> CheckResult {
 // ---------------------------------------------------------------- cgroups
 
 async fn frozen_refused(c: Arc<Ctx>) -> CheckResult {
-    let Some(crate::host::ControllerHome::V1(freezer)) = c.host.controller("freezer") else {
-        skip!("the freezer is not a v1 hierarchy here");
-    };
     let b = c.bundle(&["exit", "0"]);
     let rel = format!("{}/{}", c.env.cgroup_parent(), b.id);
-    let dir = freezer.join(&rel);
+    // (directory, state file, frozen value, thawed value)
+    let (dir, file, frozen, thawed) = match c.host.controller("freezer") {
+        Some(crate::host::ControllerHome::V1(m)) => {
+            (m.join(&rel), "freezer.state", "FROZEN", "THAWED")
+        }
+        Some(crate::host::ControllerHome::V2(m)) => (m.join(&rel), "cgroup.freeze", "1", "0"),
+        None => skip!("no freezer on this host"),
+    };
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("freezer.state"), "FROZEN")?;
+    std::fs::write(dir.join(file), frozen)?;
     let res = expect_create_error(&c, &b, "its cgroup is frozen").await;
     // Thaw whatever happened and end what a hung runtime left in the cgroup, so that cleanup
     // can remove it.
-    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = std::fs::write(dir.join(file), thawed);
     let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
     for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
         // SAFETY: kill takes no pointers; these processes are in this check's own cgroup.
