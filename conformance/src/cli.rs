@@ -32,6 +32,22 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value = "table")]
         format: ListFormat,
     },
+    /// Print the coverage map of runtime-spec v1.1.0: every normative statement and the checks
+    /// that test it, with counts per file and level.
+    Coverage {
+        /// `text` (default) or `markdown` (the content of docs/spec-coverage.md).
+        #[arg(long, value_enum, default_value = "text")]
+        format: CoverageFormat,
+    },
+    /// Mutation testing of the suite: run it against a runtime wrapped by brig-mutant, once per
+    /// fault, and report which faults some check caught.
+    Mutants(crate::mutants::MutantsArgs),
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum CoverageFormat {
+    Text,
+    Markdown,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -155,6 +171,22 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Coverage { format } => {
+            let rows = crate::coverage::rows();
+            match format {
+                CoverageFormat::Text => print!("{}", crate::coverage::render_text(&rows)),
+                CoverageFormat::Markdown => print!("{}", crate::coverage::render_markdown(&rows)),
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Mutants(args) => match crate::mutants::main(args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("brig-conformance: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Run(args) => {
             let sub = matches
                 .subcommand_matches("run")

@@ -174,6 +174,7 @@ impl Ctx {
             dir: self.dir.join(format!("bundle{n}")),
             id,
             config: default_config(&self.env.rootfs, &args, &cgroups_path),
+            raw: false,
         }
     }
 
@@ -185,6 +186,57 @@ impl Ctx {
         std::fs::create_dir_all(&p)?;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
         Ok(p)
+    }
+
+    /// Registers a container id for cleanup (for checks that drive the runtime by hand).
+    pub fn track(&self, id: &str) {
+        self.register(id)
+    }
+
+    /// Runs the runtime's own command line with `args` (see
+    /// [`RuntimeUnderTest::command`]), with a deadline. With `leak`, the runtime starts with that
+    /// file open on fd 7 and not close-on-exec, as a careless caller would leave it.
+    pub async fn raw(&self, args: &[&str], leak: Option<&Path>) -> Result<CmdOutput, Verdict> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let Some(argv) = self.rt.command(&args) else {
+            skip!("the runtime is not driven through a command line");
+        };
+        let mut cmd = match leak {
+            Some(f) => {
+                let mut c = tokio::process::Command::new("/bin/sh");
+                c.arg("-c")
+                    .arg("exec 7<\"$0\"; exec \"$@\"")
+                    .arg(f)
+                    .args(&argv);
+                c
+            }
+            None => {
+                let mut c = tokio::process::Command::new(&argv[0]);
+                c.args(&argv[1..]);
+                c
+            }
+        };
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let child = cmd.spawn()?;
+        let out = match tokio::time::timeout(DEADLINE, child.wait_with_output()).await {
+            Ok(r) => r?,
+            Err(_) => fail!(
+                "`{}` did not finish within {} s",
+                argv.join(" "),
+                DEADLINE.as_secs()
+            ),
+        };
+        use std::os::unix::process::ExitStatusExt;
+        Ok(CmdOutput {
+            argv,
+            code: out.status.code(),
+            signal: out.status.signal(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
     }
 
     fn register(&self, id: &str) {

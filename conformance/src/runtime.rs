@@ -143,6 +143,12 @@ pub trait RuntimeUnderTest: Send + Sync {
     fn describe(&self) -> String;
     /// Whether the runtime implements `op`. Checks that need an unsupported op are skipped.
     fn supports(&self, op: Op) -> bool;
+    /// The full argv that runs `args` on this runtime (binary, its state root and global
+    /// arguments first), for checks about the command line itself (missing arguments, inherited
+    /// file descriptors, `features`). `None` when the runtime is not a command line.
+    fn command(&self, _args: &[String]) -> Option<Vec<String>> {
+        None
+    }
 
     async fn create(
         &self,
@@ -316,6 +322,10 @@ impl RuntimeUnderTest for CliRuntime {
 
     fn supports(&self, op: Op) -> bool {
         self.supported.contains(&op)
+    }
+
+    fn command(&self, args: &[String]) -> Option<Vec<String>> {
+        Some(self.argv(args))
     }
 
     async fn create(

@@ -190,3 +190,44 @@ fn broken_runtime_fails_the_hostname_check() {
     );
     assert!(!r.all_must_pass());
 }
+
+/// Mutation testing in miniature: brig-mutant over runc with maskedPaths emptied must fail
+/// linux.masked-paths.masked while runc itself passes it (the whole run is
+/// `brig-conformance mutants --runtime runc`, documented in docs/conformance.md).
+#[test]
+fn mutant_runtime_is_caught() {
+    if !is_root() {
+        eprintln!("SKIPPED mutant_runtime_is_caught: the checks need root");
+        return;
+    }
+    ensure_packages();
+    let runc = Path::new("/usr/sbin/runc");
+    assert!(runc.exists(), "runc is needed for the self-test");
+    let specs = vec![
+        RuntimeSpec {
+            binary: runc.to_path_buf(),
+            args: Vec::new(),
+        },
+        RuntimeSpec {
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_brig-mutant")),
+            args: vec![
+                format!("--mutant-runtime={}", runc.display()),
+                "--mutant-fault=unmask-paths".into(),
+            ],
+        },
+    ];
+    let r = run(options(specs, &["linux.masked-paths.masked"]));
+    eprint!("{}", report::render(&r, report::Format::Table));
+    let row = &r.rows[0];
+    assert_eq!(
+        row.results[0].result,
+        Outcome::Pass,
+        "{:?}",
+        row.results[0].reason
+    );
+    assert_eq!(
+        row.results[1].result,
+        Outcome::Fail,
+        "the mutant must be caught"
+    );
+}

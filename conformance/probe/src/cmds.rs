@@ -37,6 +37,9 @@ pub const NAMES: &[&str] = &[
     "affinity",
     "rlimits",
     "env",
+    "fds",
+    "try",
+    "tty",
 ];
 
 pub fn dispatch(name: &str, args: &[String]) -> Answer {
@@ -96,8 +99,80 @@ pub fn dispatch(name: &str, args: &[String]) -> Answer {
             "env": std::env::vars().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
             "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
         })),
+        "fds" => Ok(json!({"cmd": "fds", "fds": open_fds()})),
+        "tty" => tty(),
+        "try" => try_syscall(a(0)?, args.get(1).map(String::as_str)),
         other => Err(Failure::msg(format!("unknown subcommand {other:?}"))),
     }
+}
+
+/// Whether stdin is a terminal, and the owner and mode of that terminal.
+fn tty() -> Answer {
+    // SAFETY: isatty and fstat on fd 0 with a valid stat buffer.
+    let is = unsafe { libc::isatty(0) } == 1;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(0, &mut st) } != 0 {
+        return Err(Failure::last_os("fstat 0"));
+    }
+    Ok(json!({
+        "cmd": "tty", "isatty": is, "uid": st.st_uid, "gid": st.st_gid,
+        "mode": st.st_mode & 0o7777,
+        "rdev_major": libc::major(st.st_rdev), "rdev_minor": libc::minor(st.st_rdev),
+        "path": fs::read_link("/proc/self/fd/0").map(|p| p.display().to_string()).unwrap_or_default(),
+    }))
+}
+
+/// The process's open file descriptors and what they point to, without the one used to list them.
+pub fn open_fds() -> Value {
+    let mut m = serde_json::Map::new();
+    let Ok(dir) = fs::read_dir("/proc/self/fd") else {
+        return Value::Null;
+    };
+    let entries: Vec<String> = dir
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    for name in entries {
+        // The directory stream's own fd is gone by now, so its link no longer resolves.
+        if let Ok(target) = fs::read_link(format!("/proc/self/fd/{name}")) {
+            m.insert(name, json!(target.to_string_lossy()));
+        }
+    }
+    Value::Object(m)
+}
+
+/// Makes one syscall and reports its result and errno, for seccomp checks: `try mkdir PATH`,
+/// `try getcwd`, `try uname`, `try close-range`.
+fn try_syscall(name: &str, arg: Option<&str>) -> Answer {
+    let res: std::io::Result<()> = match name {
+        "mkdir" => fs::create_dir(arg.unwrap_or("/tmp/brig-probe-try")),
+        "getcwd" => std::env::current_dir().map(|_| ()),
+        "uname" => {
+            // SAFETY: u is a valid utsname to fill.
+            let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
+            if unsafe { libc::uname(&mut u) } == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        }
+        "close-range" => {
+            // SAFETY: closes no fd in use (the range is far above any open fd).
+            let rc = unsafe { libc::syscall(libc::SYS_close_range, 1000u32, 1001u32, 0u32) };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        }
+        other => return Err(Failure::msg(format!("try: unknown syscall {other:?}"))),
+    };
+    Ok(match res {
+        Ok(()) => json!({"cmd": "try", "syscall": name, "ok": true}),
+        Err(e) => json!({"cmd": "try", "syscall": name, "ok": false, "errno": e.raw_os_error()}),
+    })
 }
 
 fn ns_inode(kind: &str) -> Value {
@@ -115,7 +190,7 @@ fn ns_inode(kind: &str) -> Value {
 
 fn ns() -> Answer {
     let mut m = serde_json::Map::new();
-    for kind in ["pid", "net", "mnt", "uts", "ipc", "user", "cgroup"] {
+    for kind in ["pid", "net", "mnt", "uts", "ipc", "user", "cgroup", "time"] {
         m.insert(kind.to_string(), ns_inode(kind));
     }
     Ok(json!({"cmd": "ns", "pid": std::process::id(), "ns": m}))
@@ -534,7 +609,15 @@ fn hook(name: &str, log: &str, mode: Option<&str>) -> Answer {
         .read_to_string(&mut input)
         .map_err(|e| Failure::io("read stdin", e))?;
     let state: Value = serde_json::from_str(&input).unwrap_or(json!({"unparsable": input}));
-    let line = json!({"hook": name, "state": state, "pid": std::process::id()});
+    let mut nss = serde_json::Map::new();
+    for kind in ["pid", "net", "mnt", "uts", "ipc", "user", "cgroup"] {
+        nss.insert(kind.to_string(), ns_inode(kind));
+    }
+    let line = json!({
+        "hook": name, "state": state, "pid": std::process::id(),
+        "env": std::env::vars().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        "fds": open_fds(), "ns": nss,
+    });
     let mut f = fs::OpenOptions::new()
         .create(true)
         .append(true)

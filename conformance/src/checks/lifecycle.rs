@@ -628,7 +628,7 @@ async fn run_exit_code(c: Arc<Ctx>) -> CheckResult {
     Ok(())
 }
 
-const HOOKS: [&str; 6] = [
+pub(crate) const HOOKS: [&str; 6] = [
     "prestart",
     "createRuntime",
     "createContainer",
@@ -639,7 +639,7 @@ const HOOKS: [&str; 6] = [
 
 /// Adds one probe hook per kind; all append to one log. startContainer runs in the container,
 /// so it uses the probe at /probe and the log through a bind mount at /hooklog.
-fn add_hooks(
+pub(crate) fn add_hooks(
     c: &Ctx,
     b: &mut crate::bundle::Bundle,
     fail: Option<&str>,
@@ -662,12 +662,12 @@ fn add_hooks(
     Ok(log)
 }
 
-fn hook_log(log: &std::path::Path) -> Result<Vec<Value>, Verdict> {
+pub(crate) fn hook_log(log: &std::path::Path) -> Result<Vec<Value>, Verdict> {
     let s = std::fs::read_to_string(log).unwrap_or_default();
     crate::ctx::parse_lines(&s)
 }
 
-fn hook_names(lines: &[Value]) -> Vec<String> {
+pub(crate) fn hook_names(lines: &[Value]) -> Vec<String> {
     lines
         .iter()
         .map(|l| l["hook"].as_str().unwrap_or("?").to_string())

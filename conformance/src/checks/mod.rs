@@ -1,6 +1,7 @@
 //! The checks, one module per group.
 
 pub mod cgroups;
+pub mod edges;
 pub mod lifecycle;
 pub mod namespaces;
 pub mod oom;
@@ -20,6 +21,7 @@ pub fn all() -> Vec<Check> {
     v.extend(oom::checks());
     v.extend(overlay::checks());
     v.extend(process::checks());
+    v.extend(edges::checks());
     v
 }
 

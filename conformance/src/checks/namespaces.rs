@@ -415,7 +415,7 @@ async fn ipc_shm(c: Arc<Ctx>) -> CheckResult {
     Ok(())
 }
 
-fn user_bundle(c: &Ctx, args: &[&str]) -> crate::bundle::Bundle {
+pub(crate) fn user_bundle(c: &Ctx, args: &[&str]) -> crate::bundle::Bundle {
     let mut b = c.bundle(args);
     b.with_namespace("user", None);
     b.set(

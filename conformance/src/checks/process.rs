@@ -59,7 +59,7 @@ pub fn checks() -> Vec<Check> {
         },
         check! {
             id: "linux.masked-paths.masked", group: Process, spec: "config-linux.md#masked-paths", level: Must,
-            summary: "a masked file (/proc/kcore) reads empty",
+            summary: "masked files read empty: /proc/kcore, and /etc/group (readable when not masked)",
             requires: [Req::Root, Req::Op(Run)], run: masked,
         },
         check! {
@@ -260,11 +260,26 @@ async fn selinux(c: Arc<Ctx>) -> CheckResult {
 }
 
 async fn masked(c: Arc<Ctx>) -> CheckResult {
-    let r = c.run_ok(&c.bundle(&["read", "/proc/kcore"])).await?;
+    // /proc/kcore alone proves little: without CAP_SYS_RAWIO it cannot be opened anyway. A file
+    // every process can read shows whether masking happened at all.
+    let mut b = c.bundle(&["read", "/proc/kcore", "+", "read", "/etc/group"]);
+    b.push("linux.maskedPaths", json!("/etc/group"));
+    let r = c.run_ok(&b).await?;
     let l = r.line("read")?;
     ensure!(
         l["ok"] == false || l["content"] == "",
         "/proc/kcore is readable and not empty: it is not masked"
+    );
+    let g = r
+        .lines
+        .iter()
+        .find(|l| l["path"] == "/etc/group")
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        g["content"] == "" || g["ok"] == false,
+        "the masked /etc/group reads {}: it is not masked",
+        g["content"]
     );
     Ok(())
 }
