@@ -24,6 +24,22 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
         ));
     }
     let fifo_path = locked.dir.join(FIFO_FILE);
+    // The pidfd first, while the init is still held on the fifo: opening the
+    // fifo lets it go, and a program that exits at once may be gone and
+    // reaped (by an engine's subreaper) before the next line runs, so a pidfd
+    // opened after the fifo could fail with ESRCH and lose the start of a
+    // container that did run. The start time check ties the pidfd to our init,
+    // not to a process that reused its pid.
+    let pidfd = crate::sys::pidfd_open(state.pid)
+        .ok()
+        .filter(|_| state.init_alive());
+    let Some(pidfd) = pidfd else {
+        return Err(ContainerError::status(
+            &state,
+            Status::Stopped,
+            "the container init exited before it was started",
+        ));
+    };
     // Non-blocking open: a reader always opens at once, and we poll for the init's
     // byte, checking that it is still alive, instead of hanging on a dead one.
     let fifo = open(
@@ -36,7 +52,10 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
     // fifo is gone is no longer `created` (see Store::load), so a start killed
     // after it released the init never leaves a running program recorded as created.
     std::fs::remove_file(&fifo_path).map_err(|e| ContainerError::io(&fifo_path, e))?;
-    let pidfd = crate::sys::pidfd_open(state.pid).map_err(|e| ContainerError::io(&fifo_path, e))?;
+    crate::failpoint::wait_until("start.wait-init-reaped", || {
+        // SAFETY: kill(2) with signal 0 only probes; a zombie still answers.
+        (unsafe { libc::kill(state.pid, 0) }) != 0
+    });
     loop {
         let mut fds = [
             libc::pollfd {
