@@ -17,7 +17,6 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
 use crate::container::{self, CreateOptions, Status, Store};
@@ -388,7 +387,7 @@ impl Engine {
             return Ok(());
         };
         if state.current_status() == Status::Running {
-            let sig = self.stop_signal(r).unwrap_or(Signal::SIGTERM);
+            let sig = self.stop_signal(r).unwrap_or(libc::SIGTERM);
             if container::kill(&self.runtime, &r.id, sig, false).is_ok() {
                 if let Ok(fd) = crate::sys::pidfd_open(state.pid) {
                     let _ = crate::sys::wait_pidfd(&fd, Some(timeout));
@@ -399,7 +398,7 @@ impl Engine {
         Ok(())
     }
 
-    fn stop_signal(&self, r: &ContainerRecord) -> Option<Signal> {
+    fn stop_signal(&self, r: &ContainerRecord) -> Option<i32> {
         let img = self.images.load_image(&r.image).ok()?;
         let cfg = image::import::image_config(&self.images, &img).ok()?;
         let s = cfg.config().as_ref()?.stop_signal().clone()?;
