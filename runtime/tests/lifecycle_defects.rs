@@ -109,3 +109,161 @@ fn start_of_a_container_that_exits_at_once_succeeds() {
     ok(&bed.brig(&["delete", &id]));
     assert_no_trace(&bed, &id);
 }
+
+/// A cgroup the test makes by hand (in the hierarchies given), thawed,
+/// emptied and removed however the test ends.
+struct HandCgroup {
+    dirs: Vec<std::path::PathBuf>,
+    procs: Vec<std::process::Child>,
+}
+
+impl HandCgroup {
+    fn new(name: &str, hierarchies: &[&str]) -> HandCgroup {
+        let dirs: Vec<_> = hierarchies
+            .iter()
+            .map(|h| std::path::Path::new("/sys/fs/cgroup").join(h).join(name))
+            .collect();
+        for d in &dirs {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        HandCgroup {
+            dirs,
+            procs: Vec::new(),
+        }
+    }
+}
+
+impl Drop for HandCgroup {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            let _ = std::fs::write(d.join("freezer.state"), "THAWED");
+            let _ = std::fs::write(d.join("cgroup.freeze"), "0");
+        }
+        for p in &mut self.procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        for d in self.dirs.iter().rev() {
+            // Children first (a frozen-parent test makes one below).
+            if let Ok(rd) = std::fs::read_dir(d) {
+                for e in rd.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        let _ = std::fs::remove_dir(e.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// `run` with `linux.cgroupsPath` set; it must end (with a refusal) within a
+/// deadline: before the fix it hung for ever on a frozen cgroup.
+fn run_refused_in(bed: &mut Bed, id: &str, cgroups_path: &str, needle: &str) {
+    bed.config["linux"]["cgroupsPath"] = serde_json::json!(cgroups_path);
+    bed.write_config();
+    bed.track(id);
+    let mut child = bed
+        .command(&["run", "--bundle", bed.bundle.to_str().unwrap(), id])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("run {id} in {cgroups_path}: still waiting after 20 s (hangs)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "run: {}", stderr(&out));
+    fails_with(&out, needle);
+    fails_with(&out, "linux.cgroupsPath");
+    // Nothing left: no state, and no cgroup brig would have made.
+    assert!(!bed.root.join(id).exists(), "state dir of {id} left");
+    let rel = cgroups_path.trim_start_matches('/');
+    for h in ["memory", "pids", "devices", "cpu"] {
+        let d = std::path::Path::new("/sys/fs/cgroup").join(h).join(rel);
+        assert!(!d.exists(), "{} made", d.display());
+    }
+}
+
+#[test]
+fn a_frozen_v1_cgroup_is_refused_at_once() {
+    let mut bed = Bed::new(&["true"]);
+    let name = format!("lifed-fz1-{}", std::process::id());
+    let cg = HandCgroup::new(&name, &["freezer"]);
+    std::fs::write(cg.dirs[0].join("freezer.state"), "FROZEN").unwrap();
+    run_refused_in(
+        &mut bed,
+        &unique_id("lifed-fz1"),
+        &format!("/{name}"),
+        "unexpectedly frozen",
+    );
+    // Under a frozen parent, too (the child cgroup does not exist yet).
+    run_refused_in(
+        &mut bed,
+        &unique_id("lifed-fz1c"),
+        &format!("/{name}/child"),
+        "unexpectedly frozen",
+    );
+    // The cgroup the test made is still there, untouched: brig did not destroy it.
+    assert!(cg.dirs[0].exists());
+    assert_eq!(
+        std::fs::read_to_string(cg.dirs[0].join("freezer.state"))
+            .unwrap()
+            .trim(),
+        "FROZEN"
+    );
+}
+
+#[test]
+fn a_frozen_cgroup2_cgroup_is_refused_at_once() {
+    // The cgroup2 side of this hybrid host (or the whole tree on a v2 host).
+    let unified = if std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        "unified"
+    } else {
+        ""
+    };
+    let mut bed = Bed::new(&["true"]);
+    let name = format!("lifed-fz2-{}", std::process::id());
+    let cg = HandCgroup::new(&name, &[unified]);
+    std::fs::write(cg.dirs[0].join("cgroup.freeze"), "1").unwrap();
+    run_refused_in(
+        &mut bed,
+        &unique_id("lifed-fz2"),
+        &format!("/{name}"),
+        "unexpectedly frozen",
+    );
+    assert!(cg.dirs[0].exists());
+}
+
+#[test]
+fn a_cgroup_that_already_has_processes_is_refused() {
+    let mut bed = Bed::new(&["true"]);
+    let name = format!("lifed-busy-{}", std::process::id());
+    let mut cg = HandCgroup::new(&name, &["freezer"]);
+    let sleeper = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    let pid = sleeper.id();
+    cg.procs.push(sleeper);
+    std::fs::write(cg.dirs[0].join("cgroup.procs"), pid.to_string()).unwrap();
+    run_refused_in(
+        &mut bed,
+        &unique_id("lifed-busy"),
+        &format!("/{name}"),
+        "not empty",
+    );
+    // The process that was there is untouched.
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let procs = std::fs::read_to_string(cg.dirs[0].join("cgroup.procs")).unwrap();
+    assert!(
+        procs.lines().any(|l| l.trim() == pid.to_string()),
+        "{procs}"
+    );
+}

@@ -110,6 +110,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     let linux = spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().clone());
     let (mgr, creator_cgroups) = cgroup::manager(&layout, cgroups_path.as_deref(), id)?;
+    cgroup::check_usable(mgr.as_ref())?;
     let rootfs = spec::rootfs_of(&bundle, &spec);
 
     let locked = store.create_locked(id)?;
