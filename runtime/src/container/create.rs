@@ -110,10 +110,15 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     let linux = spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().clone());
     let (mgr, creator_cgroups) = cgroup::manager(&layout, cgroups_path.as_deref(), id)?;
-    cgroup::check_usable(mgr.as_ref())?;
     let rootfs = spec::rootfs_of(&bundle, &spec);
 
     let locked = store.create_locked(id)?;
+    // After the id is taken (a duplicate id says so, whatever its cgroup
+    // holds), before anything else is made.
+    if let Err(e) = cgroup::check_usable(mgr.as_ref()) {
+        let _ = store.remove(locked);
+        return Err(e);
+    }
     crate::failpoint::hit("create.after-mkdir");
     let mut undo = Undo {
         store,
