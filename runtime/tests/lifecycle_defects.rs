@@ -267,3 +267,182 @@ fn a_cgroup_that_already_has_processes_is_refused() {
         "{procs}"
     );
 }
+
+/// `ps` as runc: ps(1)'s table filtered to the container's processes, the
+/// arguments passed through, and an empty answer for a stopped container.
+#[test]
+fn ps_formats_and_arguments_as_runc() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    let id = unique_id("lifed-ps");
+    ok(&bed.create(&id));
+    ok(&bed.brig(&["start", &id]));
+    let pid = bed.state(&id)["pid"].as_i64().unwrap().to_string();
+    let table = ok(&bed.brig(&["ps", &id]));
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().contains("PID"), "{table}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(rows[0].split_whitespace().any(|w| w == pid), "{table}");
+    for args in [
+        &["ps", &id, "--", "-o", "pid,comm"][..],
+        &["ps", &id, "-o", "pid,comm"][..],
+    ] {
+        let t = ok(&bed.brig(args));
+        assert_eq!(
+            t.lines().collect::<Vec<_>>()[0]
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["PID", "COMMAND"],
+            "{args:?}: {t}"
+        );
+        assert!(t.contains(&format!("{pid} sleep")), "{args:?}: {t}");
+    }
+    fails_with(&bed.brig(&["ps", &id, "-o", "comm"]), "no PID column");
+    let json: Vec<i64> = serde_json::from_str(&ok(&bed.brig(&["ps", "-f", "json", &id]))).unwrap();
+    assert_eq!(json, [pid.parse::<i64>().unwrap()]);
+    ok(&bed.brig(&["kill", &id, "KILL"]));
+    bed.wait_status(&id, "stopped");
+    let t = ok(&bed.brig(&["ps", &id]));
+    assert_eq!(t.lines().count(), 1, "{t}");
+    assert_eq!(ok(&bed.brig(&["ps", "--format", "json", &id])).trim(), "[]");
+    fails_with(&bed.brig(&["ps", "--format", "yaml", &id]), "yaml");
+    ok(&bed.brig(&["delete", &id]));
+    assert_no_trace(&bed, &id);
+}
+
+/// `exec --ignore-paused` runs in a paused container (frozen with it until
+/// resume, as runc); without it, exec is refused.
+#[test]
+fn exec_ignore_paused() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    let id = unique_id("lifed-ipause");
+    ok(&bed.create(&id));
+    ok(&bed.brig(&["start", &id]));
+    ok(&bed.brig(&["pause", &id]));
+    let out = bed.brig(&["exec", &id, "true"]);
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    fails_with(&out, "--ignore-paused");
+    let mut exec = bed
+        .command(&[
+            "exec",
+            "--ignore-paused",
+            &id,
+            "sh",
+            "-c",
+            "echo in > /tmp/mark",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    ok(&bed.brig(&["resume", &id]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = exec.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = exec.kill();
+            panic!("exec --ignore-paused did not finish after resume");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert_eq!(ok(&bed.brig(&["exec", &id, "cat", "/tmp/mark"])), "in\n");
+    ok(&bed.brig(&["delete", "--force", &id]));
+    assert_no_trace(&bed, &id);
+}
+
+/// `exec --cgroup SUB`: the process joins an existing sub-cgroup of the
+/// container's cgroup; a missing one or a path out of it is refused.
+#[test]
+fn exec_in_a_sub_cgroup() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    let id = unique_id("lifed-subcg");
+    ok(&bed.create(&id));
+    ok(&bed.brig(&["start", &id]));
+    let out = bed.brig(&["exec", "--cgroup", "sub", &id, "true"]);
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    fails_with(&out, "does not exist");
+    fails_with(
+        &bed.brig(&["exec", "--cgroup", "../x", &id, "true"]),
+        "--cgroup",
+    );
+    fails_with(
+        &bed.brig(&[
+            "exec", "--cgroup", "memory:a", "--cgroup", "pids:b", &id, "true",
+        ]),
+        "per controller",
+    );
+    // The sub-cgroup, in every hierarchy the container has a cgroup in.
+    let mut made = 0;
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let d = h.path().join("brig").join(&id);
+        if d.is_dir() {
+            std::fs::create_dir(d.join("sub")).unwrap();
+            // A v1 cpuset cgroup starts with no cpus and mems: give it its parent's.
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(v) = std::fs::read_to_string(d.join(f)) {
+                    std::fs::write(d.join("sub").join(f), v.trim()).unwrap();
+                }
+            }
+            made += 1;
+        }
+    }
+    assert!(made > 0);
+    let cg = ok(&bed.brig(&["exec", "--cgroup", "sub", &id, "cat", "/proc/self/cgroup"]));
+    assert!(cg.lines().any(|l| l.ends_with("/sub")), "{cg}");
+    let cg = ok(&bed.brig(&[
+        "exec",
+        "--cgroup",
+        "memory:sub",
+        &id,
+        "cat",
+        "/proc/self/cgroup",
+    ]));
+    assert!(cg.lines().any(|l| l.ends_with("/sub")), "{cg}");
+    // delete --force removes the cgroup, children included.
+    ok(&bed.brig(&["delete", "--force", &id]));
+    assert_no_trace(&bed, &id);
+}
+
+/// `run --keep` leaves the stopped container; `-v` prints runc's layout; brig's
+/// own errors exit 1, and exec's 255 (as runc: the program's status is exec's).
+#[test]
+fn run_keep_version_and_exit_codes() {
+    let bed = Bed::new(&["sh", "-c", "exit 7"]);
+    let id = unique_id("lifed-keep");
+    bed.write_config();
+    bed.track(&id);
+    let out = bed.brig(&[
+        "run",
+        "--keep",
+        "--bundle",
+        bed.bundle.to_str().unwrap(),
+        &id,
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(bed.status(&id), "stopped");
+    ok(&bed.brig(&["delete", &id]));
+    assert_no_trace(&bed, &id);
+
+    for flag in ["-v", "--version"] {
+        let v = ok(&bed.brig(&[flag]));
+        let lines: Vec<&str> = v.lines().collect();
+        assert_eq!(lines.len(), 3, "{v}");
+        assert!(lines[0].starts_with("brig version "), "{v}");
+        assert!(lines[1].starts_with("commit: "), "{v}");
+        assert!(lines[2].starts_with("spec: 1."), "{v}");
+    }
+
+    for (args, code) in [
+        (&["state", "lifed-nosuch"][..], 1),
+        (&["kill", "lifed-nosuch"][..], 1),
+        (&["delete", "lifed-nosuch"][..], 1),
+        (&["start", "lifed-nosuch"][..], 1),
+        (&["exec", "lifed-nosuch", "true"][..], 255),
+    ] {
+        let out = bed.brig(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        fails_with(&out, "does not exist");
+    }
+}

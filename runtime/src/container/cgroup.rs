@@ -229,3 +229,41 @@ fn procs_recursive(dir: &Path, out: &mut Vec<i32>) {
         }
     }
 }
+
+/// The manager of an existing sub-cgroup `sub` of a container's cgroup, for
+/// `exec --cgroup`. It must exist in every hierarchy the container uses:
+/// brig does not make it (nor remove it).
+pub fn sub_of_state(
+    state: &ContainerState,
+    sub: &Path,
+) -> Result<Box<dyn CgroupManager>, ContainerError> {
+    let bad = |msg: String| ContainerError::Other(format!("--cgroup {}: {msg}", sub.display()));
+    if sub.is_absolute()
+        || sub
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(bad(
+            "must be a path below the container's cgroup (no /, . or ..)".into(),
+        ));
+    }
+    let layout = brig_cgroups::detect_layout()?;
+    let base = match &state.cgroups_path {
+        Some(p) => p.clone(),
+        None => Path::new("/brig").join(&state.id),
+    };
+    let path = base.join(sub);
+    let mgr = match &state.creator_cgroups {
+        Some(text) => brig_cgroups::manager_for_process(&layout, Some(&path), &state.id, text)?,
+        None => brig_cgroups::manager_for(&layout, Some(&path), &state.id)?,
+    };
+    let top = of_state(state)?;
+    for ctrl in ["devices", "freezer", "memory", "pids", "cpu", "unified"] {
+        if let (Some(d), Some(_)) = (mgr.path_of(ctrl), top.path_of(ctrl)) {
+            if !d.is_dir() {
+                return Err(bad(format!("{} does not exist", d.display())));
+            }
+        }
+    }
+    Ok(mgr)
+}

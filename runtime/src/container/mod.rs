@@ -20,7 +20,7 @@ pub use delete::delete;
 pub use events::{stats, watch as watch_events, Event, EventKind};
 pub use exec::{base_process, exec, ExecOptions};
 pub use kill::{kill, parse_signal};
-pub use pause::{pause, pids, resume};
+pub use pause::{pause, pids, pids_or_none, resume};
 pub use start::start;
 pub use state::{ContainerState, Status};
 pub use store::{validate_id, Store};

@@ -52,6 +52,19 @@ fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<(), ContainerErro
     }
 }
 
+/// Host pids of every process in the container's cgroup, and none for a
+/// stopped container whose cgroup is gone (`ps` shows it empty, as runc).
+pub fn pids_or_none(store: &Store, id: &str) -> Result<Vec<i32>, ContainerError> {
+    let state = store.peek(id)?;
+    let mut pids = match cgroup::of_state(&state).and_then(|m| Ok(m.pids()?)) {
+        Ok(p) => p,
+        Err(_) if state.current_status() == Status::Stopped => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    pids.sort_unstable();
+    Ok(pids)
+}
+
 /// Host pids of every process in the container's cgroup.
 pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>, ContainerError> {
     let state = super::live_state(store, id)?;

@@ -334,7 +334,7 @@ impl Engine {
     pub fn start_foreground(&self, r: &ContainerRecord) -> Result<i32> {
         let mut opts = self.prepare_start(r)?;
         opts.foreground = true;
-        Ok(container::run_foreground(&self.runtime, &r.id, &opts)?.exit_code)
+        Ok(container::run_foreground(&self.runtime, &r.id, &opts, false)?.exit_code)
     }
 
     /// `container run`: create, then run in the foreground (or detached), and
