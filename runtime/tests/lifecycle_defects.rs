@@ -446,3 +446,75 @@ fn run_keep_version_and_exit_codes() {
         fails_with(&out, "does not exist");
     }
 }
+
+/// Each error engines and scripts may match carries runc's words (brig's
+/// hint follows), with runc's exit code, and goes to the --log file as a
+/// JSON line `{"level":"error","msg":...,"time":...}`.
+#[test]
+fn errors_carry_runc_words_exit_codes_and_json_log_lines() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    let id = unique_id("lifed-words");
+    let log = bed.tmp.path().join("log.json");
+    let brig = |args: &[&str]| {
+        let mut a = vec!["--log", log.to_str().unwrap(), "--log-format", "json"];
+        a.extend_from_slice(args);
+        bed.brig(&a)
+    };
+    let check = |out: std::process::Output, code: i32, words: &str| {
+        assert_eq!(out.status.code(), Some(code), "{words}: {}", stderr(&out));
+        fails_with(&out, words);
+        let text = std::fs::read_to_string(&log).unwrap();
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last["level"], "error");
+        assert!(last["msg"].as_str().unwrap().contains(words), "{last}");
+        assert!(
+            last["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{last}"
+        );
+    };
+    ok(&bed.create(&id));
+    bed.write_config();
+    check(
+        brig(&["create", "--bundle", bed.bundle.to_str().unwrap(), &id]),
+        1,
+        "container with given ID already exists",
+    );
+    ok(&bed.brig(&["start", &id]));
+    check(
+        brig(&["start", &id]),
+        1,
+        "cannot start an already running container",
+    );
+    check(brig(&["resume", &id]), 1, "container not paused");
+    check(brig(&["delete", &id]), 1, "that is not stopped");
+    ok(&bed.brig(&["pause", &id]));
+    check(
+        brig(&["exec", &id, "true"]),
+        255,
+        "cannot exec in a paused container",
+    );
+    check(brig(&["pause", &id]), 1, "container not running");
+    ok(&bed.brig(&["resume", &id]));
+    ok(&bed.brig(&["kill", &id, "KILL"]));
+    bed.wait_status(&id, "stopped");
+    check(brig(&["kill", &id]), 1, "container not running");
+    check(
+        brig(&["start", &id]),
+        1,
+        "cannot start a container that has stopped",
+    );
+    check(
+        brig(&["exec", &id, "true"]),
+        255,
+        "cannot exec in a stopped container",
+    );
+    check(brig(&["pause", &id]), 1, "container not running");
+    check(
+        brig(&["events", "--stats", &id]),
+        1,
+        "container not running",
+    );
+    check(brig(&["state", "lifed-nosuch"]), 1, "does not exist");
+    ok(&bed.brig(&["delete", &id]));
+    assert_no_trace(&bed, &id);
+}

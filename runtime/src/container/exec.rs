@@ -68,9 +68,9 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
     let paused_ok = opts.ignore_paused && status == Status::Paused;
     if !paused_ok && !matches!(status, Status::Running | Status::Created) {
         let why = if status == Status::Paused {
-            "resume it first (or exec --ignore-paused)"
+            "cannot exec in a paused container (resume it first, or exec --ignore-paused)"
         } else {
-            "exec needs a running container"
+            "cannot exec in a stopped container (exec needs a running container)"
         };
         return Err(ContainerError::status(&state, status, why));
     }
@@ -96,7 +96,11 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
             // the fork there fails with ENOMEM while the init still exits.
             // Say what happened, not the errno.
             if init_exits_soon(&state) {
-                ContainerError::status(&state, Status::Stopped, "exec needs a running container")
+                ContainerError::status(
+                    &state,
+                    Status::Stopped,
+                    "cannot exec in a stopped container (exec needs a running container)",
+                )
             } else {
                 ContainerError::from(e)
             }

@@ -31,7 +31,7 @@ pub use wait::{run_foreground, RunOutcome};
 pub enum ContainerError {
     #[error("container id {0:?}: must be a name of letters, digits and _ + . - (never a path)")]
     BadId(String),
-    #[error("container {0:?} already exists")]
+    #[error("container with given ID already exists: {0:?}")]
     Exists(String),
     #[error("container {0:?} does not exist")]
     NotFound(String),
@@ -90,7 +90,7 @@ pub(super) fn live_state(store: &Store, id: &str) -> Result<ContainerState, Cont
         return Err(ContainerError::status(
             &state,
             status,
-            "it has no processes to report on",
+            "container not running (it has no processes to report on)",
         ));
     }
     Ok(state)

@@ -24,9 +24,9 @@ fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<(), ContainerErro
     };
     if status != from {
         let msg = if frozen {
-            "only a running container can be paused"
+            "container not running (only a running container can be paused)"
         } else {
-            "only a paused container can be resumed"
+            "container not paused (only a paused container can be resumed)"
         };
         return Err(ContainerError::status(&state, status, msg));
     }

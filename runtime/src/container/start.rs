@@ -17,11 +17,17 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
     let mut state = store.load(&locked, id)?;
     let status = state.current_status();
     if status != Status::Created {
-        return Err(ContainerError::status(
-            &state,
-            status,
-            "only a created container can be started",
-        ));
+        // runc's words first (what scripts and engines may match), then ours.
+        let msg = match status {
+            Status::Running => {
+                "cannot start an already running container (only a created container can be started)"
+            }
+            Status::Stopped => {
+                "cannot start a container that has stopped (only a created container can be started)"
+            }
+            _ => "only a created container can be started",
+        };
+        return Err(ContainerError::status(&state, status, msg));
     }
     let fifo_path = locked.dir.join(FIFO_FILE);
     // The pidfd first, while the init is still held on the fifo: opening the
