@@ -518,3 +518,52 @@ fn errors_carry_runc_words_exit_codes_and_json_log_lines() {
     ok(&bed.brig(&["delete", &id]));
     assert_no_trace(&bed, &id);
 }
+
+/// containerd's case for `kill --all`: a container without a pid namespace of
+/// its own (a pod's containers share one) stops when its init exits, but a
+/// child it left keeps running in its cgroup; `kill --all` of the stopped
+/// container must reach that child.
+#[test]
+fn kill_all_of_a_stopped_container_reaches_what_is_left_in_its_cgroup() {
+    let mut bed = Bed::new(&["sh", "-c", "sleep 1000 & echo $! > /tmp/child; exit 0"]);
+    let ns: Vec<serde_json::Value> = bed.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "pid")
+        .cloned()
+        .collect();
+    bed.config["linux"]["namespaces"] = serde_json::json!(ns);
+    let id = unique_id("lifed-killall");
+    ok(&bed.create(&id));
+    ok(&bed.brig(&["start", &id]));
+    bed.wait_status(&id, "stopped");
+    // The child, as the host sees it: in the container's cgroup still.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let pids: Vec<i64> = loop {
+        let p: Vec<i64> =
+            serde_json::from_str(&ok(&bed.brig(&["ps", "--format", "json", &id]))).unwrap();
+        if !p.is_empty() || std::time::Instant::now() > deadline {
+            break p;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    fails_with(&bed.brig(&["kill", &id, "KILL"]), "container not running");
+    ok(&bed.brig(&["kill", "--all", &id, "KILL"]));
+    let gone = |pid: i64| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+            .unwrap_or(true)
+    };
+    while !gone(pids[0]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} survived kill --all",
+            pids[0]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    ok(&bed.brig(&["delete", &id]));
+    assert_no_trace(&bed, &id);
+}
