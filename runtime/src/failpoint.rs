@@ -48,7 +48,8 @@ pub const NETWORK_POINTS: &[&str] = &[
 /// For the race tests (runtime/tests/lifecycle_defects.rs).
 pub const WAIT_POINTS: &[&str] = &[
     // start: the fifo is open, so the init has been let go; wait here until
-    // the init has exited and been reaped, as a loaded host may make happen.
+    // the init has exited and been reaped, as a loaded host may make happen
+    // (under `run`, which reaps it itself: until it is a zombie).
     "start.wait-init-reaped",
 ];
 

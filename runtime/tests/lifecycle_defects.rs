@@ -567,3 +567,21 @@ fn kill_all_of_a_stopped_container_reaches_what_is_left_in_its_cgroup() {
     ok(&bed.brig(&["delete", &id]));
     assert_no_trace(&bed, &id);
 }
+
+/// The same window under `run`, which is the init's reaper: the program's
+/// exit code is what `run` reports, not an error of `start`.
+#[test]
+fn run_of_a_program_that_exits_during_start_reports_its_code() {
+    let bed = Bed::new(&["sh", "-c", "echo ran; exit 3"]);
+    let id = unique_id("lifed-runrace");
+    bed.write_config();
+    bed.track(&id);
+    let out = bed
+        .command(&["run", "--bundle", bed.bundle.to_str().unwrap(), &id])
+        .env(brig::failpoint::ENV, "start.wait-init-reaped")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "run: {}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    assert_no_trace(&bed, &id);
+}

@@ -59,8 +59,14 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
     // after it released the init never leaves a running program recorded as created.
     std::fs::remove_file(&fifo_path).map_err(|e| ContainerError::io(&fifo_path, e))?;
     crate::failpoint::wait_until("start.wait-init-reaped", || {
-        // SAFETY: kill(2) with signal 0 only probes; a zombie still answers.
-        (unsafe { libc::kill(state.pid, 0) }) != 0
+        // Gone (reaped), or a zombie that only this process can reap (`run`
+        // is the init's parent): waiting longer would wait for ourselves.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", state.pid)) else {
+            return true;
+        };
+        let mut f = stat[stat.rfind(')').map_or(0, |i| i + 1)..].split_whitespace();
+        let (st, ppid) = (f.next(), f.next().and_then(|p| p.parse::<u32>().ok()));
+        st == Some("Z") && ppid == Some(std::process::id())
     });
     loop {
         let mut fds = [
