@@ -219,8 +219,10 @@ impl Case<'_> {
             if matches {
                 break;
             }
+            // A paused container killed (KILL thaws it) shows `paused` until
+            // its init is gone, as a running one shows `running`.
             let settling = m == M::Stopped
-                && matches!(&seen, Some((s, _)) if s == "running" || s == "created");
+                && matches!(&seen, Some((s, _)) if s == "running" || s == "created" || s == "paused");
             if !settling || Instant::now() > deadline {
                 return Err(TestCaseError::fail(format!(
                     "after {ops:?}: model says {want:?}, brig says {seen:?}"
