@@ -434,6 +434,28 @@ fn run_keep_version_and_exit_codes() {
         assert!(lines[2].starts_with("spec: 1."), "{v}");
     }
 
+    // runc flags brig does not support: refused, by name (docs/cli-compat.md).
+    for args in [
+        &["run", "--no-subreaper", "x"][..],
+        &["run", "--no-new-keyring", "x"][..],
+        &["create", "--no-new-keyring", "x"][..],
+        &["exec", "--apparmor", "p", "x", "true"][..],
+        &["exec", "--process-label", "l", "x", "true"][..],
+        &["update", "--l3-cache-schema", "L3:0=f", "x"][..],
+        &["update", "--mem-bw-schema", "MB:0=50", "x"][..],
+        &["--criu", "/usr/sbin/criu", "list"][..],
+        &["checkpoint", "x"][..],
+        &["restore", "x"][..],
+    ] {
+        let out = bed.brig(args);
+        assert!(!out.status.success(), "{args:?} accepted");
+        let name = args
+            .iter()
+            .find(|a| a.starts_with("--"))
+            .unwrap_or(&args[0]);
+        assert!(stderr(&out).contains(name), "{args:?}: {}", stderr(&out));
+    }
+
     for (args, code) in [
         (&["state", "lifed-nosuch"][..], 1),
         (&["kill", "lifed-nosuch"][..], 1),
