@@ -43,15 +43,46 @@ pub const NETWORK_POINTS: &[&str] = &[
     "network.after-add",
 ];
 
+/// Failpoints that widen a race window instead of crashing: brig waits there
+/// for what the race needs (never longer than [`WAIT_LIMIT`]), then goes on.
+/// For the race tests (runtime/tests/lifecycle_defects.rs).
+pub const WAIT_POINTS: &[&str] = &[
+    // start: the fifo is open, so the init has been let go; wait here until
+    // the init has exited and been reaped, as a loaded host may make happen
+    // (under `run`, which reaps it itself: until it is a zombie).
+    "start.wait-init-reaped",
+];
+
+/// How long a waiting failpoint waits at most.
+pub const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn armed() -> Option<&'static str> {
+    static ARMED: OnceLock<Option<String>> = OnceLock::new();
+    ARMED
+        .get_or_init(|| std::env::var(ENV).ok().filter(|v| !v.is_empty()))
+        .as_deref()
+}
+
 /// SIGKILL this process if `BRIG_FAILPOINT` names `name`.
 pub fn hit(name: &str) {
-    static ARMED: OnceLock<Option<String>> = OnceLock::new();
-    let armed = ARMED.get_or_init(|| std::env::var(ENV).ok().filter(|v| !v.is_empty()));
-    if armed.as_deref() == Some(name) {
+    if armed() == Some(name) {
         debug_assert!(
             POINTS.contains(&name) || NETWORK_POINTS.contains(&name),
             "unlisted failpoint {name}"
         );
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+/// If `BRIG_FAILPOINT` names `name`, poll `done` until it holds (or
+/// [`WAIT_LIMIT`] passes): a deterministic stand-in for a slow, loaded host.
+pub fn wait_until(name: &str, mut done: impl FnMut() -> bool) {
+    if armed() != Some(name) {
+        return;
+    }
+    debug_assert!(WAIT_POINTS.contains(&name), "unlisted failpoint {name}");
+    let deadline = std::time::Instant::now() + WAIT_LIMIT;
+    while !done() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }

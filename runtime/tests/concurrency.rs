@@ -150,7 +150,7 @@ const CLEAR_ERRORS: &[&str] = &[
     "does not exist",
     "only a created container can be started",
     "use delete --force",
-    "cannot signal a stopped container",
+    "container not running",
     "only a running container can be paused",
     "only a paused container can be resumed",
     "the container init exited before it was started",

@@ -73,7 +73,7 @@ fn kill_by_name_number_and_default() {
     }
     let id = unique_id("killbad");
     ok(&bed.create(&id));
-    fails_with(&bed.brig(&["kill", &id, "SIGNOPE"]), "unknown signal name");
+    fails_with(&bed.brig(&["kill", &id, "SIGNOPE"]), "unknown signal");
     fails_with(&bed.brig(&["kill", &id, "99"]), "no such signal number");
 }
 

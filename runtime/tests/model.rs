@@ -13,7 +13,9 @@
 //! - delete of a created container without --force succeeds (and kills it);
 //!   of a running or paused one it fails; --force always succeeds, even on an
 //!   id that does not exist;
-//! - kill of a stopped container is an error;
+//! - kill of a stopped container fails with runc's "container not running"
+//!   (containerd's shim matches those words), and `kill --all` of one
+//!   succeeds (the shim relies on that, too);
 //! - start only from created; pause only from running; resume only from paused;
 //!   exec in running or created;
 //! - the init is PID 1 of its pid namespace: a signal it has no handler for is
@@ -58,6 +60,8 @@ enum Op {
     Create,
     Start,
     Kill(Sig),
+    /// `kill --all KILL`.
+    KillAll,
     Pause,
     Resume,
     Exec,
@@ -107,7 +111,9 @@ fn step(m: M, op: Op) -> (Expect, M) {
         (Op::Create, _) => (Err("already exists"), m),
         (Op::Start, Created) => (Ok(()), Running),
         (Op::Start, _) => (Err("only a created container can be started"), m),
-        (Op::Kill(_), Stopped) => (Err("cannot signal a stopped container"), m),
+        (Op::Kill(_), Stopped) => (Err("container not running"), m),
+        (Op::KillAll, Stopped) => (Ok(()), m),
+        (Op::KillAll, _) => (Ok(()), Stopped),
         (Op::Kill(Sig::Kill), Created | Running) => (Ok(()), Stopped),
         (Op::Kill(Sig::Term), Running) => (Ok(()), Stopped),
         (Op::Kill(Sig::Kill), Paused { .. }) => (Ok(()), Stopped),
@@ -133,6 +139,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         4 => Just(Op::Create),
         4 => Just(Op::Start),
         2 => sig.prop_map(Op::Kill),
+        1 => Just(Op::KillAll),
         2 => Just(Op::Pause),
         2 => Just(Op::Resume),
         1 => Just(Op::Exec),
@@ -161,6 +168,7 @@ impl Case<'_> {
             Op::Create => self.bed.create(id),
             Op::Start => self.bed.brig(&["start", id]),
             Op::Kill(s) => self.bed.brig(&["kill", id, s.arg()]),
+            Op::KillAll => self.bed.brig(&["kill", "--all", id, "KILL"]),
             Op::Pause => self.bed.brig(&["pause", id]),
             Op::Resume => self.bed.brig(&["resume", id]),
             Op::Exec => self.bed.brig(&["exec", id, "true"]),
@@ -211,8 +219,10 @@ impl Case<'_> {
             if matches {
                 break;
             }
+            // A paused container killed (KILL thaws it) shows `paused` until
+            // its init is gone, as a running one shows `running`.
             let settling = m == M::Stopped
-                && matches!(&seen, Some((s, _)) if s == "running" || s == "created");
+                && matches!(&seen, Some((s, _)) if s == "running" || s == "created" || s == "paused");
             if !settling || Instant::now() > deadline {
                 return Err(TestCaseError::fail(format!(
                     "after {ops:?}: model says {want:?}, brig says {seen:?}"
@@ -240,8 +250,8 @@ static CASES: AtomicUsize = AtomicUsize::new(0);
 /// The (state, operation) pairs the run has tried; kill counts once per signal,
 /// paused once per `dies`.
 static COVERED: std::sync::Mutex<Vec<(M, Op)>> = std::sync::Mutex::new(Vec::new());
-/// 6 states (paused twice) × 11 operations (kill thrice).
-const ALL_PAIRS: usize = 6 * 11;
+/// 6 states (paused twice) × 12 operations (kill thrice).
+const ALL_PAIRS: usize = 6 * 12;
 
 fn check_sequence(bed: &Bed, mark: &str, ops: &[Op]) -> Result<(), TestCaseError> {
     let n = CASES.fetch_add(1, Ordering::SeqCst);
@@ -320,8 +330,10 @@ fn the_model_allows_what_brig_allows() {
     assert_eq!(step(M::Running, Op::Delete).0, Err("use delete --force"));
     assert_eq!(
         step(M::Stopped, Op::Kill(Sig::Kill)).0,
-        Err("cannot signal a stopped container")
+        Err("container not running")
     );
+    assert_eq!(step(M::Stopped, Op::KillAll), (Ok(()), M::Stopped));
+    assert_eq!(step(M::Absent, Op::KillAll).0, Err(MISSING));
     assert_eq!(step(M::Absent, Op::DeleteForce), (Ok(()), M::Absent));
     assert_eq!(step(M::Created, Op::Exec), (Ok(()), M::Created));
     assert_eq!(

@@ -253,14 +253,14 @@ fn two_containers_on_one_network_reach_each_other_by_ip() {
         let b = net.attach("cli", &[]);
         let (ip_a, ip_b) = (a["ip"].as_str().unwrap(), b["ip"].as_str().unwrap());
         assert_eq!(a["network"], "brig0");
-        assert_eq!(ip_a, "10.88.0.2");
+        assert_eq!(ip_a, "10.77.0.2");
         assert_ne!(ip_a, ip_b);
-        assert_eq!(a["gateway"], "10.88.0.1");
+        assert_eq!(a["gateway"], "10.77.0.1");
         assert!(a["mac"].as_str().unwrap().len() == 17, "{a}");
         // The default network was made on first use.
         let ls: Value = serde_json::from_str(&ok(&net.brig(&["ls", "--format", "json"]))).unwrap();
         assert_eq!(ls[0]["name"], "brig0");
-        assert_eq!(ls[0]["subnet"], "10.88.0.0/16");
+        assert_eq!(ls[0]["subnet"], "10.77.0.0/16");
         assert_eq!(ls[0]["containers"], json!(["cli", "srv"]));
 
         net.configure(&a, &strs(&server("hello-from-srv")));
@@ -274,7 +274,7 @@ fn two_containers_on_one_network_reach_each_other_by_ip() {
         net.configure(&b, &["sh", "-c", &probe]);
         let out = ok(&net.bed.run("cli"));
         assert!(out.contains(&format!("{ip_b}\tcli")), "/etc/hosts: {out}");
-        assert!(out.contains("default via 10.88.0.1 dev eth0"), "{out}");
+        assert!(out.contains("default via 10.77.0.1 dev eth0"), "{out}");
         assert!(out.contains(&format!("inet {ip_b}/16")), "{out}");
         assert!(out.trim_end().ends_with("hello-from-srv"), "{out}");
 
@@ -308,8 +308,8 @@ fn published_ports_answer_on_localhost_and_the_bridge_address() {
 
         assert_eq!(fetch("127.0.0.1:8080"), "one\n");
         assert_eq!(fetch("127.0.0.1:8081"), "two\n");
-        assert_eq!(fetch("10.88.0.1:8080"), "one\n");
-        assert_eq!(fetch("10.88.0.1:8081"), "two\n");
+        assert_eq!(fetch("10.77.0.1:8080"), "one\n");
+        assert_eq!(fetch("10.77.0.1:8081"), "two\n");
         // portmap turned on route_localnet for the bridge (127.0.0.1 works through SNAT).
         assert_eq!(
             std::fs::read_to_string("/proc/sys/net/ipv4/conf/brig0/route_localnet").unwrap(),
@@ -322,7 +322,7 @@ fn published_ports_answer_on_localhost_and_the_bridge_address() {
         ok(&net.bed.create("web3"));
         ok(&net.bed.brig(&["start", "web3"]));
         assert_eq!(fetch("127.0.0.1:8082"), "three\n");
-        let e = TcpStream::connect("10.88.0.1:8082").unwrap_err();
+        let e = TcpStream::connect("10.77.0.1:8082").unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
         ok(&net.bed.brig(&["delete", "--force", "web3"]));
         net.detach("web3");
@@ -461,7 +461,7 @@ fn missing_and_failing_plugins_are_clear_errors_and_undone() {
         .unwrap();
         let err = net.attach_fails("c2", &["-p", "8080:80"], "network \"brig0\": CNI plugin portmap ADD for container \"c2\" failed (CNI error code 7): injected failure (by the test)");
         assert!(!err.contains("undoing"), "{err}");
-        net.assert_clean("c2", Some("10.88.0.2"));
+        net.assert_clean("c2", Some("10.77.0.2"));
         assert!(net.ipam_files().iter().all(|(n, _)| !n.starts_with("10.")));
     });
 }
@@ -584,7 +584,7 @@ fn detach_after_a_crash_cleans_up() {
         assert!(
             leases
                 .iter()
-                .any(|(n, t)| n.starts_with("10.88.") && t.contains("crash2")),
+                .any(|(n, t)| n.starts_with("10.77.") && t.contains("crash2")),
             "{leases:?}"
         );
         // The id cannot be attached again until detached.
@@ -594,7 +594,7 @@ fn detach_after_a_crash_cleans_up() {
             "container \"crash2\" is already attached (network brig0): detach it first",
         );
         net.detach("crash2");
-        net.assert_clean("crash2", Some("10.88.0.2"));
+        net.assert_clean("crash2", Some("10.77.0.2"));
         net.detach("crash2");
 
         // A reboot: /run is empty (the namespace gone), the record and the
@@ -676,7 +676,7 @@ fn containers_cannot_reach_services_on_the_hosts_loopback() {
                 "echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet
                  ip route del local 127.0.0.0/8 dev lo table local
                  ip route del local 127.0.0.1 dev lo table local
-                 ip route add 127.0.0.1/32 via 10.88.0.1 dev eth0 onlink",
+                 ip route add 127.0.0.1/32 via 10.77.0.1 dev eth0 onlink",
             ])
             .output()
             .unwrap();
@@ -689,7 +689,7 @@ fn containers_cannot_reach_services_on_the_hosts_loopback() {
             let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
             // In this order: the forbidden datagram would arrive first.
             s.send_to(b"via-localhost", "127.0.0.1:9998").unwrap();
-            s.send_to(b"via-bridge", "10.88.0.1:9998").unwrap();
+            s.send_to(b"via-bridge", "10.77.0.1:9998").unwrap();
         });
         sender.join().unwrap();
         let mut buf = [0u8; 64];
@@ -919,7 +919,7 @@ fn container_run_with_a_published_port_and_rm_leaves_nothing() {
         assert_eq!(info[0]["status"], "running");
         assert_eq!(n["network"], "brig0");
         let ip = n["ip"].as_str().expect("an IP").to_string();
-        assert!(ip.starts_with("10.88."), "{n}");
+        assert!(ip.starts_with("10.77."), "{n}");
         assert!(n["mac"].as_str().is_some_and(|m| m.len() == 17), "{n}");
         assert_eq!(n["ports"][0]["hostPort"], 8080, "{n}");
 

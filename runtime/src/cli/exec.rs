@@ -46,6 +46,15 @@ pub struct Args {
     /// Pass this many extra fds (from 3 on).
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: i32,
+    /// Allow exec in a paused container: the process is frozen with it, and
+    /// exec returns once the container is resumed (as runc).
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup of the container's cgroup:
+    /// `SUB` (in every hierarchy). runc's per-controller `CTRL:SUB` form is
+    /// refused unless every hierarchy gets the same SUB.
+    #[arg(long)]
+    pub cgroup: Vec<String>,
 }
 
 fn parse_user(s: &str) -> anyhow::Result<(u32, Option<u32>)> {
@@ -148,6 +157,30 @@ fn process(store: &Store, a: &Args) -> anyhow::Result<Process> {
     Ok(p)
 }
 
+/// `--cgroup` values: runc's `[CTRL:]SUB`, given one or more times. brig puts
+/// an exec'd process in one sub-cgroup across every hierarchy, so the values
+/// must agree on SUB.
+fn sub_cgroup(values: &[String]) -> anyhow::Result<Option<PathBuf>> {
+    let mut sub: Option<&str> = None;
+    for v in values {
+        let s = match v.split_once(':') {
+            Some((_, s)) => s,
+            None => v.as_str(),
+        };
+        if s.is_empty() {
+            anyhow::bail!("--cgroup {v:?}: give a sub-cgroup, as SUB or CTRL:SUB");
+        }
+        match sub {
+            Some(prev) if prev != s => anyhow::bail!(
+                "--cgroup {v:?}: brig puts the process in one sub-cgroup in every hierarchy; \
+                 a different one per controller ({prev:?} and {s:?}) is not supported"
+            ),
+            _ => sub = Some(s),
+        }
+    }
+    Ok(sub.map(PathBuf::from))
+}
+
 pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
     if a.preserve_fds < 0 {
         anyhow::bail!("--preserve-fds {}: must not be negative", a.preserve_fds);
@@ -158,6 +191,8 @@ pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
         console_socket: a.console_socket.clone(),
+        ignore_paused: a.ignore_paused,
+        sub_cgroup: sub_cgroup(&a.cgroup)?,
     };
     Ok(container::exec(store, &a.id, &opts)?)
 }

@@ -30,10 +30,12 @@ use crate::container::Store;
 #[derive(Debug, Parser)]
 #[command(
     name = "brig",
-    version,
     about = "An OCI container runtime with a runc-compatible CLI"
 )]
 pub struct Cli {
+    /// Print the version, the commit and the runtime-spec version (as runc).
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
     /// Directory for container state (tmpfs recommended).
     #[arg(long, global = true, default_value = "/run/brig")]
     pub root: PathBuf,
@@ -143,17 +145,61 @@ pub(crate) fn write_line(args: std::fmt::Arguments) -> anyhow::Result<()> {
     }
 }
 
+/// The runtime-spec version brig implements, for `--version` (runc prints
+/// the one it was built against).
+pub const SPEC_VERSION: &str = "1.2.1";
+
+/// `-v`/`--version` among the global flags, before any subcommand.
+fn wants_version(args: &[std::ffi::OsString]) -> bool {
+    let mut rest = args.iter().skip(1);
+    while let Some(a) = rest.next() {
+        match a.to_str() {
+            Some("-v" | "--version") => return true,
+            // Global flags that take a value as the next word.
+            Some("--root" | "--log" | "--log-format" | "--image-root" | "--rootless") => {
+                rest.next();
+            }
+            Some(s) if s.starts_with('-') => {}
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// runc's layout: `runc version X`, `commit: ...`, `spec: ...`.
+fn version_text() -> String {
+    format!(
+        "brig version {}\ncommit: {}\nspec: {SPEC_VERSION}",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("BRIG_COMMIT").unwrap_or("unknown")
+    )
+}
+
 /// Run the CLI; returns the process exit status.
+///
+/// Exit codes are runc's: 1 for brig's own errors, except in `exec`, where
+/// the process's own status is the exit code and brig's errors give 255
+/// (so that an engine can tell "exec failed" from "the program exited 1").
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if wants_version(&args) {
+        let _ = write_line(format_args!("{}", version_text()));
+        return 0;
+    }
+    let cli = Cli::parse_from(args);
     log::init(cli.log.as_deref(), cli.log_format, cli.debug);
+    let own_error_code = if matches!(cli.command, Command::Exec(_)) {
+        255
+    } else {
+        1
+    };
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
             // brig's errors carry their cause in their own message already; `{:#}`
             // would print it twice.
             log::error(&format!("{e}"));
-            1
+            own_error_code
         }
     }
 }

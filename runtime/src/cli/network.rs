@@ -52,7 +52,7 @@ pub enum NetCommand {
     /// Create a bridge network (a CNI conflist).
     Create {
         name: String,
-        /// Its IPv4 subnet; the default is the first free /24 of 10.89.0.0/16.
+        /// Its IPv4 subnet; the default is the first free /24 of 10.78.0.0/16.
         #[arg(long, value_parser = parse_subnet)]
         subnet: Option<Subnet>,
     },

@@ -10,6 +10,9 @@ pub struct Args {
     /// Start the container and return, leaving it running.
     #[arg(short, long)]
     pub detach: bool,
+    /// Do not delete the container after it exits (it stays, stopped).
+    #[arg(long)]
+    pub keep: bool,
 }
 
 pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
@@ -22,5 +25,5 @@ pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    Ok(container::run_foreground(store, &a.id, &opts)?.exit_code)
+    Ok(container::run_foreground(store, &a.id, &opts, a.keep)?.exit_code)
 }

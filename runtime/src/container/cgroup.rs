@@ -127,6 +127,144 @@ pub fn cgroup_mounts(layout: &Layout, mgr: &dyn CgroupManager) -> Vec<CgroupMoun
     out
 }
 
+/// The cgroup a new container is to join must be usable, which is checked
+/// before anything is made (so a refusal leaves nothing behind, and never
+/// touches a cgroup brig did not create):
+///
+/// - Not frozen, in the v1 freezer or in cgroup2's `cgroup.freeze` (hybrid
+///   hosts have both), nor under a frozen parent: the init would freeze as
+///   it joined, and create would wait for it for ever. runc refuses the same
+///   way ("container's cgroup unexpectedly frozen").
+/// - Empty. runtime-spec leaves sharing a cgroupsPath open, but a container's
+///   cgroup is its own: `kill --all`, `delete --force`, `ps`, `pause` and the
+///   OOM count act on everything in it, so a process already there would be
+///   frozen, listed and killed as the container's. runc 1.2 refuses this
+///   ("container's cgroup is not empty"); runc 1.1.5 still accepted it.
+pub fn check_usable(mgr: &dyn CgroupManager) -> Result<(), ContainerError> {
+    let refuse = |why: String| {
+        ContainerError::Spec(crate::spec::SpecError::invalid("linux.cgroupsPath", why))
+    };
+    if let Some(dir) = mgr.path_of("freezer") {
+        if let Some((at, state)) = nearest_existing(&dir, "freezer.state") {
+            if state != "THAWED" {
+                return Err(refuse(format!(
+                    "container's cgroup unexpectedly frozen ({} is {state})",
+                    at.display()
+                )));
+            }
+        }
+    }
+    if let Some(dir) = mgr.path_of("unified") {
+        // cgroup.events' `frozen` is the effective state, a frozen parent's included.
+        if let Some((at, events)) = nearest_existing(&dir, "cgroup.events") {
+            if events.lines().any(|l| l.trim() == "frozen 1") {
+                return Err(refuse(format!(
+                    "container's cgroup unexpectedly frozen ({} says frozen 1)",
+                    at.display()
+                )));
+            }
+        }
+        if let Ok(f) = std::fs::read_to_string(dir.join("cgroup.freeze")) {
+            if f.trim() == "1" {
+                return Err(refuse(format!(
+                    "container's cgroup unexpectedly frozen ({}/cgroup.freeze is 1)",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    let mut dirs: Vec<std::path::PathBuf> =
+        ["devices", "freezer", "memory", "pids", "cpu", "unified"]
+            .iter()
+            .filter_map(|c| mgr.path_of(c))
+            .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        let mut pids = Vec::new();
+        procs_recursive(&dir, &mut pids);
+        if !pids.is_empty() {
+            pids.sort_unstable();
+            pids.dedup();
+            return Err(refuse(format!(
+                "container's cgroup is not empty: {} process(es) found in {} (pids {:?})",
+                pids.len(),
+                dir.display(),
+                &pids[..pids.len().min(8)]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `file` of `dir`, or of its nearest ancestor that exists: a cgroup about to
+/// be made inherits its parent's freezing.
+fn nearest_existing(dir: &Path, file: &str) -> Option<(std::path::PathBuf, String)> {
+    let mut d = Some(dir);
+    while let Some(p) = d {
+        if let Ok(text) = std::fs::read_to_string(p.join(file)) {
+            return Some((p.join(file), text.trim().to_string()));
+        }
+        if p.exists() {
+            // Exists but lacks the file (a cgroup root): nothing to say.
+            return None;
+        }
+        d = p.parent();
+    }
+    None
+}
+
+fn procs_recursive(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                procs_recursive(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// The manager of an existing sub-cgroup `sub` of a container's cgroup, for
+/// `exec --cgroup`. It must exist in every hierarchy the container uses:
+/// brig does not make it (nor remove it).
+pub fn sub_of_state(
+    state: &ContainerState,
+    sub: &Path,
+) -> Result<Box<dyn CgroupManager>, ContainerError> {
+    let bad = |msg: String| ContainerError::Other(format!("--cgroup {}: {msg}", sub.display()));
+    if sub.is_absolute()
+        || sub
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(bad(
+            "must be a path below the container's cgroup (no /, . or ..)".into(),
+        ));
+    }
+    let layout = brig_cgroups::detect_layout()?;
+    let base = match &state.cgroups_path {
+        Some(p) => p.clone(),
+        None => Path::new("/brig").join(&state.id),
+    };
+    let path = base.join(sub);
+    let mgr = match &state.creator_cgroups {
+        Some(text) => brig_cgroups::manager_for_process(&layout, Some(&path), &state.id, text)?,
+        None => brig_cgroups::manager_for(&layout, Some(&path), &state.id)?,
+    };
+    let top = of_state(state)?;
+    for ctrl in ["devices", "freezer", "memory", "pids", "cpu", "unified"] {
+        if let (Some(d), Some(_)) = (mgr.path_of(ctrl), top.path_of(ctrl)) {
+            if !d.is_dir() {
+                return Err(bad(format!("{} does not exist", d.display())));
+            }
+        }
+    }
+    Ok(mgr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

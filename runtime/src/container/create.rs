@@ -115,6 +115,12 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     let rootfs = spec::rootfs_of(&bundle, &spec);
 
     let locked = store.create_locked(id)?;
+    // After the id is taken (a duplicate id says so, whatever its cgroup
+    // holds), before anything else is made.
+    if let Err(e) = cgroup::check_usable(mgr.as_ref()) {
+        let _ = store.remove(locked);
+        return Err(e);
+    }
     crate::failpoint::hit("create.after-mkdir");
     let mut undo = Undo {
         store,

@@ -37,7 +37,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         return Err(ContainerError::status(
             &state,
             status,
-            "stop it first, or use delete --force",
+            "cannot delete a container that is not stopped (stop it first, or use delete --force)",
         ));
     }
     let mgr = cgroup::of_state(&state)?;

@@ -21,6 +21,10 @@ pub struct ExecOptions {
     pub preserve_fds: i32,
     /// Where to send the terminal's master, if the process has a terminal.
     pub console_socket: Option<PathBuf>,
+    /// Exec in a paused container too (runc's --ignore-paused).
+    pub ignore_paused: bool,
+    /// An existing sub-cgroup of the container's to run in (runc's --cgroup).
+    pub sub_cgroup: Option<PathBuf>,
 }
 
 /// The process `exec` starts from when no --process file is given: the one in
@@ -61,15 +65,19 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
     }
     let state = store.peek(id)?;
     let status = state.current_status();
-    if !matches!(status, Status::Running | Status::Created) {
+    let paused_ok = opts.ignore_paused && status == Status::Paused;
+    if !paused_ok && !matches!(status, Status::Running | Status::Created) {
         let why = if status == Status::Paused {
-            "resume it first"
+            "cannot exec in a paused container (resume it first, or exec --ignore-paused)"
         } else {
-            "exec needs a running container"
+            "cannot exec in a stopped container (exec needs a running container)"
         };
         return Err(ContainerError::status(&state, status, why));
     }
-    let mgr = cgroup::of_state(&state)?;
+    let mgr = match &opts.sub_cgroup {
+        None => cgroup::of_state(&state)?,
+        Some(sub) => cgroup::sub_of_state(&state, sub)?,
+    };
     // The container's seccomp profile, as recorded at create, applies to what
     // runs in it later too (an edited config.json in the bundle does not).
     let seccomp = crate::spec::compile_seccomp(state.seccomp.as_ref())?;
@@ -89,7 +97,11 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
             // the fork there fails with ENOMEM while the init still exits.
             // Say what happened, not the errno.
             if init_exits_soon(&state) {
-                ContainerError::status(&state, Status::Stopped, "exec needs a running container")
+                ContainerError::status(
+                    &state,
+                    Status::Stopped,
+                    "cannot exec in a stopped container (exec needs a running container)",
+                )
             } else {
                 ContainerError::from(e)
             }

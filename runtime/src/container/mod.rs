@@ -20,7 +20,7 @@ pub use delete::delete;
 pub use events::{stats, watch as watch_events, Event, EventKind};
 pub use exec::{base_process, exec, ExecOptions};
 pub use kill::{kill, parse_signal};
-pub use pause::{pause, pids, resume};
+pub use pause::{pause, pids, pids_or_none, resume};
 pub use start::start;
 pub use state::{ContainerState, Status};
 pub use store::{validate_id, Store};
@@ -31,7 +31,7 @@ pub use wait::{run_foreground, RunOutcome};
 pub enum ContainerError {
     #[error("container id {0:?}: must be a name of letters, digits and _ + . - (never a path)")]
     BadId(String),
-    #[error("container {0:?} already exists")]
+    #[error("container with given ID already exists: {0:?}")]
     Exists(String),
     #[error("container {0:?} does not exist")]
     NotFound(String),
@@ -90,7 +90,7 @@ pub(super) fn live_state(store: &Store, id: &str) -> Result<ContainerState, Cont
         return Err(ContainerError::status(
             &state,
             status,
-            "it has no processes to report on",
+            "container not running (it has no processes to report on)",
         ));
     }
     Ok(state)

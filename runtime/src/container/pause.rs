@@ -24,9 +24,9 @@ fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<(), ContainerErro
     };
     if status != from {
         let msg = if frozen {
-            "only a running container can be paused"
+            "container not running (only a running container can be paused)"
         } else {
-            "only a paused container can be resumed"
+            "container not paused (only a paused container can be resumed)"
         };
         return Err(ContainerError::status(&state, status, msg));
     }
@@ -50,6 +50,19 @@ fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<(), ContainerErro
         state.status = to;
         store.save(&locked, &state)
     }
+}
+
+/// Host pids of every process in the container's cgroup, and none for a
+/// stopped container whose cgroup is gone (`ps` shows it empty, as runc).
+pub fn pids_or_none(store: &Store, id: &str) -> Result<Vec<i32>, ContainerError> {
+    let state = store.peek(id)?;
+    let mut pids = match cgroup::of_state(&state).and_then(|m| Ok(m.pids()?)) {
+        Ok(p) => p,
+        Err(_) if state.current_status() == Status::Stopped => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    pids.sort_unstable();
+    Ok(pids)
 }
 
 /// Host pids of every process in the container's cgroup.

@@ -17,13 +17,35 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
     let mut state = store.load(&locked, id)?;
     let status = state.current_status();
     if status != Status::Created {
-        return Err(ContainerError::status(
-            &state,
-            status,
-            "only a created container can be started",
-        ));
+        // runc's words first (what scripts and engines may match), then ours.
+        let msg = match status {
+            Status::Running => {
+                "cannot start an already running container (only a created container can be started)"
+            }
+            Status::Stopped => {
+                "cannot start a container that has stopped (only a created container can be started)"
+            }
+            _ => "only a created container can be started",
+        };
+        return Err(ContainerError::status(&state, status, msg));
     }
     let fifo_path = locked.dir.join(FIFO_FILE);
+    // The pidfd first, while the init is still held on the fifo: opening the
+    // fifo lets it go, and a program that exits at once may be gone and
+    // reaped (by an engine's subreaper) before the next line runs, so a pidfd
+    // opened after the fifo could fail with ESRCH and lose the start of a
+    // container that did run. The start time check ties the pidfd to our init,
+    // not to a process that reused its pid.
+    let pidfd = crate::sys::pidfd_open(state.pid)
+        .ok()
+        .filter(|_| state.init_alive());
+    let Some(pidfd) = pidfd else {
+        return Err(ContainerError::status(
+            &state,
+            Status::Stopped,
+            "the container init exited before it was started",
+        ));
+    };
     // Non-blocking open: a reader always opens at once, and we poll for the init's
     // byte, checking that it is still alive, instead of hanging on a dead one.
     let fifo = open(
@@ -36,7 +58,16 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
     // fifo is gone is no longer `created` (see Store::load), so a start killed
     // after it released the init never leaves a running program recorded as created.
     std::fs::remove_file(&fifo_path).map_err(|e| ContainerError::io(&fifo_path, e))?;
-    let pidfd = crate::sys::pidfd_open(state.pid).map_err(|e| ContainerError::io(&fifo_path, e))?;
+    crate::failpoint::wait_until("start.wait-init-reaped", || {
+        // Gone (reaped), or a zombie that only this process can reap (`run`
+        // is the init's parent): waiting longer would wait for ourselves.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", state.pid)) else {
+            return true;
+        };
+        let mut f = stat[stat.rfind(')').map_or(0, |i| i + 1)..].split_whitespace();
+        let (st, ppid) = (f.next(), f.next().and_then(|p| p.parse::<u32>().ok()));
+        st == Some("Z") && ppid == Some(std::process::id())
+    });
     loop {
         let mut fds = [
             libc::pollfd {

@@ -183,6 +183,7 @@ pub fn run_foreground(
     store: &Store,
     id: &str,
     opts: &CreateOptions,
+    keep: bool,
 ) -> Result<RunOutcome, ContainerError> {
     // The init may be a grandchild (user namespaces): be its reaper all the same.
     nix::sys::prctl::set_child_subreaper(true)
@@ -199,7 +200,11 @@ pub fn run_foreground(
             return Err(e);
         }
         let exit_code = relay_until_exit(created.state.pid, set, created.console)?;
-        delete(store, id, true)?;
+        // `run --keep` (runc's flag): leave the stopped container for
+        // `state` and `delete`.
+        if !keep {
+            delete(store, id, true)?;
+        }
         Ok(RunOutcome { exit_code })
     })
 }

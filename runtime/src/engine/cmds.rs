@@ -155,6 +155,9 @@ impl Engine {
             pid_file: None,
             preserve_fds: 0,
             console_socket: None,
+            // docker refuses exec into a paused container (checked above), and has no sub-cgroups.
+            ignore_paused: false,
+            sub_cgroup: None,
         };
         with_null_stdin(!f.interactive, || {
             Ok(container::exec(&self.runtime, &r.id, &opts)?)

@@ -19,7 +19,6 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
 use crate::container::{self, CreateOptions, Status, Store};
@@ -350,7 +349,7 @@ impl Engine {
     pub fn start_foreground(&self, r: &ContainerRecord) -> Result<i32> {
         let mut opts = self.prepare_start(r)?;
         opts.foreground = true;
-        Ok(container::run_foreground(&self.runtime, &r.id, &opts)?.exit_code)
+        Ok(container::run_foreground(&self.runtime, &r.id, &opts, false)?.exit_code)
     }
 
     /// Whether the container's process has a terminal (`-t`).
@@ -418,7 +417,7 @@ impl Engine {
             return Ok(());
         };
         if state.current_status() == Status::Running {
-            let sig = self.stop_signal(r).unwrap_or(Signal::SIGTERM);
+            let sig = self.stop_signal(r).unwrap_or(libc::SIGTERM);
             if container::kill(&self.runtime, &r.id, sig, false).is_ok() {
                 if let Ok(fd) = crate::sys::pidfd_open(state.pid) {
                     let _ = crate::sys::wait_pidfd(&fd, Some(timeout));
@@ -429,7 +428,7 @@ impl Engine {
         Ok(())
     }
 
-    fn stop_signal(&self, r: &ContainerRecord) -> Option<Signal> {
+    fn stop_signal(&self, r: &ContainerRecord) -> Option<i32> {
         let img = self.images.load_image(&r.image).ok()?;
         let cfg = image::import::image_config(&self.images, &img).ok()?;
         let s = cfg.config().as_ref()?.stop_signal().clone()?;

@@ -19,9 +19,9 @@ pub enum NetworkError {
     BadSubnet(String),
     #[error("subnet {subnet} overlaps {other}; pick another --subnet")]
     Overlap { subnet: String, other: String },
-    #[error("the default network brig0 ({subnet}) overlaps {other}: make it with `brig network create brig0 --subnet CIDR` (a free range)")]
-    DefaultOverlap { subnet: String, other: String },
-    #[error("no free subnet in 10.89.0.0/16 for a new network: give --subnet")]
+    #[error("no free subnet for the default network brig0 ({why}): make it with `brig network create brig0 --subnet CIDR` (a free range)")]
+    DefaultOverlap { why: String },
+    #[error("no free subnet in 10.78.0.0/16 for a new network: give --subnet")]
     NoFreeSubnet,
     #[error("{0}")]
     BadPort(String),

@@ -14,9 +14,38 @@ use serde_json::{json, Value};
 use super::addr::Subnet;
 use super::error::{NetworkError, Result};
 
-/// The default network: created on first use, with podman's subnet.
+/// The default network: created on first use.
 pub const DEFAULT_NETWORK: &str = "brig0";
-pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
+/// The default network's subnet: the first of these that is free (no other
+/// brig network, no route on the host overlaps it) when it is made. None is
+/// another engine's default or a range engines and clusters commonly take
+/// (see [`RESERVED`]); 10.77.0.0/16 on a host without it.
+pub const DEFAULT_SUBNETS: &[&str] = &[
+    "10.77.0.0/16",
+    "10.76.0.0/16",
+    "10.75.0.0/16",
+    "10.74.0.0/16",
+];
+/// The /16 whose /24s a network made without --subnet takes (the first free).
+pub const NEW_NETWORK_POOL: [u8; 2] = [10, 78];
+/// Ranges brig never picks by itself (a --subnet given by hand may take them):
+/// other engines' defaults and pools, and common Kubernetes ranges. Sharing
+/// one with a peer engine breaks whichever bridge routes second.
+pub const RESERVED: &[(&str, &str)] = &[
+    ("10.88.0.0/16", "podman's default network"),
+    ("10.89.0.0/16", "podman's new networks (10.89.N.0/24)"),
+    (
+        "172.16.0.0/12",
+        "docker's default bridge (172.17.0.0/16) and address pools",
+    ),
+    (
+        "192.168.0.0/16",
+        "docker's address pools, libvirt's default and home LANs",
+    ),
+    ("10.244.0.0/16", "the Kubernetes (flannel) pod network"),
+    ("10.96.0.0/12", "the Kubernetes service network"),
+    ("10.42.0.0/15", "k3s' pod and service networks"),
+];
 /// The CNI spec version of the conflists brig writes.
 pub const CNI_VERSION: &str = "1.0.0";
 
@@ -161,19 +190,15 @@ impl Networks {
 
     pub(crate) fn get_or_default_locked(&self, name: &str) -> Result<Network> {
         match self.get(name) {
-            Err(NetworkError::NotFound(_)) if name == DEFAULT_NETWORK => self
-                .create_locked(name, Some(DEFAULT_SUBNET.parse().unwrap()))
-                .map_err(|e| match e {
-                    NetworkError::Overlap { subnet, other } => {
-                        NetworkError::DefaultOverlap { subnet, other }
-                    }
-                    e => e,
-                }),
+            Err(NetworkError::NotFound(_)) if name == DEFAULT_NETWORK => {
+                self.create_locked(name, None)
+            }
             r => r,
         }
     }
 
-    /// Make a network. Without a subnet, the first free /24 of 10.89.0.0/16.
+    /// Make a network. Without a subnet, the first free /24 of
+    /// [`NEW_NETWORK_POOL`] (the default network: of [`DEFAULT_SUBNETS`]).
     pub fn create(&self, name: &str, subnet: Option<Subnet>) -> Result<Network> {
         validate_name(name)?;
         let _l = self.lock()?;
@@ -202,14 +227,50 @@ impl Networks {
             }
             Ok(())
         };
+        // What brig picks by itself stays out of the reserved ranges too.
+        let picked = |s: &Subnet| -> Result<()> {
+            if let Some((r, why)) = RESERVED
+                .iter()
+                .find(|(r, _)| r.parse::<Subnet>().unwrap().overlaps(s))
+            {
+                return Err(NetworkError::Overlap {
+                    subnet: s.to_string(),
+                    other: format!("{r}, {why}"),
+                });
+            }
+            free(s)
+        };
         let subnet = match subnet {
             Some(s) => {
                 free(&s)?;
                 s
             }
+            None if name == DEFAULT_NETWORK => {
+                let mut why = Vec::new();
+                let mut found = None;
+                for s in DEFAULT_SUBNETS {
+                    let s: Subnet = s.parse().unwrap();
+                    match picked(&s) {
+                        Ok(()) => {
+                            found = Some(s);
+                            break;
+                        }
+                        Err(NetworkError::Overlap { subnet, other }) => {
+                            why.push(format!("{subnet} overlaps {other}"))
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                found.ok_or_else(|| NetworkError::DefaultOverlap {
+                    why: why.join("; "),
+                })?
+            }
             None => (0..=255u8)
-                .map(|n| Subnet::containing(Ipv4Addr::new(10, 89, n, 0), 24))
-                .find(|s| free(s).is_ok())
+                .map(|n| {
+                    let [a, b] = NEW_NETWORK_POOL;
+                    Subnet::containing(Ipv4Addr::new(a, b, n, 0), 24)
+                })
+                .find(|s| picked(s).is_ok())
                 .ok_or(NetworkError::NoFreeSubnet)?,
         };
         let bridge = if name == DEFAULT_NETWORK {
@@ -365,7 +426,9 @@ fn parse_network(name: &str, conflist: Value) -> Result<Network, String> {
 /// The host's IPv4 routes other than the default one and those of brig's
 /// bridges, from /proc/net/route: (destination, device).
 fn host_routes() -> Vec<(Subnet, String)> {
-    let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    // thread-self: /proc/net is the thread group leader's namespace, not that
+    // of a thread that unshared its own (as the tests do).
+    let text = std::fs::read_to_string("/proc/thread-self/net/route").unwrap_or_default();
     let mut v = Vec::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -429,13 +492,13 @@ mod tests {
         let (_t, n) = nets();
         assert!(n.list().unwrap().is_empty());
         let d = n.get_or_default(DEFAULT_NETWORK).unwrap();
-        assert_eq!(d.subnet.to_string(), DEFAULT_SUBNET);
+        assert_eq!(d.subnet.to_string(), DEFAULT_SUBNETS[0]);
         assert_eq!(d.bridge, "brig0");
         let a = n.create("a", None).unwrap();
-        assert_eq!(a.subnet.to_string(), "10.89.0.0/24");
+        assert_eq!(a.subnet.to_string(), "10.78.0.0/24");
         assert_eq!(a.bridge, "brig1");
         let b = n.create("b", None).unwrap();
-        assert_eq!(b.subnet.to_string(), "10.89.1.0/24");
+        assert_eq!(b.subnet.to_string(), "10.78.1.0/24");
         assert_eq!(b.bridge, "brig2");
         let names: Vec<String> = n.list().unwrap().into_iter().map(|x| x.name).collect();
         assert_eq!(names, ["a", "b", "brig0"]);
@@ -447,7 +510,7 @@ mod tests {
         let c = n.create("c", None).unwrap();
         assert_eq!(
             (c.subnet.to_string().as_str(), c.bridge.as_str()),
-            ("10.89.0.0/24", "brig1")
+            ("10.78.0.0/24", "brig1")
         );
         assert_eq!(
             c.conflist["plugins"][0]["ipam"]["dataDir"],
@@ -482,10 +545,63 @@ mod tests {
         assert!(!n.root.join("b.conflist").exists());
         // A network in the default's way: the default cannot be made, and the
         // error says how to make it.
-        n.create("wide", Some("10.88.0.0/15".parse().unwrap()))
+        let (_t2, n) = nets();
+        n.create("wide", Some("10.72.0.0/13".parse().unwrap()))
             .unwrap();
         let e = n.get_or_default(DEFAULT_NETWORK).unwrap_err().to_string();
-        assert_eq!(e, "the default network brig0 (10.88.0.0/16) overlaps network wide (10.88.0.0/15): make it with `brig network create brig0 --subnet CIDR` (a free range)");
+        assert!(e.starts_with("no free subnet for the default network brig0 (10.77.0.0/16 overlaps network wide (10.72.0.0/13); 10.76.0.0/16 overlaps"), "{e}");
+        assert!(
+            e.ends_with("make it with `brig network create brig0 --subnet CIDR` (a free range)"),
+            "{e}"
+        );
+        // A --subnet given by hand may take a reserved range; brig never picks one.
+        n.remove("wide").unwrap();
+        n.create("podmanlike", Some("10.88.0.0/16".parse().unwrap()))
+            .unwrap();
+    }
+
+    #[test]
+    fn the_default_subnet_avoids_other_engines_and_host_routes() {
+        in_netns(default_subnet_here)
+    }
+
+    fn default_subnet_here() {
+        for s in DEFAULT_SUBNETS {
+            let s: Subnet = s.parse().unwrap();
+            for (r, why) in RESERVED {
+                assert!(
+                    !r.parse::<Subnet>().unwrap().overlaps(&s),
+                    "{s} is in {r} ({why})"
+                );
+            }
+        }
+        // A route on the host over the first candidate: the default takes the next.
+        let (_t, n) = nets();
+        for args in [
+            &[
+                "link",
+                "add",
+                "lifetest0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "lifetest1",
+            ][..],
+            &["addr", "add", "10.77.3.1/24", "dev", "lifetest0"][..],
+            &["link", "set", "lifetest0", "up"][..],
+            &["link", "set", "lifetest1", "up"][..],
+        ] {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "ip {args:?}: {out:?}");
+        }
+        let d = n.get_or_default(DEFAULT_NETWORK).unwrap();
+        assert_eq!(d.subnet.to_string(), "10.76.0.0/16");
+        let a = n.create("a", None).unwrap();
+        assert_eq!(a.subnet.to_string(), "10.78.0.0/24");
     }
 
     #[test]
