@@ -169,6 +169,47 @@ fn a_device_outside_dev_is_created_with_its_parents() {
     assert_eq!(ok(&bed.run(&unique_id("rootfs-e3"))), "OK\n");
 }
 
+/// runtime-spec (config-linux.md, devices): a file already at a device's path that is not that
+/// device is an error; brig used to delete it and put the node there (the image's /etc/group).
+#[test]
+fn a_device_over_a_file_that_is_not_the_device_is_refused() {
+    let mut bed = Bed::new(&[]);
+    let group = bed.bundle.join("rootfs/etc/group");
+    std::fs::create_dir_all(group.parent().unwrap()).unwrap();
+    std::fs::write(&group, "root:x:0:\n").unwrap();
+    bed.config["linux"]["devices"] =
+        json!([{"path": "/etc/group", "type": "c", "major": 1, "minor": 3}]);
+    sh(&mut bed, "echo RAN");
+    let out = bed.run(&unique_id("rootfs-devconflict"));
+    assert!(!out.status.success(), "run succeeded: {}", stdout(&out));
+    assert!(
+        stderr(&out).contains("linux.devices[0]"),
+        "the error names the field: {}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&group).unwrap(), "root:x:0:\n");
+    // The same device already there (a rootfs with a real /dev, run twice) is fine.
+    bed.config["linux"]["devices"] =
+        json!([{"path": "/opt/mynull", "type": "c", "major": 1, "minor": 3}]);
+    for _ in 0..2 {
+        sh(&mut bed, "test -c /opt/mynull && echo OK");
+        assert_eq!(ok(&bed.run(&unique_id("rootfs-devagain"))), "OK\n");
+    }
+}
+
+/// runtime-spec 1.1 (config.md, mounts): a relative destination is deprecated but allowed on
+/// Linux, and means the path under `/`; brig refused it as not absolute.
+#[test]
+fn a_relative_mount_destination_is_under_root() {
+    let mut bed = Bed::new(&[]);
+    mounts(&mut bed).push(json!({"destination": "tmp/rel", "type": "tmpfs", "source": "tmpfs"}));
+    sh(
+        &mut bed,
+        "grep -q ' /tmp/rel ' /proc/self/mountinfo && echo OK",
+    );
+    assert_eq!(ok(&bed.run(&unique_id("rootfs-reldest"))), "OK\n");
+}
+
 // ---- S2: --no-pivot and /proc ---------------------------------------------
 
 /// S2. With --no-pivot the host's /proc and /sys must not stay in the

@@ -25,7 +25,17 @@ pub fn create_devices(m: &dyn Mounter, spec: &Spec, rootfs: &Path, bind: bool) -
     let res = (|| {
         for (name, major, minor) in DEFAULT_DEVICES {
             let dest = secure_join(rootfs, &Path::new("/dev").join(name));
-            make_node(m, &dest, SFlag::S_IFCHR, major, minor, 0o666, None, bind)?;
+            make_node(
+                m,
+                &dest,
+                SFlag::S_IFCHR,
+                major,
+                minor,
+                0o666,
+                None,
+                bind,
+                false,
+            )?;
         }
         let devices = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
         for (i, d) in devices.into_iter().flatten().enumerate() {
@@ -50,6 +60,7 @@ pub fn create_devices(m: &dyn Mounter, spec: &Spec, rootfs: &Path, bind: bool) -
                 d.file_mode().unwrap_or(0o666),
                 owner,
                 bind,
+                true,
             )
             .map_err(|e| RootfsError::Config(format!("linux.devices[{i}]: {e}")))?;
         }
@@ -69,11 +80,24 @@ fn make_node(
     mode: u32,
     owner: Option<(u32, u32)>,
     bind: bool,
+    strict: bool,
 ) -> Result<()> {
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
     }
-    // A node left by an earlier run of the same bundle is replaced.
+    // runtime-spec (config-linux.md, devices): a file already at the path that is not the
+    // requested device is an error, never overwritten (it may be the image's /etc/group).
+    if strict {
+        if let Ok(meta) = std::fs::symlink_metadata(dest) {
+            if !is_same_node(&meta, kind, major, minor, bind) {
+                return Err(RootfsError::Config(format!(
+                    "{}: a file that is not the device {major}:{minor} is already there",
+                    dest.display()
+                )));
+            }
+        }
+    }
+    // The same node left by an earlier run of the bundle (or a default device) is replaced.
     let _ = std::fs::remove_file(dest);
     if bind && kind != SFlag::S_IFIFO {
         let host = host_node(dest, kind, major, minor)?;
@@ -93,6 +117,22 @@ fn make_node(
         nix::unistd::chown(dest, Some(uid.into()), Some(gid.into())).map_err(sys("chown", dest))?;
     }
     Ok(())
+}
+
+/// Whether an existing file is the node asked for: a node of that kind and number, or, where
+/// devices are bind-mounted (a user namespace), the empty file a bind mount left behind.
+fn is_same_node(meta: &std::fs::Metadata, kind: SFlag, major: u64, minor: u64, bind: bool) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let ft = meta.file_type();
+    let kind_matches = match kind {
+        SFlag::S_IFBLK => ft.is_block_device(),
+        SFlag::S_IFIFO => ft.is_fifo(),
+        _ => ft.is_char_device(),
+    };
+    if kind_matches {
+        return kind == SFlag::S_IFIFO || meta.rdev() == makedev(major, minor);
+    }
+    bind && kind != SFlag::S_IFIFO && ft.is_file() && meta.len() == 0
 }
 
 /// The host's node for a device to bind in a user namespace: /dev/NAME, or

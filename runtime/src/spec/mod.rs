@@ -89,14 +89,14 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
     let text = crate::security::drop_unknown_capabilities(&text, &["process", "capabilities"])
         .unwrap_or(text);
     let mut spec = parse_json(&path, &text)?;
-    bind_sources_from_bundle(&mut spec, &bundle);
+    resolve_relative_mount_paths(&mut spec, &bundle);
     Ok((bundle, spec))
 }
 
-/// runtime-spec: "Path values for bind mounts are either absolute or relative
-/// to the bundle". Made absolute here, as runc and crun read them, whatever
-/// the caller's working directory.
-fn bind_sources_from_bundle(spec: &mut Spec, bundle: &Path) {
+/// Relative mount paths made absolute once, at load: a bind source is relative to the
+/// bundle (runtime-spec; as runc and crun read it, whatever the caller's working
+/// directory), a destination relative to the container's `/`.
+fn resolve_relative_mount_paths(spec: &mut Spec, bundle: &Path) {
     let Some(mounts) = spec.mounts().clone() else {
         return;
     };
@@ -107,6 +107,12 @@ fn bind_sources_from_bundle(spec: &mut Spec, bundle: &Path) {
                 .is_ok_and(|o| o.is_bind());
             if let Some(src) = m.source().clone().filter(|s| bind && s.is_relative()) {
                 m.set_source(Some(bundle.join(src)));
+            }
+            // runtime-spec 1.1 (config.md, mounts): on Linux a relative destination is
+            // deprecated but allowed, and means the path under `/`.
+            if m.destination().is_relative() {
+                let abs = Path::new("/").join(m.destination());
+                m.set_destination(abs);
             }
             m
         })
