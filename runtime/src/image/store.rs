@@ -10,6 +10,7 @@
 //! ROOT/containers/ID            containers of the engine (see crate::engine)
 //! ROOT/volumes/NAME/_data       named volumes
 //! ROOT/tmp                      blobs and layers being written
+//! ROOT/downloads/HEX[.partial]  blobs of a pull not yet committed (resumable)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -380,6 +381,18 @@ impl ImageStore {
             if !layers.contains(e.file_name().to_string_lossy().as_ref()) {
                 super::unpack::remove_tree(&e.path()).map_err(io(&e.path()))?;
                 removed.1 += 1;
+            }
+        }
+        // Downloads of unfinished pulls (see image::registry): kept for a
+        // resume until the next gc, except those a pull is writing (it holds
+        // their flock).
+        let ddir = self.root.join("downloads");
+        for e in std::fs::read_dir(&ddir).into_iter().flatten().flatten() {
+            if let Ok(f) = File::open(e.path()) {
+                // SAFETY: a valid fd.
+                if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                    let _ = std::fs::remove_file(e.path());
+                }
             }
         }
         let tdir = self.root.join("tmp");
