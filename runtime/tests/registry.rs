@@ -170,6 +170,75 @@ enum Mode {
     Corrupt(String),
     /// Send this many bytes of this blob's body, then nothing (until stopped).
     Stall(String, usize),
+    /// Be a registry with bearer-token auth in front of one without: /token
+    /// gives TOKEN for Basic USER:PASS; other requests need `Bearer TOKEN`
+    /// (answered 401 with a Bearer challenge otherwise).
+    Bearer,
+}
+
+const TOKEN: &str = "tok-3f1a";
+
+fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
+    head.iter().skip(1).find_map(|h| {
+        let (k, v) = h.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn respond(w: &mut TcpStream, status: &str, extra: &[String], body: &str) -> std::io::Result<()> {
+    let mut head = vec![format!("HTTP/1.1 {status}")];
+    head.extend_from_slice(extra);
+    head.push("Content-Type: application/json".into());
+    head.push(format!("Content-Length: {}", body.len()));
+    write_head(w, &head)?;
+    w.write_all(body.as_bytes())
+}
+
+/// The bearer gate of [`Mode::Bearer`]: Some(request) to forward (its
+/// Authorization removed), None when it answered itself.
+fn bearer_gate(req: &[String], w: &mut TcpStream) -> std::io::Result<Option<Vec<String>>> {
+    use base64::Engine as _;
+    let line = &req[0];
+    if line.starts_with("GET /token") {
+        let want = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"))
+        );
+        if header(req, "authorization") == Some(want.as_str()) {
+            respond(
+                w,
+                "200 OK",
+                &[],
+                &format!(r#"{{"token":"{TOKEN}","access_token":"{TOKEN}"}}"#),
+            )?;
+        } else {
+            respond(
+                w,
+                "401 Unauthorized",
+                &[],
+                r#"{"details":"incorrect username or password"}"#,
+            )?;
+        }
+        return Ok(None);
+    }
+    if header(req, "authorization") != Some(format!("Bearer {TOKEN}").as_str()) {
+        let host = header(req, "host").unwrap_or("127.0.0.1");
+        respond(
+            w,
+            "401 Unauthorized",
+            &[format!(
+                r#"WWW-Authenticate: Bearer realm="http://{host}/token",service="brig-test""#
+            )],
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#,
+        )?;
+        return Ok(None);
+    }
+    Ok(Some(
+        req.iter()
+            .filter(|h| !h.to_ascii_lowercase().starts_with("authorization:"))
+            .cloned()
+            .collect(),
+    ))
 }
 
 /// An HTTP proxy for one request per connection (it makes both sides close):
@@ -289,6 +358,13 @@ fn serve(
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
     client.set_nonblocking(false)?;
+    // brig tries TLS first on an insecure (here: loopback) registry, as
+    // docker does; this proxy speaks plain HTTP, so it hangs up on TLS.
+    let mut first = [0u8; 1];
+    if client.peek(&mut first)? == 1 && first[0] == 0x16 {
+        log.lock().unwrap().push("TLS handshake".into());
+        return Ok(());
+    }
     let mut cw = client.try_clone()?;
     let mut cr = BufReader::new(client);
     let req = read_head(&mut cr)?;
@@ -296,6 +372,14 @@ fn serve(
     cr.read_exact(&mut body)?;
     let line = req.first().cloned().unwrap_or_default();
     log.lock().unwrap().push(line.clone());
+    let m = mode.lock().unwrap().clone();
+    let req = match m {
+        Mode::Bearer => match bearer_gate(&req, &mut cw)? {
+            Some(r) => r,
+            None => return Ok(()),
+        },
+        _ => req,
+    };
     let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
     write_head(&mut up, &req)?;
     up.write_all(&body)?;
@@ -306,7 +390,6 @@ fn serve(
     let ok = resp
         .first()
         .is_some_and(|s| s.contains(" 200") || s.contains(" 206"));
-    let m = mode.lock().unwrap().clone();
     let mut sent = 0usize;
     let mut flipped = false;
     let mut buf = vec![0u8; 16 << 10];
@@ -861,4 +944,36 @@ fn loopback_is_insecure_by_default_and_bad_flags_are_refused() {
     assert!(err.contains("--password-stdin"), "{err}");
     let err = bed.fails(&["image", "pull", &format!("{}/nothing/here:v1", reg.host())]);
     assert!(err.contains("manifest unknown"), "{err}");
+}
+
+#[test]
+fn bearer_token_auth_for_login_push_and_pull() {
+    let reg = Registry::start(false);
+    let proxy = Proxy::start(reg.port);
+    proxy.set(Mode::Bearer);
+    let bed = Bed::new();
+    let host = proxy.host();
+    let name = format!("{host}/tok/busybox:v1");
+    bed.import_busybox(&name);
+
+    let err = bed.fails(&["image", "push", &name]);
+    assert!(err.contains("brig login"), "{err}");
+    let o = bed.login(&host, USER, "wrong");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("incorrect username or password"));
+    let o = bed.login(&host, USER, PASS);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    bed.ok(&["image", "push", &name]);
+    bed.ok(&["image", "rm", &name]);
+    bed.ok(&["image", "pull", &name]);
+    let log = proxy.log.lock().unwrap().clone();
+    assert!(
+        log.iter().any(|l| l.starts_with("GET /token")),
+        "the token realm was asked: {log:?}"
+    );
+    bed.ok(&["logout", &host]);
+    bed.ok(&["image", "rm", &name]);
+    let err = bed.fails(&["image", "pull", &name]);
+    assert!(err.contains("brig login"), "{err}");
 }

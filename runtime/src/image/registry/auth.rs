@@ -162,6 +162,7 @@ pub fn remove(host: &str) -> Result<bool> {
 pub async fn check(ep: &Endpoint, user: &str, password: &str) -> Result<()> {
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(30))
+        .danger_accept_invalid_certs(ep.insecure)
         .build()
         .map_err(|e| reg_err(format!("login: {e}")))?;
     let url = format!("{}://{}/v2/", ep.scheme(), ep.host);

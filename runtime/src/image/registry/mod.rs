@@ -107,7 +107,11 @@ impl std::fmt::Display for Platform {
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub host: String,
+    /// Listed insecure, or loopback: HTTPS without certificate checks if it
+    /// speaks TLS, else plain HTTP (see [`Endpoint::probe`]).
     pub insecure: bool,
+    /// An insecure registry that answered over TLS.
+    pub tls: bool,
 }
 
 impl Endpoint {
@@ -120,15 +124,37 @@ impl Endpoint {
         Endpoint {
             host: host.to_string(),
             insecure: listed || is_loopback(bare),
+            tls: false,
         }
     }
 
     pub fn scheme(&self) -> &'static str {
-        if self.insecure {
+        if self.insecure && !self.tls {
             "http"
         } else {
             "https"
         }
+    }
+
+    /// As docker does for an insecure registry: HTTPS first (any
+    /// certificate), plain HTTP if no TLS answers. A secure registry is
+    /// HTTPS with verified certificates, and never probed.
+    pub async fn probe(&mut self) {
+        if !self.insecure {
+            return;
+        }
+        let Ok(c) = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+        else {
+            return;
+        };
+        self.tls = c
+            .get(format!("https://{}/v2/", self.host))
+            .send()
+            .await
+            .is_ok();
     }
 }
 
@@ -178,7 +204,7 @@ fn parse_reference(r: &str) -> Result<Reference> {
 }
 
 fn client_for(ep: &Endpoint) -> Client {
-    let protocol = if ep.insecure {
+    let protocol = if ep.scheme() == "http" {
         ClientProtocol::HttpsExcept(vec![ep.host.clone()])
     } else {
         ClientProtocol::Https
@@ -188,6 +214,7 @@ fn client_for(ep: &Endpoint) -> Client {
         max_concurrent_download: PARALLEL,
         max_concurrent_upload: PARALLEL,
         connect_timeout: Some(std::time::Duration::from_secs(30)),
+        accept_invalid_certificates: ep.insecure,
         ..Default::default()
     })
 }
@@ -256,8 +283,11 @@ pub fn login(opts: &LoginOptions) -> Result<PathBuf> {
     if opts.password.is_empty() {
         return Err(reg_err("login: the password is empty"));
     }
-    let ep = Endpoint::new(&opts.host, &opts.insecure);
-    runtime()?.block_on(auth::check(&ep, &opts.username, &opts.password))?;
+    let mut ep = Endpoint::new(&opts.host, &opts.insecure);
+    runtime()?.block_on(async {
+        ep.probe().await;
+        auth::check(&ep, &opts.username, &opts.password).await
+    })?;
     auth::store(&opts.host, &opts.username, &opts.password)
 }
 
@@ -295,12 +325,13 @@ pub fn pull(store: &ImageStore, opts: &PullOptions, progress: &Progress) -> Resu
         None => Some(normalize_ref(&opts.reference)?),
     };
     let platform = opts.platform.clone().unwrap_or_else(Platform::host);
-    let ep = Endpoint::new(reference.registry(), &opts.insecure);
+    let mut ep = Endpoint::new(reference.registry(), &opts.insecure);
     let downloads = store.root().join("downloads");
     std::fs::create_dir_all(&downloads).map_err(|e| ImageError::io(&downloads, e))?;
     let auth = registry_auth(reference.registry())?;
-    let client = client_for(&ep);
     let rt = runtime()?;
+    rt.block_on(ep.probe());
+    let client = client_for(&ep);
     let (id, manifest_bytes, cfg_digest, layers, fetched) = rt.block_on(async {
         let what = reference.whole();
         let (mut body, mut digest) = client
@@ -716,11 +747,13 @@ pub fn push(
         .to_string();
     // Every blob is checked before it leaves.
     let cfg = store.read_blob(&rec.config, MAX_JSON)?;
-    let ep = Endpoint::new(reference.registry(), &opts.insecure);
+    let mut ep = Endpoint::new(reference.registry(), &opts.insecure);
     let auth = registry_auth(reference.registry())?;
+    let rt = runtime()?;
+    rt.block_on(ep.probe());
     let client = client_for(&ep);
     let what = reference.whole();
-    runtime()?.block_on(async {
+    rt.block_on(async {
         client
             .auth(&reference, &auth, oci_client::RegistryOperation::Push)
             .await
