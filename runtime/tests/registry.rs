@@ -135,7 +135,7 @@ impl Registry {
         let cfg_path = dir.path().join("config.yml");
         std::fs::write(&cfg_path, cfg).unwrap();
         let log = dir.path().join("registry.log");
-        let mut child = Command::new(REGISTRY)
+        let child = Command::new(REGISTRY)
             .arg("serve")
             .arg(&cfg_path)
             .stdin(Stdio::null())
@@ -143,12 +143,15 @@ impl Registry {
             .stderr(std::fs::File::create(dir.path().join("registry.err")).unwrap())
             .spawn()
             .unwrap();
-        wait_listening(port, &mut child, &dir.path().join("registry.err"));
-        Registry {
+        let err = dir.path().join("registry.err");
+        // The guard first: a registry that never listens is killed too.
+        let mut reg = Registry {
             child,
             port,
             _dir: dir,
-        }
+        };
+        wait_listening(port, &mut reg.child, &err);
+        reg
     }
 
     fn host(&self) -> String {
@@ -510,6 +513,16 @@ impl Bed {
     }
 }
 
+/// A brig process that is killed and reaped on drop (a failed test too).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Bytes that gzip cannot shrink (a layer large enough to stall midway).
 fn noise(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
@@ -721,12 +734,13 @@ fn a_killed_pull_resumes_and_leaves_nothing_corrupt() {
     let via = format!("{}/r/two:v1", proxy.host());
     const CUT: usize = 1 << 20;
     proxy.set(Mode::Stall(big.clone(), CUT));
-    let mut child = bed
-        .command(&["image", "pull", &via])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Reaped(
+        bed.command(&["image", "pull", &via])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let partial = bed
         .img
         .image_root
@@ -738,15 +752,18 @@ fn a_killed_pull_resumes_and_leaves_nothing_corrupt() {
     while !(std::fs::metadata(&partial).is_ok_and(|m| m.len() == CUT as u64)
         && small_done.is_file())
     {
-        assert!(child.try_wait().unwrap().is_none(), "the pull ended early");
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "the pull ended early"
+        );
         assert!(
             Instant::now() < deadline,
             "the pull did not reach the stall"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     // Killed midway: no blob under its final name, no image.
     assert!(!bed
         .img
