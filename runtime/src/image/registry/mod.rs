@@ -537,7 +537,9 @@ fn pick_platform(index: &oci_spec::image::ImageIndex, want: &Platform) -> Result
             continue;
         }
         if let Some(v) = &want.variant {
-            if variant.as_deref() != Some(v.as_str()) {
+            // arm64's only variant is v8, which indexes often leave out.
+            let implied = variant.is_none() && arch == "arm64" && v == "v8";
+            if variant.as_deref() != Some(v.as_str()) && !implied {
                 continue;
             }
         }
@@ -904,6 +906,34 @@ mod tests {
         assert_eq!(
             Endpoint::new("registry.example.com", &none).scheme(),
             "https"
+        );
+    }
+
+    #[test]
+    fn the_index_entry_for_the_platform_is_picked() {
+        let e = |hex: char, arch: &str, variant: Option<&str>| {
+            let mut p = serde_json::json!({"os": "linux", "architecture": arch});
+            if let Some(v) = variant {
+                p["variant"] = v.into();
+            }
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": format!("sha256:{}", hex.to_string().repeat(64)),
+                "size": 1, "platform": p,
+            })
+        };
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [
+            e('a', "amd64", None), e('b', "arm64", None), e('c', "arm", Some("v7")),
+        ]});
+        let index = crate::image::import::parse_index(index.to_string().as_bytes()).unwrap();
+        let pick = |p: &str| pick_platform(&index, &Platform::parse(p).unwrap());
+        assert!(pick("linux/amd64").unwrap().hex().starts_with('a'));
+        assert!(pick("linux/arm64/v8").unwrap().hex().starts_with('b'));
+        assert!(pick("linux/arm/v7").unwrap().hex().starts_with('c'));
+        let err = pick("linux/arm/v6").unwrap_err().to_string();
+        assert!(
+            err.contains("linux/arm/v7") && err.contains("linux/amd64"),
+            "{err}"
         );
     }
 
