@@ -241,7 +241,7 @@ fn oci_err(what: &str, e: oci_client::errors::OciDistributionError) -> ImageErro
         E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => LOGIN,
         E::RequestError(r) if r.status() == Some(reqwest::StatusCode::UNAUTHORIZED) => LOGIN,
         E::RequestError(r) if r.status().is_none() => {
-            "; is the registry up, and does it speak HTTPS (else name it with --insecure-registry)?"
+            "; is the registry up? (brig speaks HTTPS to it unless it is loopback or named by --insecure-registry)"
         }
         _ => "",
     };
