@@ -994,3 +994,47 @@ fn bearer_token_auth_for_login_push_and_pull() {
     let err = bed.fails(&["image", "pull", &name]);
     assert!(err.contains("brig login"), "{err}");
 }
+
+#[test]
+fn two_pulls_of_one_image_at_once() {
+    let reg = Registry::start(false);
+    let bed = Bed::new();
+    let name = format!("{}/p/two:v1", reg.host());
+    import_two_layers(&bed, &name);
+    bed.ok(&["image", "push", &name]);
+    bed.ok(&["image", "rm", &name]);
+    let spawn = || {
+        Reaped(
+            bed.command(&["image", "pull", &name])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    for c in [&mut a, &mut b] {
+        let mut err = String::new();
+        c.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert!(c.0.wait().unwrap().success(), "{err}");
+    }
+    assert!(
+        bed.entries("downloads").is_empty(),
+        "{:?}",
+        bed.entries("downloads")
+    );
+    for b in bed.entries("blobs/sha256") {
+        let data = std::fs::read(bed.img.image_root.join("blobs/sha256").join(&b)).unwrap();
+        assert_eq!(sha(&data)[7..], b);
+    }
+    let run = bed.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--image",
+        &name,
+    ]);
+    assert_eq!(run, "ok\n");
+}

@@ -582,14 +582,24 @@ async fn fetch(
         let p = p.to_path_buf();
         move |e: std::io::Error| ImageError::io(&p, e)
     };
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&part)
-        .map_err(io(&part))?;
-    flock(&f, &part)?;
+    // Lock the .partial that is at its path: one another pull renamed or
+    // removed while this one waited for its lock is not written to.
+    let mut f = loop {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&part)
+            .map_err(io(&part))?;
+        flock(&f, &part)?;
+        use std::os::unix::fs::MetadataExt;
+        let held = f.metadata().map_err(io(&part))?;
+        match std::fs::metadata(&part) {
+            Ok(m) if m.ino() == held.ino() && m.dev() == held.dev() => break f,
+            _ => continue,
+        }
+    };
     if done.is_file() {
         // Another pull finished it while this one waited.
         let _ = std::fs::remove_file(&part);
