@@ -705,6 +705,11 @@ fn a_corrupt_blob_is_refused_and_named() {
     }
     assert!(bed.entries("images").is_empty());
     assert!(bed.entries("tmp").is_empty());
+    assert!(
+        bed.entries("layers").is_empty(),
+        "{:?}",
+        bed.entries("layers")
+    );
 
     proxy.set(Mode::Pass);
     bed.ok(&["image", "pull", &via]);

@@ -197,11 +197,18 @@ impl ImageStore {
     /// its digest and its diff id) into a temporary dir, renamed into place
     /// when complete. A layer that is there already is used as it is.
     pub fn ensure_layer(&self, l: &LayerRecord) -> Result<PathBuf> {
+        self.ensure_layer_from(l, &self.blob_path(&l.digest))
+    }
+
+    /// [`ensure_layer`](Self::ensure_layer) from a blob at `p` (a pull
+    /// unpacks a layer as soon as its download is verified, before the blob
+    /// moves into the store).
+    pub fn ensure_layer_from(&self, l: &LayerRecord, p: &Path) -> Result<PathBuf> {
         let dir = self.layer_dir(&l.diff_id);
         if dir.is_dir() {
             return Ok(dir);
         }
-        let p = self.blob_path(&l.digest);
+        let p = p.to_path_buf();
         let f = File::open(&p).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 invalid(format!("layer blob {}: missing from the store", l.digest))

@@ -332,7 +332,9 @@ pub fn pull(store: &ImageStore, opts: &PullOptions, progress: &Progress) -> Resu
     let rt = runtime()?;
     rt.block_on(ep.probe());
     let client = client_for(&ep);
-    let (id, manifest_bytes, cfg_digest, layers, fetched) = rt.block_on(async {
+    // Layers unpacked before the commit: removed again if the pull fails.
+    let early_dirs: std::cell::RefCell<Vec<Digest>> = Default::default();
+    let fetched_all = rt.block_on(async {
         let what = reference.whole();
         let (mut body, mut digest) = client
             .pull_manifest_raw(&reference, &auth, ACCEPT)
@@ -419,8 +421,8 @@ pub fn pull(store: &ImageStore, opts: &PullOptions, progress: &Progress) -> Resu
             }
         }
         fetched += todo.len();
-        futures_util::stream::iter(todo.into_iter().map(|l| {
-            fetch(
+        futures_util::stream::iter(todo.into_iter().map(|l| async {
+            let path = fetch(
                 &client,
                 &reference,
                 &l.digest,
@@ -429,13 +431,37 @@ pub fn pull(store: &ImageStore, opts: &PullOptions, progress: &Progress) -> Resu
                 progress,
                 true,
             )
+            .await?;
+            // Unpack it now, on another thread, while the other blobs
+            // download. Best effort: the commit unpacks (and checks) every
+            // layer that is not in place, and reports what goes wrong.
+            progress.state(l.digest.short(), "Extracting");
+            // Noted before it starts: a failing pull drops this future, but
+            // the unpacking runs on (the runtime's drop waits for it).
+            early_dirs.borrow_mut().push(l.diff_id.clone());
+            let (st, rec) = (store.clone(), l.clone());
+            let early = tokio::task::spawn_blocking(move || st.ensure_layer_from(&rec, &path))
+                .await
+                .ok()
+                .and_then(|r| r.ok());
+            if early.is_some() {
+                progress.state(l.digest.short(), "Pull complete");
+            }
+            Ok::<_, ImageError>(())
         }))
         .buffer_unordered(PARALLEL)
-        .try_collect::<Vec<PathBuf>>()
+        .try_collect::<Vec<()>>()
         .await?;
         Ok::<_, ImageError>((id, body, cfg_digest, layers, fetched))
-    })?;
+    });
     drop(rt);
+    let (id, manifest_bytes, cfg_digest, layers, fetched) = match fetched_all {
+        Ok(v) => v,
+        Err(e) => {
+            forget_layers(store, &early_dirs.into_inner());
+            return Err(e);
+        }
+    };
 
     // Commit, under the store's lock: the verified blobs move in, the
     // layers are unpacked, the record and the name are written.
@@ -466,9 +492,11 @@ pub fn pull(store: &ImageStore, opts: &PullOptions, progress: &Progress) -> Resu
                     l.digest, l.size
                 )));
             }
-            store.ensure_layer(l)?;
-            if fresh.contains(&l.digest) {
-                progress.state(l.digest.short(), "Pull complete");
+            if !store.layer_dir(&l.diff_id).is_dir() {
+                store.ensure_layer(l)?;
+                if fresh.contains(&l.digest) {
+                    progress.state(l.digest.short(), "Pull complete");
+                }
             }
         }
         let rec = match store.load_image(&id) {
@@ -500,6 +528,24 @@ pub fn pull(store: &ImageStore, opts: &PullOptions, progress: &Progress) -> Resu
         Err(e) => {
             let _ = store.gc();
             Err(e)
+        }
+    }
+}
+
+/// Remove the layer dirs a failed pull unpacked, unless an image uses them
+/// (the downloads stay, for the next pull to resume).
+fn forget_layers(store: &ImageStore, diff_ids: &[Digest]) {
+    if diff_ids.is_empty() {
+        return;
+    }
+    let Ok(_lock) = store.lock() else { return };
+    let Ok(images) = store.images() else { return };
+    for d in diff_ids {
+        if !images
+            .iter()
+            .any(|i| i.layers.iter().any(|l| l.diff_id == *d))
+        {
+            let _ = super::unpack::remove_tree(&store.layer_dir(d));
         }
     }
 }
