@@ -1043,3 +1043,55 @@ fn two_pulls_of_one_image_at_once() {
     ]);
     assert_eq!(run, "ok\n");
 }
+
+#[test]
+fn progress_is_redrawn_on_a_terminal_and_plain_otherwise() {
+    let reg = Registry::start(false);
+    let bed = Bed::new();
+    let name = format!("{}/tty/two:v1", reg.host());
+    import_two_layers(&bed, &name);
+    bed.ok(&["image", "push", &name]);
+    bed.ok(&["image", "rm", &name]);
+    // A real pty (script(1)): per-blob lines redrawn in place.
+    let cmdline = format!(
+        "{} --root {} --image-root {} image pull {name}",
+        common::BRIG,
+        bed.img.root.display(),
+        bed.img.image_root.display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .env("DOCKER_CONFIG", bed.docker_config())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("\x1b[2K") && out.contains("\x1b[2A"),
+        "{out:?}"
+    );
+    assert!(
+        out.contains("Pull complete") && out.contains("Digest: sha256:"),
+        "{out:?}"
+    );
+    // Not a terminal: one plain line per state change, no escape sequences.
+    bed.ok(&["image", "rm", &name]);
+    let out = bed.ok(&["image", "pull", &name]);
+    assert!(!out.contains('\x1b'), "{out:?}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.ends_with(": Pull complete"))
+            .count()
+            == 2,
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(": Verifying Checksum: Download complete")),
+        "{out}"
+    );
+}
