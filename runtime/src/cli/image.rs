@@ -1,4 +1,4 @@
-//! `brig image import|ls|inspect|rm`.
+//! `brig image import|pull|push|ls|inspect|rm`, and `brig login|logout`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,6 +21,22 @@ pub enum Cmd {
         /// Which manifest of the layout's index (its org.opencontainers.image.ref.name).
         #[arg(long)]
         source_tag: Option<String>,
+    },
+    /// Pull an image from a registry: REGISTRY[:PORT]/NAME[:TAG|@DIGEST].
+    Pull {
+        reference: String,
+        /// The platform to take from a multi-arch index: os/arch[/variant]
+        /// (default: this host's).
+        #[arg(long)]
+        platform: Option<String>,
+        #[command(flatten)]
+        registry: RegistryFlags,
+    },
+    /// Push a local image to the registry its name says.
+    Push {
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryFlags,
     },
     /// List images.
     #[command(alias = "list")]
@@ -63,6 +79,76 @@ pub enum Cmd {
     },
 }
 
+#[derive(Debug, clap::Args)]
+pub struct RegistryFlags {
+    /// A registry (HOST:PORT) spoken to over plain HTTP; repeatable. Also
+    /// BRIG_INSECURE_REGISTRIES=HOST:PORT,... Loopback hosts always are.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    insecure: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// The registry: HOST[:PORT].
+    server: String,
+    #[arg(short, long)]
+    username: Option<String>,
+    /// Read the password from stdin (the only way: brig takes no password
+    /// on its command line).
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogoutArgs {
+    /// The registry: HOST[:PORT].
+    server: String,
+}
+
+fn stdout_is_tty() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}
+
+/// `brig login`: check the credentials against the registry, then store them.
+pub fn login(a: LoginArgs) -> anyhow::Result<i32> {
+    use std::io::Read;
+    let Some(username) = a.username else {
+        anyhow::bail!("login: --username is required (brig does not prompt)");
+    };
+    if !a.password_stdin {
+        anyhow::bail!("login: --password-stdin is required: pipe the password in");
+    }
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    // As docker: the trailing newline of `echo pw |` is not part of it.
+    let password = password.trim_end_matches(['\n', '\r']).to_string();
+    let path = image::registry::login(&image::registry::LoginOptions {
+        host: a.server,
+        username,
+        password,
+        insecure: image::registry::insecure_list(&a.registry.insecure)?,
+    })?;
+    eprintln!(
+        "WARNING! Your password is stored unencrypted in {}.",
+        path.display()
+    );
+    out!("Login Succeeded")?;
+    Ok(0)
+}
+
+/// `brig logout`: forget the stored credentials.
+pub fn logout(a: LogoutArgs) -> anyhow::Result<i32> {
+    if image::registry::auth::remove(&a.server)? {
+        out!("Removing login credentials for {}", a.server)?;
+    } else {
+        out!("Not logged in to {}", a.server)?;
+    }
+    Ok(0)
+}
+
 fn human(n: u64) -> String {
     let f = n as f64;
     if f >= 1e9 {
@@ -98,6 +184,55 @@ pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
                 },
             )?;
             out!("{}", rec.id)?;
+        }
+        Cmd::Pull {
+            reference,
+            platform,
+            registry,
+        } => {
+            let platform = platform
+                .map(|p| image::registry::Platform::parse(&p))
+                .transpose()?;
+            let progress = image::registry::Progress::new(stdout_is_tty());
+            let pulled = image::registry::pull(
+                store,
+                &image::registry::PullOptions {
+                    reference: reference.clone(),
+                    platform,
+                    insecure: image::registry::insecure_list(&registry.insecure)?,
+                },
+                &progress,
+            )?;
+            progress.line(&format!("Digest: {}", pulled.record.id));
+            progress.line(&format!(
+                "Status: {} for {}",
+                if pulled.fetched == 0 {
+                    "Image is up to date"
+                } else {
+                    "Downloaded newer image"
+                },
+                pulled.name.as_deref().unwrap_or(&reference)
+            ));
+        }
+        Cmd::Push {
+            reference,
+            registry,
+        } => {
+            let progress = image::registry::Progress::new(stdout_is_tty());
+            let (digest, size) = image::registry::push(
+                store,
+                &image::registry::PushOptions {
+                    reference: reference.clone(),
+                    insecure: image::registry::insecure_list(&registry.insecure)?,
+                },
+                &progress,
+            )?;
+            let tag = image::store::normalize_ref(&reference)?;
+            let tag = tag
+                .rsplit_once(':')
+                .map_or("latest", |(_, t)| t)
+                .to_string();
+            progress.line(&format!("{tag}: digest: {digest} size: {size}"));
         }
         Cmd::Ls { quiet } => {
             let refs = store.refs()?;

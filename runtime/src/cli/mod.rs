@@ -103,7 +103,11 @@ pub enum Command {
     Spec(spec::Args),
     /// Print the OCI features document: what brig supports.
     Features(features::Args),
-    /// Images: import, ls, inspect, rm.
+    /// Log in to a registry: check the credentials, store them in docker's config.json.
+    Login(image::LoginArgs),
+    /// Forget the credentials stored for a registry.
+    Logout(image::LogoutArgs),
+    /// Images: import, pull, push, ls, inspect, rm.
     #[command(subcommand)]
     Image(image::Cmd),
     /// Containers from images, docker-style: create, run, start, stop, rm, ls, logs.
@@ -232,6 +236,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Events(a) => events::run(&store, a),
         Command::Spec(a) => spec::run(a),
         Command::Features(a) => features::run(a),
+        Command::Login(a) => image::login(a),
+        Command::Logout(a) => image::logout(a),
         Command::Image(c) => image::run(&engine(&cli.image_root, &cli.net_paths, store)?, c),
         Command::Container(c) => {
             container::run(&engine(&cli.image_root, &cli.net_paths, store)?, c)

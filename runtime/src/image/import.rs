@@ -217,7 +217,7 @@ fn digest_of(d: &oci_spec::image::Digest) -> Result<Digest> {
     Digest::parse(d.as_ref())
 }
 
-fn host_arch() -> &'static str {
+pub fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -231,12 +231,12 @@ fn media(m: &oci_spec::image::MediaType) -> String {
     m.to_string()
 }
 
-fn is_index(m: &str) -> bool {
+pub(crate) fn is_index(m: &str) -> bool {
     m == "application/vnd.oci.image.index.v1+json"
         || m == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
-fn is_manifest(m: &str) -> bool {
+pub(crate) fn is_manifest(m: &str) -> bool {
     m == "application/vnd.oci.image.manifest.v1+json"
         || m == "application/vnd.docker.distribution.manifest.v2+json"
 }
@@ -305,6 +305,16 @@ pub fn layer_records(
     manifest: &ImageManifest,
     config: &ImageConfiguration,
 ) -> Result<Vec<LayerRecord>> {
+    layer_records_for(manifest, config, host_arch())
+}
+
+/// [`layer_records`] for an image of architecture `want_arch` (a pull with
+/// `--platform` may fetch another architecture's image on purpose).
+pub fn layer_records_for(
+    manifest: &ImageManifest,
+    config: &ImageConfiguration,
+    want_arch: &str,
+) -> Result<Vec<LayerRecord>> {
     if config.os().to_string() != "linux" {
         return Err(invalid(format!(
             "image config: os {}: brig runs linux images only",
@@ -312,10 +322,14 @@ pub fn layer_records(
         )));
     }
     let arch = config.architecture().to_string();
-    if arch != host_arch() {
+    if arch != want_arch {
         return Err(invalid(format!(
-            "image config: architecture {arch}: this host runs {}",
-            host_arch()
+            "image config: architecture {arch}: {}",
+            if want_arch == host_arch() {
+                format!("this host runs {want_arch}")
+            } else {
+                format!("--platform asked for {want_arch}")
+            }
         )));
     }
     let diff_ids = config.rootfs().diff_ids();

@@ -7,6 +7,7 @@
 //! per-container snapshots of the `engine` front end. See docs/images.md.
 
 pub mod import;
+pub mod registry;
 pub mod snapshot;
 pub mod store;
 pub mod unpack;
@@ -41,6 +42,8 @@ pub enum ImageError {
     Invalid(String),
     #[error("{0}")]
     InUse(String),
+    #[error("{0}")]
+    Registry(String),
 }
 
 pub type Result<T, E = ImageError> = std::result::Result<T, E>;

@@ -10,6 +10,7 @@
 //! ROOT/containers/ID            containers of the engine (see crate::engine)
 //! ROOT/volumes/NAME/_data       named volumes
 //! ROOT/tmp                      blobs and layers being written
+//! ROOT/downloads/HEX[.partial]  blobs of a pull not yet committed (resumable)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -196,11 +197,18 @@ impl ImageStore {
     /// its digest and its diff id) into a temporary dir, renamed into place
     /// when complete. A layer that is there already is used as it is.
     pub fn ensure_layer(&self, l: &LayerRecord) -> Result<PathBuf> {
+        self.ensure_layer_from(l, &self.blob_path(&l.digest))
+    }
+
+    /// [`ensure_layer`](Self::ensure_layer) from a blob at `p` (a pull
+    /// unpacks a layer as soon as its download is verified, before the blob
+    /// moves into the store).
+    pub fn ensure_layer_from(&self, l: &LayerRecord, p: &Path) -> Result<PathBuf> {
         let dir = self.layer_dir(&l.diff_id);
         if dir.is_dir() {
             return Ok(dir);
         }
-        let p = self.blob_path(&l.digest);
+        let p = p.to_path_buf();
         let f = File::open(&p).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 invalid(format!("layer blob {}: missing from the store", l.digest))
@@ -380,6 +388,18 @@ impl ImageStore {
             if !layers.contains(e.file_name().to_string_lossy().as_ref()) {
                 super::unpack::remove_tree(&e.path()).map_err(io(&e.path()))?;
                 removed.1 += 1;
+            }
+        }
+        // Downloads of unfinished pulls (see image::registry): kept for a
+        // resume until the next gc, except those a pull is writing (it holds
+        // their flock).
+        let ddir = self.root.join("downloads");
+        for e in std::fs::read_dir(&ddir).into_iter().flatten().flatten() {
+            if let Ok(f) = File::open(e.path()) {
+                // SAFETY: a valid fd.
+                if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                    let _ = std::fs::remove_file(e.path());
+                }
             }
         }
         let tdir = self.root.join("tmp");
