@@ -99,6 +99,14 @@ pub struct PodSandboxIdRequest {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
+pub struct PodSandboxStatusRequest {
+    #[prost(string, tag = "1")]
+    pub pod_sandbox_id: String,
+    #[prost(bool, tag = "2")]
+    pub verbose: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct Empty {}
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -122,6 +130,9 @@ pub struct PodSandboxStatus {
 pub struct PodSandboxStatusResponse {
     #[prost(message, optional, tag = "1")]
     pub status: Option<PodSandboxStatus>,
+    /// With `verbose`, containerd's "info" key holds JSON with the sandbox's runtime spec.
+    #[prost(map = "string, string", tag = "2")]
+    pub info: HashMap<String, String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -338,15 +349,39 @@ impl Client {
     }
 
     pub async fn pod_sandbox_status(&mut self, id: &str) -> Result<PodSandboxStatus> {
-        let r: PodSandboxStatusResponse = self
-            .call(
-                "/runtime.v1.RuntimeService/PodSandboxStatus",
-                PodSandboxIdRequest {
-                    pod_sandbox_id: id.into(),
-                },
-            )
-            .await?;
+        let r = self.pod_sandbox_status_verbose(id, false).await?;
         r.status.context("PodSandboxStatus without a status")
+    }
+
+    pub async fn pod_sandbox_status_verbose(
+        &mut self,
+        id: &str,
+        verbose: bool,
+    ) -> Result<PodSandboxStatusResponse> {
+        self.call(
+            "/runtime.v1.RuntimeService/PodSandboxStatus",
+            PodSandboxStatusRequest {
+                pod_sandbox_id: id.into(),
+                verbose,
+            },
+        )
+        .await
+    }
+
+    /// The path of the pod's network namespace, from containerd's verbose sandbox info.
+    pub async fn pod_netns_path(&mut self, id: &str) -> Result<String> {
+        let r = self.pod_sandbox_status_verbose(id, true).await?;
+        let info = r.info.get("info").context("no verbose info for the pod")?;
+        let v: serde_json::Value = serde_json::from_str(info)?;
+        v.pointer("/runtimeSpec/linux/namespaces")
+            .and_then(|n| n.as_array())
+            .and_then(|a| {
+                a.iter()
+                    .find(|n| n["type"] == "network")
+                    .and_then(|n| n["path"].as_str())
+            })
+            .map(str::to_string)
+            .context("the pod's runtime spec has no network namespace path")
     }
 
     pub async fn stop_pod_sandbox(&mut self, id: &str) -> Result<()> {

@@ -346,32 +346,59 @@ impl CgroupParent {
         out
     }
 
+    /// Kills what still runs below the parent (an engine that failed may leave a container's
+    /// processes behind; everything below this run's parent is ours), then removes the cgroups
+    /// in every hierarchy, children first.
     pub fn remove(&self) -> Result<()> {
-        let mut left = Vec::new();
+        let mut dirs = Vec::new();
         for h in hierarchies() {
             let p = h.join(&self.name);
-            if !p.exists() {
-                continue;
+            if p.exists() {
+                collect_dirs(&p, &mut dirs);
+                dirs.push(p);
             }
-            let mut dirs = Vec::new();
-            collect_dirs(&p, &mut dirs);
-            dirs.push(p);
-            for d in dirs {
-                // Children are collected before their parents' own entry (depth-first).
-                let r = wait_until(Duration::from_secs(5), "an empty cgroup", || {
-                    match std::fs::remove_dir(&d) {
-                        Ok(()) => Ok(Some(())),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(())),
-                        Err(e) => Err(anyhow!("rmdir {}: {e}", d.display())),
-                    }
-                });
-                if r.is_err() {
-                    left.push(d);
+        }
+        if dirs.is_empty() {
+            return Ok(());
+        }
+        let mut killed = std::collections::BTreeSet::new();
+        for d in &dirs {
+            let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                if killed.insert(pid) {
+                    log(&format!("killing process {pid} left in {}", d.display()));
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
         }
-        if !left.is_empty() {
-            bail!("cgroups left that could not be removed: {left:?}");
+        // Dirs are listed children before parents; a cgroup empties a moment after its
+        // processes are reaped, so one deadline covers them all.
+        let left = wait_until(
+            Duration::from_secs(10),
+            "the cgroups to be removable",
+            || {
+                let left: Vec<&PathBuf> = dirs
+                    .iter()
+                    .filter(|d| match std::fs::remove_dir(d) {
+                        Ok(()) => false,
+                        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+                    })
+                    .collect();
+                Ok(left.is_empty().then_some(()))
+            },
+        );
+        if left.is_err() {
+            let still: Vec<&PathBuf> = dirs.iter().filter(|d| d.exists()).collect();
+            bail!("cgroups left that could not be removed: {still:?}");
+        }
+        if !killed.is_empty() {
+            bail!(
+                "{} processes were left in the engines' cgroups (killed)",
+                killed.len()
+            );
         }
         Ok(())
     }

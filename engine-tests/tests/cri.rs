@@ -174,12 +174,18 @@ async fn start_container(
 /// no shim, no mount, no cgroup.
 async fn remove_pod(e: &Env, pod: &str, cgroup_name: &str) -> Result<()> {
     let mut c = e.client.clone();
-    tokio::time::timeout(Duration::from_secs(60), c.stop_pod_sandbox(pod))
+    let netns = c.pod_netns_path(pod).await?;
+    let netns_name = netns.rsplit('/').next().unwrap_or_default();
+    ensure!(
+        e.ctd.sandbox.netns_files()?.iter().any(|n| n == netns_name),
+        "the pod's network namespace {netns} is not in /run/netns"
+    );
+    tokio::time::timeout(Duration::from_secs(30), c.stop_pod_sandbox(pod))
         .await
-        .context("StopPodSandbox did not return in 60 s")??;
-    tokio::time::timeout(Duration::from_secs(60), c.remove_pod_sandbox(pod))
+        .context("StopPodSandbox did not return in 30 s")??;
+    tokio::time::timeout(Duration::from_secs(30), c.remove_pod_sandbox(pod))
         .await
-        .context("RemovePodSandbox did not return in 60 s")??;
+        .context("RemovePodSandbox did not return in 30 s")??;
     let pods = c.list_pod_sandbox().await?;
     ensure!(!pods.iter().any(|p| p == pod), "the pod is still listed");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -202,6 +208,15 @@ async fn remove_pod(e: &Env, pod: &str, cgroup_name: &str) -> Result<()> {
     ensure!(
         mounts.is_empty(),
         "mounts left after RemovePodSandbox: {mounts:?}"
+    );
+    ensure!(
+        !e.ctd.sandbox.netns_files()?.iter().any(|n| n == netns_name),
+        "the pod's network namespace {netns} is left after RemovePodSandbox"
+    );
+    let netns_mounts = e.ctd.sandbox.mounts_with(netns_name)?;
+    ensure!(
+        netns_mounts.is_empty(),
+        "netns mounts left: {netns_mounts:?}"
     );
     let cg: Vec<_> = e
         .ctd
