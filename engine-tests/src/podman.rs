@@ -31,6 +31,9 @@ impl Podman {
             format!(
                 r#"[containers]
 log_driver = "k8s-file"
+# podman's default ulimits exceed this kind of host's hard limits (and a pod's infra
+# container takes no --ulimit).
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"

@@ -23,6 +23,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("stop_timeout_sigkill_fallback", stop_timeout),
     ("read_only_and_tmpfs", read_only_and_tmpfs),
     ("rm_leaves_nothing", rm_leaves_nothing),
+    ("restart", restart),
+    ("port_publish", port_publish),
+    ("pod_shared_network", pod_shared_network),
+    ("userns_uidmap", userns_uidmap),
 ];
 
 fn main() {
@@ -424,5 +428,132 @@ fn rm_leaves_nothing(p: &Podman) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn run_d(p: &Podman, n: &str, extra: &[&str], cmd: &[&str]) -> Result<String> {
+    let args: Vec<String> = p.run_args();
+    let mut all: Vec<&str> = vec!["run", "-d", "--name", n];
+    all.extend(args.iter().map(String::as_str));
+    all.extend_from_slice(extra);
+    all.push(IMAGE);
+    all.extend_from_slice(cmd);
+    Ok(p.ok(&all)?.trim().to_string())
+}
+
+fn restart(p: &Podman) -> Result<()> {
+    let n = name(p, "restart");
+    run_d(
+        p,
+        &n,
+        &[],
+        &["sh", "-c", "echo started >> /tmp/count; exec sleep 1000"],
+    )?;
+    let r = (|| {
+        let pid1: i32 = p.inspect(&n, "{{.State.Pid}}")?.parse()?;
+        p.ok(&["restart", "-t", "0", &n])?;
+        let st = p.inspect(&n, "{{.State.Status}}")?;
+        ensure!(st == "running", "status after restart: {st}");
+        let pid2: i32 = p.inspect(&n, "{{.State.Pid}}")?.parse()?;
+        ensure!(pid1 != pid2, "restart kept the same init pid {pid1}");
+        let count = p.ok(&["exec", &n, "cat", "/tmp/count"])?;
+        ensure!(count == "started\nstarted\n", "the init ran {count:?}");
+        Ok(())
+    })();
+    p.ok(&["rm", "-f", "-t", "0", &n])?;
+    r
+}
+
+fn port_publish(p: &Podman) -> Result<()> {
+    let n = name(p, "port");
+    run_d(
+        p,
+        &n,
+        &["-p", "18080:8080"],
+        &["httpd", "-f", "-p", "8080", "-h", "/www"],
+    )?;
+    let r = (|| {
+        // From the sandbox's own side of podman's bridge, through the published port.
+        let gw = p.inspect(&n, "{{.NetworkSettings.Gateway}}")?;
+        ensure!(!gw.is_empty(), "no gateway on podman's default network");
+        wait_until(
+            Duration::from_secs(20),
+            "the published port to answer",
+            || {
+                let o = brig_engine_tests::run_any(
+                    p.sandbox.command(brig_engine_tests::image::BUSYBOX).args([
+                        "wget",
+                        "-q",
+                        "-O-",
+                        &format!("http://{gw}:18080/"),
+                    ]),
+                )?;
+                Ok((code(&o) == 0 && stdout(&o) == "brig-engine-tests\n").then_some(()))
+            },
+        )?;
+        Ok(())
+    })();
+    p.ok(&["rm", "-f", "-t", "0", &n])?;
+    r
+}
+
+fn pod_shared_network(p: &Podman) -> Result<()> {
+    let pod = name(p, "pod");
+    p.ok(&[
+        "pod",
+        "create",
+        "--name",
+        &pod,
+        "--cgroup-parent",
+        &p.cgroup.path(),
+    ])?;
+    let r = (|| {
+        let srv = name(p, "pod-httpd");
+        run_d(
+            p,
+            &srv,
+            &["--pod", &pod],
+            &["httpd", "-f", "-p", "8080", "-h", "/www"],
+        )?;
+        // A second container of the pod joins its network namespace: loopback reaches httpd.
+        let cli = name(p, "pod-wget");
+        wait_until(
+            Duration::from_secs(20),
+            "httpd through the pod's loopback",
+            || {
+                let mut c = p.cmd();
+                c.args(["run", "--rm", "--name", &cli, "--pod", &pod])
+                    .args(p.run_args())
+                    .args([IMAGE, "wget", "-q", "-O-", "http://127.0.0.1:8080/"]);
+                let o = brig_engine_tests::run_any(&mut c)?;
+                Ok((code(&o) == 0 && stdout(&o) == "brig-engine-tests\n").then_some(()))
+            },
+        )?;
+        Ok(())
+    })();
+    p.ok(&["pod", "rm", "-f", "-t", "0", &pod])?;
+    r
+}
+
+fn userns_uidmap(p: &Podman) -> Result<()> {
+    let o = p.run(&[
+        "--rm",
+        "--uidmap",
+        "0:100000:65536",
+        "--gidmap",
+        "0:100000:65536",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; id -u; touch /tmp/x && stat -c %u /tmp/x",
+    ])?;
+    let out = stdout(&o);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    ensure!(
+        code(&o) == 0 && words == ["0", "100000", "65536", "0", "0"],
+        "--uidmap: exit {} stdout {out:?} stderr {}",
+        code(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
     Ok(())
 }
