@@ -23,6 +23,8 @@ impl Podman {
             .prefix("brig-engine-podman-")
             .tempdir()?;
         let d = dir.path();
+        // A container in a user namespace (--uidmap) must be able to reach its rootfs below.
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
         for sub in ["root", "runroot", "tmp", "networks"] {
             std::fs::create_dir(d.join(sub))?;
         }

@@ -149,7 +149,13 @@ fn pty(p: &Podman) -> Result<()> {
     c.arg("run")
         .args(p.run_args())
         .args(["--rm", "-i", "-t", IMAGE, "sh", "-c"])
-        .arg("test -t 0 && test -t 1 && echo TTY-OK; stty size; tty");
+        // podman passes no process.consoleSize: conmon resizes the terminal once the process
+        // runs, so the container polls for the size (up to 10 s) instead of racing it.
+        .arg(
+            "test -t 0 && test -t 1 && echo TTY-OK; tty; \
+             for i in $(seq 100); do s=$(stty size 2>/dev/null); \
+             [ \"$s\" = '33 77' ] && break; sleep 0.1; done; echo \"size=$s\"",
+        );
     let slave = pty.slave;
     c.stdin(Stdio::from(slave.try_clone()?))
         .stdout(Stdio::from(slave.try_clone()?))
@@ -205,7 +211,7 @@ fn pty(p: &Podman) -> Result<()> {
         "stdin/stdout are not a tty: {out:?}"
     );
     ensure!(
-        out.contains("33 77"),
+        out.contains("size=33 77"),
         "the terminal size did not reach the container: {out:?}"
     );
     ensure!(
