@@ -27,6 +27,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("port_publish", port_publish),
     ("pod_shared_network", pod_shared_network),
     ("userns_uidmap", userns_uidmap),
+    ("rshared_propagation", rshared_propagation),
 ];
 
 fn main() {
@@ -562,4 +563,54 @@ fn userns_uidmap(p: &Podman) -> Result<()> {
         String::from_utf8_lossy(&o.stderr)
     );
     Ok(())
+}
+
+/// `-v DIR:/mnt:rshared` where DIR is a shared mount (in the sandbox's mount namespace): a mount
+/// made on the host side shows in the container, and one made in the container shows outside.
+fn rshared_propagation(p: &Podman) -> Result<()> {
+    let dir = p.dir.path().join("propagation");
+    std::fs::create_dir_all(dir.join("from-host"))?;
+    std::fs::create_dir_all(dir.join("from-container"))?;
+    let d = dir.display().to_string();
+    let sb = |args: &[&str]| brig_engine_tests::run_ok(p.sandbox.command("mount").args(args));
+    sb(&["--bind", &d, &d])?;
+    let r = (|| {
+        sb(&["--make-shared", &d])?;
+        let n = name(p, "rshared");
+        run_d(
+            p,
+            &n,
+            &["--cap-add", "SYS_ADMIN", "-v", &format!("{d}:/mnt:rshared")],
+            &["sleep", "1000"],
+        )?;
+        let r = (|| {
+            let host_side = format!("{d}/from-host");
+            sb(&["-t", "tmpfs", "brig-engine-prop", &host_side])?;
+            let m = p.ok(&["exec", &n, "cat", "/proc/self/mountinfo"])?;
+            ensure!(
+                m.lines().any(|l| l.contains(" /mnt/from-host ")),
+                "a mount made outside did not reach the container (host to container)"
+            );
+            p.ok(&[
+                "exec",
+                &n,
+                "mount",
+                "-t",
+                "tmpfs",
+                "brig-engine-prop",
+                "/mnt/from-container",
+            ])?;
+            let out = p.sandbox.mounts_with(&format!("{d}/from-container"))?;
+            ensure!(
+                !out.is_empty(),
+                "a mount made in the container did not reach the host side (container to host)"
+            );
+            Ok(())
+        })();
+        p.ok(&["rm", "-f", "-t", "0", &n])?;
+        r
+    })();
+    // Unmount everything below and the bind itself, inside the sandbox.
+    let _ = brig_engine_tests::run_any(p.sandbox.command("umount").args(["-R", &d]));
+    r
 }
