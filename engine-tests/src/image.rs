@@ -42,6 +42,7 @@ pub fn rootfs_tar() -> Result<Vec<u8>> {
         Ok(())
     };
     for (d, m) in [
+        ("./", 0o755),
         ("bin", 0o755),
         ("etc", 0o755),
         ("proc", 0o555),

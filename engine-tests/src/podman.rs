@@ -28,6 +28,14 @@ impl Podman {
         for sub in ["root", "runroot", "tmp", "networks"] {
             std::fs::create_dir(d.join(sub))?;
         }
+        // The same for the vfs driver's dirs, which it would make 0700.
+        for sub in ["root/vfs", "root/vfs/dir"] {
+            std::fs::create_dir(d.join(sub))?;
+            std::fs::set_permissions(
+                d.join(sub),
+                std::os::unix::fs::PermissionsExt::from_mode(0o711),
+            )?;
+        }
         std::fs::write(
             d.join("containers.conf"),
             format!(
