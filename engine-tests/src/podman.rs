@@ -18,7 +18,14 @@ pub struct Podman {
 
 impl Podman {
     pub fn start(runtime: Runtime) -> Result<Podman> {
-        crate::ensure_packages(&["podman", "netavark", "conmon", "busybox-static"])?;
+        // catatonit is only a Recommends of podman: `pod create` builds its pause image from it.
+        crate::ensure_packages(&[
+            "podman",
+            "netavark",
+            "conmon",
+            "catatonit",
+            "busybox-static",
+        ])?;
         let dir = tempfile::Builder::new()
             .prefix("brig-engine-podman-")
             .tempdir()?;
