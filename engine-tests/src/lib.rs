@@ -453,8 +453,9 @@ pub fn run_tag() -> String {
     format!("{:x}", std::process::id())
 }
 
-/// The trial list of one test binary: every scenario runs as its own libtest trial, so that
-/// `cargo test -p brig-engine-tests --test podman -- NAME` filters as usual.
+/// Why the scenarios cannot run here, if so: each test binary then reports them as ignored.
+/// (Every scenario is its own libtest-mimic trial, so `cargo test -p brig-engine-tests --test
+/// podman -- NAME` filters as usual.)
 pub fn skip_reason() -> Option<String> {
     if !is_root() {
         return Some("the engine tests need root".into());

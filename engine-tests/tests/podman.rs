@@ -33,7 +33,6 @@ const SCENARIOS: &[(&str, Scenario)] = &[
 fn main() {
     let args = Arguments::from_args();
     let skip = brig_engine_tests::skip_reason();
-    let names: Vec<&str> = SCENARIOS.iter().map(|s| s.0).collect();
     if let Some(why) = &skip {
         log(&format!("SKIPPED podman: {why}"));
     }
@@ -60,7 +59,6 @@ fn main() {
             .with_ignored_flag(skip.is_some())
         })
         .collect();
-    let _ = names;
     let conclusion = libtest_mimic::run(&args, trials);
     drop(podman);
     conclusion.exit();
