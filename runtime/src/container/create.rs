@@ -12,7 +12,6 @@ use super::state::{ContainerState, Status};
 use super::store::{Locked, Store, FIFO_FILE};
 use super::{write_atomic, ContainerError};
 use crate::hooks::{self, Phase};
-use crate::namespaces::NsPlan;
 use crate::process::{spawn_init, InitConfig};
 use crate::spec;
 
@@ -92,14 +91,13 @@ impl Drop for Undo<'_> {
 pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, ContainerError> {
     // Everything that can be checked is checked before anything exists.
     super::validate_id(id)?;
-    let (bundle, spec) = spec::load_bundle(&opts.bundle)?;
-    spec::validate(&spec, &bundle)?;
-    check_terminal(&spec, opts)?;
-    let seccomp = spec::compile_seccomp(spec::seccomp_of(&spec))?;
+    let plan = spec::compile(&opts.bundle)?;
+    let (bundle, spec) = (&plan.bundle, &plan.spec);
+    check_terminal(spec, opts)?;
     let layout = brig_cgroups::detect_layout()?;
-    let resources = cgroup::resources(&spec);
+    let resources = cgroup::resources(spec);
     brig_cgroups::validate_resources(&layout, &resources)?;
-    let ns = NsPlan::from_spec(&spec)?;
+    let ns = &plan.ns;
     if !ns.has(LinuxNamespaceType::Mount) {
         return Err(spec::SpecError::invalid(
             "linux.namespaces",
@@ -108,11 +106,11 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         .into());
     }
     // Before anything exists: a missing source fails here, leaving nothing.
-    let bind_trees = open_bind_sources(&spec, &ns)?;
+    let bind_trees = open_bind_sources(&plan)?;
     let linux = spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().clone());
     let (mgr, creator_cgroups) = cgroup::manager(&layout, cgroups_path.as_deref(), id)?;
-    let rootfs = spec::rootfs_of(&bundle, &spec);
+    let rootfs = plan.rootfs.clone();
 
     let locked = store.create_locked(id)?;
     // After the id is taken (a duplicate id says so, whatever its cgroup
@@ -142,7 +140,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         creator_cgroups,
         hooks: spec.hooks().clone(),
         own_pid_ns: ns.creates(LinuxNamespaceType::Pid),
-        seccomp: spec::seccomp_of(&spec).cloned(),
+        seccomp: spec::seccomp_of(spec).cloned(),
     };
     // Recorded before the cgroup exists, so that delete --force after a crash
     // here knows what to clean up.
@@ -168,17 +166,14 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     crate::failpoint::hit("create.after-cgroup");
 
     let cfg = InitConfig {
-        spec: &spec,
-        rootfs,
+        plan: &plan,
         cgroup_mounts: cgroup::cgroup_mounts(&layout, mgr),
-        ns,
         cgroup: mgr,
         fifo,
         bind_trees,
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         close_fds: vec![lock_fd],
-        seccomp,
     };
     let mut run_create_hooks = |pid: i32| -> Result<String, String> {
         state.pid = pid;
@@ -225,16 +220,14 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
 /// sources on the host side). The container's root may not be able to reach a
 /// source under a directory only host root can enter. Elsewhere: none.
 fn open_bind_sources(
-    spec: &spec::Spec,
-    ns: &NsPlan,
+    plan: &spec::ContainerPlan,
 ) -> Result<Vec<Option<std::os::fd::OwnedFd>>, ContainerError> {
-    if !ns.has(LinuxNamespaceType::User) {
+    if !plan.ns.has(LinuxNamespaceType::User) {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let opts = crate::rootfs::parse_options(m.options().as_deref().unwrap_or(&[]))
-            .unwrap_or_else(|_| crate::rootfs::parse_options(&[]).expect("no options"));
+    for (i, planned) in plan.mounts.iter().enumerate() {
+        let (m, opts) = (&planned.mount, &planned.opts);
         let tree = match m.source() {
             Some(src) if opts.is_bind() => Some(
                 crate::sys::open_tree_clone(src, opts.flags.contains(nix::mount::MsFlags::MS_REC))

@@ -54,6 +54,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
     #[error(transparent)]
+    Plan(#[from] crate::spec::PlanError),
+    #[error(transparent)]
     Cgroup(#[from] brig_cgroups::CgroupError),
     #[error(transparent)]
     Ns(#[from] crate::namespaces::NsError),

@@ -192,7 +192,8 @@ fn exec_child(
             cfg.process.user().uid(),
         )?;
     }
-    let prepared = user_process::prepare(cfg.process)?;
+    let compiled = crate::spec::compile_process(cfg.process).map_err(|e| e.to_string())?;
+    let prepared = user_process::prepare(cfg.process, &compiled)?;
     user_process::set_credentials(cfg.process, cfg.seccomp.as_ref())?;
     Err(user_process::exec(
         &prepared,

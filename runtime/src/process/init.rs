@@ -50,7 +50,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     step("prctl", nix::sys::prctl::set_dumpable(false))?;
     // Die with the parent while it drives the setup.
     step("prctl", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
-    let spec = cfg.spec;
+    let spec = &cfg.plan.spec;
     let process = spec.process().as_ref().ok_or("process: missing")?;
     // A SCMP_ACT_NOTIFY listener goes straight from here to the seccomp agent,
     // right before the execve (see user_process::exec). Its socket is reached
@@ -85,10 +85,11 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     let mounter = LinuxMounter;
     let plan = RootfsPlan {
         spec,
-        rootfs: &cfg.rootfs,
+        mounts: &cfg.plan.mounts,
+        rootfs: &cfg.plan.rootfs,
         cgroups: &cfg.cgroup_mounts,
-        mount_cgroupfs: cfg.ns.has(Ns::Cgroup) && !cfg.ns.has(Ns::User),
-        bind_devices: cfg.ns.has(Ns::User),
+        mount_cgroupfs: cfg.plan.ns.has(Ns::Cgroup) && !cfg.plan.ns.has(Ns::User),
+        bind_devices: cfg.plan.ns.has(Ns::User),
         bind_trees: &cfg.bind_trees,
     };
     step("rootfs", rootfs::prepare(&mounter, &plan))?;
@@ -121,7 +122,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
 
     step(
         "pivot_root",
-        rootfs::pivot(&mounter, &cfg.rootfs, cfg.no_pivot),
+        rootfs::pivot(&mounter, &cfg.plan.rootfs, cfg.no_pivot),
     )?;
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         for (k, v) in sysctl {
@@ -139,7 +140,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
         )?;
     }
 
-    let prepared = user_process::prepare(process)?;
+    let prepared = user_process::prepare(process, &cfg.plan.process)?;
     let agent = match agent_sock {
         Some(sock) => Some(user_process::Agent {
             sock,
@@ -147,7 +148,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
         }),
         None => None,
     };
-    user_process::set_credentials(process, cfg.seccomp.as_ref())?;
+    user_process::set_credentials(process, cfg.plan.seccomp.as_ref())?;
 
     // From here the parent is gone (create returned): errors go to stderr,
     // and to `start` through the fifo.
@@ -169,15 +170,15 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     Err(tell_start(user_process::exec(
         &prepared,
         cfg.preserve_fds,
-        cfg.seccomp.as_ref(),
+        cfg.plan.seccomp.as_ref(),
         agent.as_ref(),
     )))
 }
 
 /// linux.seccomp.listenerPath, when the filter has a SCMP_ACT_NOTIFY rule.
 fn agent_path<'a>(cfg: &InitConfig<'a>) -> Option<&'a std::path::Path> {
-    cfg.seccomp.as_ref().filter(|p| p.has_listener())?;
-    crate::spec::seccomp_of(cfg.spec)?
+    cfg.plan.seccomp.as_ref().filter(|p| p.has_listener())?;
+    crate::spec::seccomp_of(&cfg.plan.spec)?
         .listener_path()
         .as_deref()
 }
@@ -187,7 +188,8 @@ fn agent_path<'a>(cfg: &InitConfig<'a>) -> Option<&'a std::path::Path> {
 fn agent_message(cfg: &InitConfig, state: &str) -> Result<Vec<u8>, String> {
     let st: oci_spec::runtime::State =
         serde_json::from_str(state).map_err(|e| format!("linux.seccomp: state: {e}"))?;
-    let metadata = crate::spec::seccomp_of(cfg.spec).and_then(|s| s.listener_metadata().as_deref());
+    let metadata =
+        crate::spec::seccomp_of(&cfg.plan.spec).and_then(|s| s.listener_metadata().as_deref());
     crate::security::seccomp::listener_message(&st, metadata)
         .map_err(|e| format!("linux.seccomp.listenerPath: {e}"))
 }
@@ -196,17 +198,17 @@ fn agent_message(cfg: &InitConfig, state: &str) -> Result<Vec<u8>, String> {
 /// exist already (but the cgroup one); otherwise make them here, user first.
 fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
     let children_only = |t: Ns| matches!(t, Ns::Pid | Ns::Time);
-    for j in cfg.ns.join.iter().filter(|j| !children_only(j.typ)) {
+    for j in cfg.plan.ns.join.iter().filter(|j| !children_only(j.typ)) {
         step("linux.namespaces", namespaces::join(j))?;
     }
     let cgroup = namespaces::clone_flag(Ns::Cgroup);
     if cfg.single_clone() {
-        if cfg.ns.creates(Ns::Cgroup) {
+        if cfg.plan.ns.creates(Ns::Cgroup) {
             step("linux.namespaces", namespaces::unshare(cgroup))?;
         }
         return Ok(());
     }
-    if cfg.ns.creates(Ns::User) {
+    if cfg.plan.ns.creates(Ns::User) {
         step(
             "linux.namespaces",
             namespaces::unshare(CloneFlags::CLONE_NEWUSER),
@@ -220,9 +222,9 @@ fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
         let _ = nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0));
         let _ = nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0));
     }
-    let rest = cfg.ns.new & !(CloneFlags::CLONE_NEWUSER | namespaces::clone_flag(Ns::Time));
+    let rest = cfg.plan.ns.new & !(CloneFlags::CLONE_NEWUSER | namespaces::clone_flag(Ns::Time));
     step("linux.namespaces", namespaces::unshare(rest))?;
-    if cfg.ns.creates(Ns::Pid) {
+    if cfg.plan.ns.creates(Ns::Pid) {
         // unshare(CLONE_NEWPID) only moves our children: fork the real init.
         // SAFETY: single-threaded process.
         match step("fork", unsafe { nix::unistd::fork() })? {

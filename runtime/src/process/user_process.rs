@@ -13,6 +13,7 @@ use std::os::fd::AsFd;
 
 use crate::security;
 use crate::security::seccomp::{self, Program};
+use crate::spec::ProcessPlan;
 
 pub(super) fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
@@ -47,14 +48,14 @@ fn pointers(v: &[CString]) -> Vec<*const libc::c_char> {
 
 /// rlimits, I/O priority, scheduler, the working directory (made if missing, as runc does),
 /// HOME, and the program lookup in the container's PATH: everything that needs root.
-pub(super) fn prepare(process: &Process) -> Result<Prepared, String> {
+pub(super) fn prepare(process: &Process, plan: &ProcessPlan) -> Result<Prepared, String> {
     if let Some(rl) = process.rlimits() {
         step("rlimits", security::set_rlimits(rl))?;
     }
-    if let Some(io) = process.io_priority() {
+    if let Some(io) = plan.ioprio {
         step("ioPriority", security::sched::set_io_priority(io))?;
     }
-    if let Some(s) = process.scheduler() {
+    if let Some(s) = &plan.sched {
         step("scheduler", security::sched::set_scheduler(s))?;
     }
     let cwd = process.cwd();

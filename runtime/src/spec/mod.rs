@@ -4,12 +4,16 @@
 //! bad input fails while nothing exists yet. Errors name the JSON field they are about.
 
 mod default;
+mod plan;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
 pub use default::{default_spec, default_spec_text};
 pub use oci_spec::runtime::Spec;
+pub use plan::{
+    compile, compile_process, compile_spec, ContainerPlan, PlanError, PlannedMount, ProcessPlan,
+};
 pub use validate::{validate, validate_process};
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +77,14 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
 /// Read `<bundle>/config.json`. The bundle path is made absolute, because the
 /// state and hooks report it and later commands may run from another directory.
 pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
+    let (bundle, mut spec) = load_raw(bundle)?;
+    bind_sources_from_bundle(&mut spec, &bundle);
+    Ok((bundle, spec))
+}
+
+/// [`load_bundle`] without making relative bind sources absolute: [`compile`]
+/// does that with the options it parsed once.
+fn load_raw(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
     let bundle = std::path::absolute(bundle).map_err(|source| SpecError::Read {
         path: bundle.to_path_buf(),
         source,
@@ -88,8 +100,7 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
     // Unknown capability names are a warning, not an error (runtime-spec 1.1).
     let text = crate::security::drop_unknown_capabilities(&text, &["process", "capabilities"])
         .unwrap_or(text);
-    let mut spec = parse_json(&path, &text)?;
-    bind_sources_from_bundle(&mut spec, &bundle);
+    let spec = parse_json(&path, &text)?;
     Ok((bundle, spec))
 }
 
