@@ -12,7 +12,8 @@ use super::state::{ContainerState, Status};
 use super::store::{Locked, Store, FIFO_FILE};
 use super::{write_atomic, ContainerError};
 use crate::hooks::{self, Phase};
-use crate::process::{spawn_init, InitConfig};
+use crate::kernel::Kernel;
+use crate::process::InitConfig;
 use crate::spec;
 
 #[derive(Debug, Clone, Default)]
@@ -89,14 +90,24 @@ impl Drop for Undo<'_> {
 }
 
 pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, ContainerError> {
+    create_in(&crate::kernel::LINUX, store, id, opts)
+}
+
+/// [`create`] on the given kernel.
+pub fn create_in(
+    k: &Kernel,
+    store: &Store,
+    id: &str,
+    opts: &CreateOptions,
+) -> Result<Created, ContainerError> {
     // Everything that can be checked is checked before anything exists.
     super::validate_id(id)?;
     let plan = spec::compile(&opts.bundle)?;
     let (bundle, spec) = (&plan.bundle, &plan.spec);
     check_terminal(spec, opts)?;
-    let layout = brig_cgroups::detect_layout()?;
+    let layout = k.cgroups.layout()?;
     let resources = cgroup::resources(spec);
-    brig_cgroups::validate_resources(&layout, &resources)?;
+    k.cgroups.validate(&layout, &resources)?;
     let ns = &plan.ns;
     if !ns.has(LinuxNamespaceType::Mount) {
         return Err(spec::SpecError::invalid(
@@ -109,7 +120,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     let bind_trees = open_bind_sources(&plan)?;
     let linux = spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().clone());
-    let (mgr, creator_cgroups) = cgroup::manager(&layout, cgroups_path.as_deref(), id)?;
+    let (mgr, creator_cgroups) = cgroup::manager(k, &layout, cgroups_path.as_deref(), id)?;
     let rootfs = plan.rootfs.clone();
 
     let locked = store.create_locked(id)?;
@@ -169,6 +180,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         plan: &plan,
         cgroup_mounts: cgroup::cgroup_mounts(&layout, mgr),
         cgroup: mgr,
+        mounter: k.mounter,
         fifo,
         bind_trees,
         no_pivot: opts.no_pivot,
@@ -183,7 +195,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         hooks::run_phase(h, Phase::CreateRuntime, json.as_bytes()).map_err(|e| e.to_string())?;
         Ok(state.hook_json(Status::Created))
     };
-    let spawned = spawn_init(&cfg, &mut run_create_hooks)?;
+    let spawned = k.spawner.spawn_init(&cfg, &mut run_create_hooks)?;
     let (pid, mut console) = (spawned.pid, spawned.console);
     crate::failpoint::hit("create.after-spawn");
     if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
@@ -195,11 +207,9 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
 
     state.pid = pid;
     state.status = Status::Created;
-    state.init_start_time = crate::sys::proc_stat(pid)
-        .map(|s| s.start_time)
-        .ok_or_else(|| {
-            ContainerError::Other(format!("container init {pid} vanished after setup"))
-        })?;
+    state.init_start_time = k.processes.stat(pid).map(|s| s.start_time).ok_or_else(|| {
+        ContainerError::Other(format!("container init {pid} vanished after setup"))
+    })?;
     let locked = undo.locked.as_ref().expect("held");
     store.save(locked, &state)?;
     if let Some(pf) = &opts.pid_file {

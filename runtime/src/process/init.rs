@@ -16,7 +16,7 @@ use super::user_process::{self, step};
 use super::InitConfig;
 use crate::hooks::{self, Phase};
 use crate::namespaces;
-use crate::rootfs::{self, LinuxMounter, RootfsPlan};
+use crate::rootfs::{self, RootfsPlan};
 use crate::security;
 
 /// Never returns: the init either execs the user process or exits after
@@ -82,7 +82,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
         step("domainname", set_domainname(d))?;
     }
 
-    let mounter = LinuxMounter;
+    let mounter = cfg.mounter;
     let plan = RootfsPlan {
         spec,
         mounts: &cfg.plan.mounts,
@@ -92,7 +92,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
         bind_devices: cfg.plan.ns.has(Ns::User),
         bind_trees: &cfg.bind_trees,
     };
-    step("rootfs", rootfs::prepare(&mounter, &plan))?;
+    step("rootfs", rootfs::prepare(mounter, &plan))?;
     for fd in cfg.bind_trees.iter().flatten() {
         let _ = nix::unistd::close(fd.as_raw_fd());
     }
@@ -122,7 +122,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
 
     step(
         "pivot_root",
-        rootfs::pivot(&mounter, &cfg.plan.rootfs, cfg.no_pivot),
+        rootfs::pivot(mounter, &cfg.plan.rootfs, cfg.no_pivot),
     )?;
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         for (k, v) in sysctl {
@@ -130,7 +130,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
             step(&format!("linux.sysctl.{k}"), std::fs::write(&path, v))?;
         }
     }
-    step("rootfs", rootfs::finish(&mounter, spec))?;
+    step("rootfs", rootfs::finish(mounter, spec))?;
     if process.terminal().unwrap_or(false) {
         super::terminal::setup_in_container(
             ch,

@@ -53,6 +53,8 @@ pub struct InitConfig<'a> {
     /// The compiled config: the init executes it and parses nothing.
     pub plan: &'a ContainerPlan,
     pub cgroup: &'a dyn CgroupManager,
+    /// The mounts and pivot_root of the rootfs setup.
+    pub mounter: &'a dyn crate::rootfs::Mounter,
     pub cgroup_mounts: Vec<CgroupMount>,
     /// The exec fifo the init blocks on until `start`.
     pub fifo: PathBuf,
