@@ -9,56 +9,20 @@
 //!
 //! Cases: `EMU_PROPTEST_CASES` (default 10000).
 
+mod emu;
 mod oracle;
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use brig::container::{self, CreateOptions, Store};
+use brig::container::{self, CreateOptions};
 use brig::kernel::emulator::Emulator;
 use brig::kernel::Kernel;
+use emu::EmuBed;
 use oracle::*;
 use proptest::prelude::*;
 
 /// The container's program: the emulator reads it as "trap TERM, wait".
 const SCRIPT: &str = "trap 'exit 0' TERM; echo ready; sleep 1000 & wait";
-
-/// A bundle (config.json from brig's default spec, an empty rootfs) and a
-/// state root, in a temp dir (on tmpfs when there is one).
-pub struct EmuBed {
-    _tmp: tempfile::TempDir,
-    pub bundle: PathBuf,
-    pub store: Store,
-}
-
-impl EmuBed {
-    pub fn new(args: &[&str]) -> EmuBed {
-        let shm = Path::new("/dev/shm");
-        let tmp = if shm.is_dir() {
-            tempfile::tempdir_in(shm)
-        } else {
-            tempfile::tempdir()
-        }
-        .unwrap();
-        let bundle = tmp.path().join("bundle");
-        std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
-        let mut config: serde_json::Value =
-            serde_json::from_str(brig::spec::default_spec_text()).unwrap();
-        config["process"]["args"] = serde_json::json!(args);
-        config["process"]["terminal"] = serde_json::Value::Bool(false);
-        std::fs::write(
-            bundle.join("config.json"),
-            serde_json::to_vec(&config).unwrap(),
-        )
-        .unwrap();
-        let store = Store::new(tmp.path().join("state"));
-        EmuBed {
-            _tmp: tmp,
-            bundle,
-            store,
-        }
-    }
-}
 
 fn run(k: &Kernel, bed: &EmuBed, id: &str, op: Op) -> Result<(), String> {
     let s = &bed.store;

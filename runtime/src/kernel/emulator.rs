@@ -95,7 +95,7 @@ enum Phase {
     Running,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Proc {
     start_time: u64,
     phase: Phase,
@@ -133,7 +133,7 @@ pub enum Event {
     OomKill { pid: i32, cgroup: String },
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct World {
     clock: u64,
     next_pid: i32,
@@ -271,6 +271,15 @@ impl Emulator {
             spawner: self,
             cgroups: self,
             mounter: self,
+        }
+    }
+
+    /// A copy of the whole emulated kernel, independent from now on: what a
+    /// crash of brig at this moment leaves behind (the kernel's objects
+    /// outlive the process that made them).
+    pub fn snapshot(&self) -> Emulator {
+        Emulator {
+            world: Arc::new(Mutex::new(self.lock().clone())),
         }
     }
 
