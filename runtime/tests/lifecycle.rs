@@ -501,3 +501,53 @@ fn relative_cgroups_path_is_kept_from_create() {
     let dir = parent.0.path_of("memory").unwrap().join("rel").join(&id);
     assert!(!dir.exists(), "{} left behind", dir.display());
 }
+
+/// `--debug` logs each step of create, start and delete (to stderr and the
+/// --log file), each line naming the operation and the container.
+#[test]
+fn debug_logs_each_step_of_create_start_and_delete() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    let id = unique_id("life-debug");
+    bed.write_config();
+    bed.track(&id);
+    let log = bed.root.with_file_name("debug.log");
+    let log_s = log.to_str().unwrap();
+    let bundle = bed.bundle.to_str().unwrap();
+    let quiet = |mut c: std::process::Command| {
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        assert!(c.status().unwrap().success(), "{c:?}");
+    };
+    quiet(bed.command(&["--debug", "--log", log_s, "create", "--bundle", bundle, &id]));
+    quiet(bed.command(&["--debug", "--log", log_s, "start", &id]));
+    quiet(bed.command(&["--debug", "--log", log_s, "delete", "--force", &id]));
+    let text = std::fs::read_to_string(&log).unwrap();
+    for want in [
+        format!("create {id}: config compiled"),
+        format!("create {id}: cgroup made"),
+        format!("create {id}: init "),
+        format!("create {id}: state saved (created"),
+        format!("start {id}: releasing init"),
+        format!("start {id}: state saved (running)"),
+        format!("delete {id}: status running"),
+        format!("delete {id}: cgroup removed"),
+        format!("delete {id}: state dir removed"),
+    ] {
+        assert!(text.contains(&want), "--debug log lacks {want:?}:\n{text}");
+    }
+    // Without --debug, no step is logged.
+    let id2 = unique_id("life-quiet");
+    bed.track(&id2);
+    let log2 = bed.root.with_file_name("quiet.log");
+    quiet(bed.command(&[
+        "--log",
+        log2.to_str().unwrap(),
+        "create",
+        "--bundle",
+        bundle,
+        &id2,
+    ]));
+    quiet(bed.command(&["delete", "--force", &id2]));
+    let text2 = std::fs::read_to_string(&log2).unwrap_or_default();
+    assert!(!text2.contains("config compiled"), "{text2}");
+}

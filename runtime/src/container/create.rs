@@ -102,7 +102,14 @@ pub fn create_in(
 ) -> Result<Created, ContainerError> {
     // Everything that can be checked is checked before anything exists.
     super::validate_id(id)?;
+    let step = |what: std::fmt::Arguments| super::trace::step("create", id, what);
     let plan = spec::compile(&opts.bundle)?;
+    step(format_args!(
+        "config compiled: {} mounts, namespaces {:?}, seccomp {}",
+        plan.mounts.len(),
+        plan.ns.new,
+        if plan.seccomp.is_some() { "yes" } else { "no" }
+    ));
     let (bundle, spec) = (&plan.bundle, &plan.spec);
     check_terminal(spec, opts)?;
     let layout = k.cgroups.layout()?;
@@ -130,6 +137,10 @@ pub fn create_in(
         let _ = store.remove(locked);
         return Err(e);
     }
+    step(format_args!(
+        "state dir {} made and locked",
+        locked.dir.display()
+    ));
     crate::failpoint::hit("create.after-mkdir");
     let mut undo = Undo {
         store,
@@ -160,6 +171,7 @@ pub fn create_in(
     // Held by the guard first: a failed first write removes the directory too.
     let locked = &*undo.locked.insert(locked);
     store.save(locked, &state)?;
+    step(format_args!("state saved (creating)"));
     crate::failpoint::hit("create.after-state");
 
     let fifo = dir.join(FIFO_FILE);
@@ -174,6 +186,7 @@ pub fn create_in(
     undo.cgroup = Some(mgr);
     let mgr = undo.cgroup.as_deref().expect("just set");
     mgr.apply(&resources)?;
+    step(format_args!("cgroup made, resources applied"));
     crate::failpoint::hit("create.after-cgroup");
 
     let cfg = InitConfig {
@@ -191,12 +204,16 @@ pub fn create_in(
         state.pid = pid;
         let json = state.hook_json(Status::Creating);
         let h = spec.hooks().as_ref();
+        step(format_args!(
+            "init {pid} set up its mounts; prestart and createRuntime hooks"
+        ));
         hooks::run_phase(h, Phase::Prestart, json.as_bytes()).map_err(|e| e.to_string())?;
         hooks::run_phase(h, Phase::CreateRuntime, json.as_bytes()).map_err(|e| e.to_string())?;
         Ok(state.hook_json(Status::Created))
     };
     let spawned = k.spawner.spawn_init(&cfg, &mut run_create_hooks)?;
     let (pid, mut console) = (spawned.pid, spawned.console);
+    step(format_args!("init {pid} waits for start"));
     crate::failpoint::hit("create.after-spawn");
     if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
         crate::process::terminal::send_to_console_socket(path, master).map_err(|e| {
@@ -215,6 +232,7 @@ pub fn create_in(
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;
     }
+    step(format_args!("state saved (created, pid {pid})"));
     // Done: keep everything.
     undo.cgroup = None;
     undo.locked = None;

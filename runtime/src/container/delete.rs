@@ -35,7 +35,9 @@ pub fn delete_in(k: &Kernel, store: &Store, id: &str, force: bool) -> Result<(),
         k.cgroups.manager(&layout, None, id, None)?.destroy()?;
         return store.remove(locked);
     };
+    let step = |what: std::fmt::Arguments| super::trace::step("delete", id, what);
     let status = state.current_status_in(k.processes);
+    step(format_args!("status {status}, force {force}"));
     if matches!(status, Status::Running | Status::Paused) && !force {
         return Err(ContainerError::status(
             &state,
@@ -51,6 +53,7 @@ pub fn delete_in(k: &Kernel, store: &Store, id: &str, force: bool) -> Result<(),
         k.processes
             .kill_and_wait(state.pid, state.init_start_time, Duration::from_secs(10));
     }
+    step(format_args!("init {} gone", state.pid));
     crate::failpoint::hit("delete.after-kill");
     // Once the init is dead, the cgroup is normally empty: its pid namespace
     // died with it. Then removing the directories is all there is to do, with
@@ -61,8 +64,10 @@ pub fn delete_in(k: &Kernel, store: &Store, id: &str, force: bool) -> Result<(),
     if !mgr.remove_if_empty()? {
         mgr.destroy()?;
     }
+    step(format_args!("cgroup removed"));
     crate::failpoint::hit("delete.after-cgroup");
     store.remove(locked)?;
+    step(format_args!("state dir removed; poststop hooks"));
     if let Err(e) = hooks::run_phase(
         state.hooks.as_ref(),
         Phase::Poststop,

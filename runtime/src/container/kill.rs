@@ -101,7 +101,7 @@ pub fn kill_in(
         let mgr = match cgroup::of_state_in(k, &state) {
             Ok(m) => m,
             Err(e) if status == Status::Stopped => {
-                crate::cli::log::debug(&format!("kill --all of stopped {id}: {e}"));
+                super::trace::debug(&format!("kill --all of stopped {id}: {e}"));
                 return Ok(());
             }
             Err(e) => return Err(e),

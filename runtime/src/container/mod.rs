@@ -10,6 +10,7 @@ mod pause;
 mod start;
 pub mod state;
 pub mod store;
+pub mod trace;
 mod update;
 mod wait;
 
@@ -24,6 +25,7 @@ pub use pause::{pause, pause_in, pids, pids_or_none, resume, resume_in};
 pub use start::{start, start_in};
 pub use state::{ContainerState, Status};
 pub use store::{validate_id, Store};
+pub use trace::set_debug_sink;
 pub use update::{update, UpdateError};
 pub use wait::{run_foreground, RunOutcome};
 

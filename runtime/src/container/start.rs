@@ -30,7 +30,13 @@ pub fn start_in(k: &Kernel, store: &Store, id: &str) -> Result<ContainerState, C
         return Err(ContainerError::status(&state, status, msg));
     }
     let fifo_path = locked.dir.join(FIFO_FILE);
+    let step = |what: std::fmt::Arguments| super::trace::step("start", id, what);
+    step(format_args!(
+        "releasing init {} through the exec fifo",
+        state.pid
+    ));
     let release = k.spawner.release(&state, &fifo_path)?;
+    step(format_args!("released: {release:?}"));
     crate::failpoint::hit("start.after-release");
     let report = match release {
         Release::Started => Vec::new(),
@@ -53,6 +59,7 @@ pub fn start_in(k: &Kernel, store: &Store, id: &str) -> Result<ContainerState, C
     }
     state.status = Status::Running;
     store.save(&locked, &state)?;
+    step(format_args!("state saved (running); poststart hooks"));
     crate::failpoint::hit("start.after-save");
     drop(locked);
     // A failing poststart hook is a warning: the container runs on (runtime spec).

@@ -39,6 +39,7 @@ use oci_spec::runtime::LinuxResources;
 
 use super::{CgroupSystem, InitSpawner, Kernel, ProcStat, ProcessTable, Release};
 use crate::container::{ContainerError, ContainerState};
+use crate::process::message::InitError;
 use crate::process::{InitConfig, ProcessError, Spawned};
 use crate::rootfs::Mounter;
 
@@ -398,7 +399,7 @@ impl InitSpawner for Emulator {
         // Through the manager's trait, as the real init joins it.
         cfg.cgroup
             .add_process(pid)
-            .map_err(|e| undo(ProcessError::Init(format!("joining cgroup: {e}"))))?;
+            .map_err(|e| undo(ProcessError::Init(InitError::at("joining cgroup", e))))?;
         // The rootfs: every planned mount, with the flags and data parsed once.
         for m in &plan.mounts {
             let dest = crate::rootfs::secure_join(&plan.rootfs, m.mount.destination());
@@ -411,9 +412,9 @@ impl InitSpawner for Emulator {
                     m.opts.data_string().as_deref(),
                 )
                 .map_err(|e| {
-                    undo(ProcessError::Init(format!(
-                        "rootfs: mounting {}: {e}",
-                        dest.display()
+                    undo(ProcessError::Init(InitError::at(
+                        "rootfs",
+                        format!("mounting {}: {e}", dest.display()),
                     )))
                 })?;
         }

@@ -11,7 +11,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Gid, Uid};
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
-use super::message::{Channel, Msg};
+use super::message::{Channel, InitError, Msg};
 use super::user_process::{self, step};
 use super::InitConfig;
 use crate::hooks::{self, Phase};
@@ -37,7 +37,7 @@ pub(super) fn container_init(cfg: &InitConfig, in_unified: bool, ch: Channel) ->
 
 enum Never {}
 
-fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, String> {
+fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, InitError> {
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
@@ -106,7 +106,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     ch.send(&Msg::MountsReady).map_err(|e| e.to_string())?;
     let state = match ch.recv().map_err(|e| e.to_string())? {
         Msg::HooksDone { state } => state,
-        other => return Err(format!("unexpected message {other:?}")),
+        other => return Err(format!("unexpected message {other:?}").into()),
     };
     let hook_list = spec.hooks().as_ref();
     let hook_env = process.env().as_deref();
@@ -158,8 +158,8 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     // `start` reads the fifo to its end: it closes at our execve (close-on-exec),
     // or after we wrote why we failed. So start returns, and runs poststart,
     // only once the startContainer hooks ran and the program runs.
-    let tell_start = |e: String| {
-        let _ = nix::unistd::write(&started, e.as_bytes());
+    let tell_start = |e: InitError| {
+        let _ = nix::unistd::write(&started, e.to_string().as_bytes());
         e
     };
     step(
@@ -185,18 +185,18 @@ fn agent_path<'a>(cfg: &InitConfig<'a>) -> Option<&'a std::path::Path> {
 
 /// The ContainerProcessState for the seccomp agent, from the state JSON the
 /// hooks get (the container's host pid, status created).
-fn agent_message(cfg: &InitConfig, state: &str) -> Result<Vec<u8>, String> {
+fn agent_message(cfg: &InitConfig, state: &str) -> Result<Vec<u8>, InitError> {
     let st: oci_spec::runtime::State =
-        serde_json::from_str(state).map_err(|e| format!("linux.seccomp: state: {e}"))?;
+        serde_json::from_str(state).map_err(|e| InitError::at("linux.seccomp: state", e))?;
     let metadata =
         crate::spec::seccomp_of(&cfg.plan.spec).and_then(|s| s.listener_metadata().as_deref());
     crate::security::seccomp::listener_message(&st, metadata)
-        .map_err(|e| format!("linux.seccomp.listenerPath: {e}"))
+        .map_err(|e| InitError::at("linux.seccomp.listenerPath", e))
 }
 
 /// Enter every namespace the config names. In the single-clone case the new ones
 /// exist already (but the cgroup one); otherwise make them here, user first.
-fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
+fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), InitError> {
     let children_only = |t: Ns| matches!(t, Ns::Pid | Ns::Time);
     for j in cfg.plan.ns.join.iter().filter(|j| !children_only(j.typ)) {
         step("linux.namespaces", namespaces::join(j))?;
@@ -216,7 +216,7 @@ fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
         ch.send(&Msg::MapIds).map_err(|e| e.to_string())?;
         match ch.recv().map_err(|e| e.to_string())? {
             Msg::IdsMapped => {}
-            other => return Err(format!("unexpected message {other:?}")),
+            other => return Err(format!("unexpected message {other:?}").into()),
         }
         // Become the namespace's root (when mapped) for the rest of the setup.
         let _ = nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0));
@@ -255,7 +255,7 @@ fn set_domainname(name: &str) -> Result<(), std::io::Error> {
 }
 
 /// Block until `start` opens the fifo for reading, then tell it we are going.
-fn wait_for_start(fifo: &OwnedFd) -> Result<OwnedFd, String> {
+fn wait_for_start(fifo: &OwnedFd) -> Result<OwnedFd, InitError> {
     let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let fd = step(
         "exec fifo (is /proc mounted?)",

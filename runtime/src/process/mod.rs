@@ -40,7 +40,7 @@ pub enum ProcessError {
     Clone(nix::Error),
     /// The init reported a setup error.
     #[error("{0}")]
-    Init(String),
+    Init(message::InitError),
     #[error("container init exited during setup ({0})")]
     Died(String),
     #[error("{0}")]
@@ -279,9 +279,9 @@ fn drive(
             Msg::Ready => return Ok(()),
             Msg::Error(e) => return Err(ProcessError::Init(e)),
             Msg::IdsMapped | Msg::HooksDone { .. } | Msg::Console => {
-                return Err(ProcessError::Init(format!(
-                    "unexpected message {msg:?} from init"
-                )))
+                return Err(ProcessError::Init(
+                    format!("unexpected message {msg:?} from init").into(),
+                ))
             }
         }
     }
