@@ -242,6 +242,9 @@ fn config() -> ProptestConfig {
 
 #[test]
 fn lifecycle_sequences_match_the_model() {
+    if skip_without_root() {
+        return;
+    }
     let (mut bed, mark) = marked_bed(&["sh", "-c", SCRIPT]);
     bed.config["process"]["args"] = serde_json::json!(["sh", "-c", SCRIPT]);
     let mut runner = proptest::test_runner::TestRunner::new(config());
