@@ -124,3 +124,76 @@ pub fn compile_spec(bundle: PathBuf, mut spec: Spec) -> Result<ContainerPlan, Pl
         ns,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::mount::MsFlags;
+
+    fn bundle_with(mounts: serde_json::Value, scheduler: serde_json::Value) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("rootfs")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("data")).unwrap();
+        let mut c: serde_json::Value =
+            serde_json::from_str(super::super::default_spec_text()).unwrap();
+        c["mounts"] = mounts;
+        c["process"]["scheduler"] = scheduler;
+        std::fs::write(tmp.path().join("config.json"), c.to_string()).unwrap();
+        tmp
+    }
+
+    #[test]
+    fn mounts_and_the_scheduler_are_parsed_once_into_the_plan() {
+        let tmp = bundle_with(
+            serde_json::json!([
+                {"destination": "/data", "source": "data", "options": ["rbind", "ro", "rslave"]},
+                {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["nosuid", "mode=1777", "size=64k"]}
+            ]),
+            serde_json::json!({"policy": "SCHED_BATCH", "nice": 3}),
+        );
+        let plan = compile(tmp.path()).unwrap();
+        assert_eq!(plan.mounts.len(), 2);
+        let bind = &plan.mounts[0];
+        // A relative bind source is the bundle's, made absolute once.
+        assert_eq!(
+            bind.mount.source().as_deref(),
+            Some(plan.bundle.join("data").as_path())
+        );
+        assert_eq!(
+            plan.spec.mounts().as_ref().unwrap()[0].source(),
+            bind.mount.source()
+        );
+        assert!(bind
+            .opts
+            .flags
+            .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert_eq!(bind.opts.propagation, MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        let tmpfs = &plan.mounts[1];
+        assert_eq!(
+            tmpfs.opts.data_string().as_deref(),
+            Some("mode=1777,size=64k")
+        );
+        assert!(plan.process.sched.is_some());
+        assert_eq!(plan.rootfs, plan.bundle.join("rootfs"));
+    }
+
+    #[test]
+    fn errors_still_name_the_field() {
+        let tmp = bundle_with(
+            serde_json::json!([{"destination": "/x", "source": "missing", "options": ["bind"]}]),
+            serde_json::Value::Null,
+        );
+        let e = compile(tmp.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("mounts[0].source") && e.contains("/missing: no such file"),
+            "{e}"
+        );
+        let tmp = bundle_with(
+            serde_json::json!([]),
+            serde_json::json!({"policy": "SCHED_FIFO", "priority": 0}),
+        );
+        let e = compile(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("process.scheduler.priority"), "{e}");
+    }
+}

@@ -414,7 +414,8 @@ fn validate_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOptions>> {
                 SpecError::invalid(format!("{field}.source"), "a bind mount needs a source")
             })?;
             // Relative to the bundle (runtime-spec); `compile` makes it absolute.
-            if !bundle.join(src).exists() {
+            let src = bundle.join(src);
+            if !src.exists() {
                 return Err(SpecError::invalid(
                     format!("{field}.source"),
                     format!("{}: no such file or directory", src.display()),
