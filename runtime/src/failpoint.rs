@@ -63,8 +63,43 @@ fn armed() -> Option<&'static str> {
         .as_deref()
 }
 
+/// What [`observe`] registers.
+type Observer = Box<dyn FnMut(&str)>;
+
+std::thread_local! {
+    /// An in-process observer of this thread's failpoints (see [`observe`]).
+    static OBSERVER: std::cell::RefCell<Option<Observer>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Call `f` with the name of each failpoint this thread reaches, until the
+/// returned guard is dropped. For crash injection on the emulated kernel
+/// (runtime/tests/crash_emulated.rs): there `f` takes a snapshot of the state
+/// store and of the emulated kernel, which is what a SIGKILL at that point
+/// leaves behind; the operation itself goes on. Unset (the normal case), a
+/// failpoint costs one more thread-local read.
+pub fn observe(f: impl FnMut(&str) + 'static) -> Observing {
+    OBSERVER.with(|o| *o.borrow_mut() = Some(Box::new(f)));
+    Observing(())
+}
+
+/// Stops [`observe`] when dropped.
+#[must_use]
+pub struct Observing(());
+
+impl Drop for Observing {
+    fn drop(&mut self) {
+        OBSERVER.with(|o| *o.borrow_mut() = None);
+    }
+}
+
 /// SIGKILL this process if `BRIG_FAILPOINT` names `name`.
 pub fn hit(name: &str) {
+    OBSERVER.with(|o| {
+        if let Some(f) = o.borrow_mut().as_mut() {
+            f(name)
+        }
+    });
     if armed() == Some(name) {
         debug_assert!(
             POINTS.contains(&name) || NETWORK_POINTS.contains(&name),

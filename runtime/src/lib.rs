@@ -13,6 +13,7 @@ pub mod failpoint;
 pub mod features;
 pub mod hooks;
 pub mod image;
+pub mod kernel;
 pub mod namespaces;
 pub mod network;
 pub mod process;

@@ -111,6 +111,9 @@ fn one_winner(what: &str, outs: &[Output], why: &str) {
 
 #[test]
 fn sixteen_racing_creates_starts_and_deletes_have_one_winner_each() {
+    if skip_without_root() {
+        return;
+    }
     let (mut bed, mark) = marked_bed(&["sh", "-c", SCRIPT]);
     bed.config["process"]["args"] = serde_json::json!(["sh", "-c", SCRIPT]);
     let ctx = Ctx::new(&bed, &mark);
@@ -229,6 +232,9 @@ fn chaos(name: &str, ops: &'static [&'static str]) -> Vec<String> {
 
 #[test]
 fn sixteen_threads_of_random_operations_on_one_id() {
+    if skip_without_root() {
+        return;
+    }
     // No delete here: see the next test.
     let unclear = chaos(
         "no delete",
@@ -244,6 +250,9 @@ fn sixteen_threads_of_random_operations_on_one_id() {
 
 #[test]
 fn sixteen_threads_of_random_operations_with_deletes_on_one_id() {
+    if skip_without_root() {
+        return;
+    }
     let mut unclear = Vec::new();
     for _ in 0..env_count("BRIG_RACE_ROUNDS", 4) {
         unclear.extend(chaos(
@@ -261,6 +270,9 @@ fn sixteen_threads_of_random_operations_with_deletes_on_one_id() {
 
 #[test]
 fn a_hundred_containers_created_and_deleted_in_parallel_leave_nothing() {
+    if skip_without_root() {
+        return;
+    }
     const N: usize = 100;
     let (mut bed, mark) = marked_bed(&["sh", "-c", SCRIPT]);
     bed.config["process"]["args"] = serde_json::json!(["sh", "-c", SCRIPT]);

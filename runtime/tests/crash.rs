@@ -108,6 +108,9 @@ fn recover(bed: &Bed, mark: &str, id: &str, what: &str) -> String {
 
 #[test]
 fn every_failpoint_leaves_what_delete_force_clears() {
+    if skip_without_root() {
+        return;
+    }
     let (mut bed, mark) = marked_bed(&["sh", "-c", SCRIPT]);
     bed.config["process"]["args"] = serde_json::json!(["sh", "-c", SCRIPT]);
     let iters = env_count("BRIG_CRASH_ITERS", 1);
@@ -139,6 +142,9 @@ fn every_failpoint_leaves_what_delete_force_clears() {
 
 #[test]
 fn random_sigkill_during_create_start_delete() {
+    if skip_without_root() {
+        return;
+    }
     let (mut bed, mark) = marked_bed(&["sh", "-c", SCRIPT]);
     bed.config["process"]["args"] = serde_json::json!(["sh", "-c", SCRIPT]);
     let iters = env_count("BRIG_CRASH_ITERS", 8);
@@ -190,6 +196,9 @@ fn random_sigkill_during_create_start_delete() {
 /// file is what `pause` writes first) and asks that brig can still stop it.
 #[test]
 fn a_container_frozen_by_an_interrupted_pause_can_still_be_killed() {
+    if skip_without_root() {
+        return;
+    }
     let (mut bed, mark) = marked_bed(&["sleep", "1000"]);
     bed.config["process"]["args"] = serde_json::json!(["sleep", "1000"]);
     let id = unique_id("frozen");
@@ -216,6 +225,9 @@ fn a_container_frozen_by_an_interrupted_pause_can_still_be_killed() {
 /// exhaustion.rs's `a_start_on_a_full_root_is_recorded_as_what_happened`.
 #[test]
 fn a_start_killed_after_the_release_is_recorded_as_running() {
+    if skip_without_root() {
+        return;
+    }
     let (mut bed, mark) = marked_bed(&["sh", "-c", SCRIPT]);
     bed.config["process"]["args"] = serde_json::json!(["sh", "-c", SCRIPT]);
     let id = unique_id("fprel");

@@ -16,6 +16,9 @@ fn running(bed: &Bed) -> (String, i64) {
 
 #[test]
 fn exec_joins_every_namespace_of_the_init() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sleep", "1000"]);
     bed.config["linux"]["namespaces"]
         .as_array_mut()
@@ -54,6 +57,9 @@ fn exec_joins_every_namespace_of_the_init() {
 
 #[test]
 fn exec_returns_the_exit_status_and_takes_runc_flags() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let (id, _) = running(&bed);
     assert_eq!(
@@ -119,6 +125,9 @@ fn exec_returns_the_exit_status_and_takes_runc_flags() {
 
 #[test]
 fn exec_with_a_process_file() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let (id, _) = running(&bed);
     let p = bed.tmp.path().join("process.json");
@@ -135,6 +144,9 @@ fn exec_with_a_process_file() {
 
 #[test]
 fn exec_detached_writes_its_pid() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let (id, _) = running(&bed);
     let pf = bed.tmp.path().join("exec.pid");
@@ -162,6 +174,9 @@ fn exec_detached_writes_its_pid() {
 
 #[test]
 fn exec_into_paused_or_stopped_is_an_error() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let (id, _) = running(&bed);
     ok(&bed.brig(&["pause", &id]));
@@ -177,6 +192,9 @@ fn exec_into_paused_or_stopped_is_an_error() {
 
 #[test]
 fn container_cannot_open_the_runtime_binary_through_proc() {
+    if skip_without_root() {
+        return;
+    }
     // A created container's init is brig itself, waiting for `start`. A second
     // container sharing its pid namespace sees it as pid 1 and tries to reach
     // the brig binary through /proc/1/exe.

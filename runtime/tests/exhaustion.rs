@@ -98,11 +98,17 @@ fn full_root_leaves_existing_containers_alone(inodes: bool) {
 
 #[test]
 fn a_root_full_of_bytes_gives_a_clear_error_and_spares_existing_containers() {
+    if skip_without_root() {
+        return;
+    }
     full_root_leaves_existing_containers_alone(false);
 }
 
 #[test]
 fn a_root_full_of_inodes_gives_a_clear_error_and_spares_existing_containers() {
+    if skip_without_root() {
+        return;
+    }
     full_root_leaves_existing_containers_alone(true);
 }
 
@@ -111,6 +117,9 @@ fn a_root_full_of_inodes_gives_a_clear_error_and_spares_existing_containers() {
 /// exists") though `list` does not show it.
 #[test]
 fn a_create_that_cannot_write_its_first_state_leaves_no_state_dir() {
+    if skip_without_root() {
+        return;
+    }
     let SmallRoot { bed, mark, fs } = &small_root("size=256k");
     let id = unique_id("full-first");
     // The root exists (as after any earlier container), then fills up.
@@ -132,6 +141,9 @@ fn a_create_that_cannot_write_its_first_state_leaves_no_state_dir() {
 /// exec fifo is gone: a second start cannot succeed.
 #[test]
 fn a_start_on_a_full_root_is_recorded_as_what_happened() {
+    if skip_without_root() {
+        return;
+    }
     let SmallRoot { bed, mark, fs } = &small_root("size=256k");
     let id = unique_id("full-start");
     ok(&bed.create(&id));
@@ -156,6 +168,9 @@ fn a_start_on_a_full_root_is_recorded_as_what_happened() {
 
 #[test]
 fn a_container_filling_its_tmpfs_shm_and_volume_does_not_affect_brig() {
+    if skip_without_root() {
+        return;
+    }
     let (mut bed, mark) = marked_bed(&["sh", "-c", SCRIPT]);
     let volume = Tmpfs::mount("size=1m");
     let fill = "for f in /data/fill /vol/fill /dev/shm/fill; do \

@@ -15,6 +15,9 @@ fn run_sh(bed: &mut Bed, script: &str) -> String {
 
 #[test]
 fn pid_namespace_hides_the_host() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     let out = run_sh(&mut bed, "echo $$; ls /proc | grep -c '^[0-9]'");
     let lines: Vec<&str> = out.lines().collect();
@@ -26,6 +29,9 @@ fn pid_namespace_hides_the_host() {
 
 #[test]
 fn hostname_is_set_and_the_host_keeps_its_own() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     let before = nix::unistd::gethostname().unwrap();
     bed.config["hostname"] = json!("box1");
@@ -39,6 +45,9 @@ fn hostname_is_set_and_the_host_keeps_its_own() {
 
 #[test]
 fn network_namespace_has_only_lo() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     let out = run_sh(&mut bed, "ls /sys/class/net");
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["lo"]);
@@ -46,6 +55,9 @@ fn network_namespace_has_only_lo() {
 
 #[test]
 fn namespaces_differ_from_the_host_and_missing_ones_are_shared() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     // Drop the ipc namespace from the config: the container shares the host's.
     bed.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "network"}, {"type": "cgroup"}]);
@@ -75,6 +87,9 @@ fn namespaces_differ_from_the_host_and_missing_ones_are_shared() {
 
 #[test]
 fn cgroup_namespace_root_is_the_container_cgroup() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["linux"]["namespaces"]
         .as_array_mut()
@@ -88,6 +103,9 @@ fn cgroup_namespace_root_is_the_container_cgroup() {
 
 #[test]
 fn container_is_placed_in_its_cgroup() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("cg");
     ok(&bed.create(&id));
@@ -105,6 +123,9 @@ fn container_is_placed_in_its_cgroup() {
 
 #[test]
 fn join_a_namespace_by_path() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let a = unique_id("nsa");
     ok(&bed.create(&a));
@@ -135,6 +156,9 @@ fn join_a_namespace_by_path() {
 
 #[test]
 fn user_namespace_maps_ids() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["linux"]["namespaces"]
         .as_array_mut()
@@ -170,6 +194,9 @@ fn user_namespace_maps_ids() {
 
 #[test]
 fn readonly_bind_mount_and_readonly_root() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     let src = bed.tmp.path().join("shared");
     std::fs::create_dir(&src).unwrap();
@@ -190,6 +217,9 @@ fn readonly_bind_mount_and_readonly_root() {
 
 #[test]
 fn masked_and_readonly_paths() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     let rootfs = bed.bundle.join("rootfs");
     std::fs::write(rootfs.join("etc/secret"), "s3cret\n").unwrap();
@@ -220,6 +250,9 @@ fn masked_and_readonly_paths() {
 
 #[test]
 fn tmpfs_proc_sysfs_devpts_mqueue_and_cgroup_mounts() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     let out = run_sh(&mut bed, "cat /proc/self/mounts");
     for (dest, typ) in [
@@ -254,6 +287,9 @@ fn tmpfs_proc_sysfs_devpts_mqueue_and_cgroup_mounts() {
 
 #[test]
 fn default_devices_and_linux_devices() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438, "uid": 0, "gid": 0}]);
     bed.config["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]);
@@ -267,6 +303,9 @@ fn default_devices_and_linux_devices() {
 
 #[test]
 fn process_user_env_cwd_umask() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["process"]["user"] =
         json!({"uid": 65534, "gid": 65534, "additionalGids": [5, 7], "umask": 63});
@@ -278,6 +317,9 @@ fn process_user_env_cwd_umask() {
 
 #[test]
 fn capabilities_match_the_config() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     // runc's default: three caps in every set but inheritable.
     let out = run_sh(
@@ -309,6 +351,9 @@ fn capabilities_match_the_config() {
 
 #[test]
 fn unknown_capability_is_a_warning() {
+    if skip_without_root() {
+        return;
+    }
     // runtime-spec 1.1 (config.md, capabilities): log a warning for an unknown
     // capability and go on, as runc does (issue 14, E2).
     let mut bed = Bed::new(&["grep", "CapBnd", "/proc/self/status"]);
@@ -324,6 +369,9 @@ fn unknown_capability_is_a_warning() {
 
 #[test]
 fn rlimits_oom_score_adj_and_no_new_privs() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 2048, "soft": 1500}, {"type": "RLIMIT_NPROC", "hard": 500, "soft": 400}]);
     bed.config["process"]["oomScoreAdj"] = json!(123);
@@ -338,6 +386,9 @@ fn rlimits_oom_score_adj_and_no_new_privs() {
 
 #[test]
 fn sysctl_in_the_container_namespaces_only() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"});
     assert_eq!(
@@ -355,6 +406,9 @@ fn sysctl_in_the_container_namespaces_only() {
 
 #[test]
 fn preserve_fds_passes_extra_fds() {
+    if skip_without_root() {
+        return;
+    }
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     let mut bed = Bed::new(&[]);
@@ -400,6 +454,9 @@ fn preserve_fds_passes_extra_fds() {
 
 #[test]
 fn no_pivot_uses_chroot() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["process"]["args"] = json!([
         "sh",
@@ -421,6 +478,9 @@ fn no_pivot_uses_chroot() {
 
 #[test]
 fn time_namespace_offsets() {
+    if skip_without_root() {
+        return;
+    }
     if !std::path::Path::new("/proc/self/ns/time").exists() {
         eprintln!("skipped: no time namespaces on this kernel");
         return;
@@ -441,6 +501,9 @@ fn time_namespace_offsets() {
 
 #[test]
 fn hooks_run_in_spec_order_with_state_on_stdin() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     let log = bed.tmp.path().join("hooks.log");
     // The container's hooks (createContainer, startContainer) run inside it, so
@@ -484,6 +547,9 @@ fn hooks_run_in_spec_order_with_state_on_stdin() {
 
 #[test]
 fn hook_timeout_is_honoured() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     bed.config["hooks"] =
         json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
@@ -494,6 +560,9 @@ fn hook_timeout_is_honoured() {
 
 #[test]
 fn rootfs_and_mount_propagation() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["linux"]["rootfsPropagation"] = json!("rshared");
     let src = bed.tmp.path().join("prop");
@@ -510,6 +579,9 @@ fn rootfs_and_mount_propagation() {
 
 #[test]
 fn a_mount_inside_is_invisible_on_the_host() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     for set in ["bounding", "effective", "permitted"] {
         bed.config["process"]["capabilities"][set]
@@ -525,6 +597,9 @@ fn a_mount_inside_is_invisible_on_the_host() {
 
 #[test]
 fn failing_start_container_hook_fails_start_and_the_program_never_runs() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sh", "-c", "echo program-ran"]);
     bed.config["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-broke >&2; exit 9"]}]});
     let id = unique_id("schook");
@@ -541,6 +616,9 @@ fn failing_start_container_hook_fails_start_and_the_program_never_runs() {
 
 #[test]
 fn seccomp_profile_applies_to_the_container_and_its_execs() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[
         "sh",
         "-c",
@@ -606,6 +684,9 @@ fn seccomp_profile_applies_to_the_container_and_its_execs() {
 
 #[test]
 fn io_priority_and_scheduler() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 7});
     bed.config["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});

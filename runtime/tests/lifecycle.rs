@@ -8,6 +8,9 @@ use serde_json::json;
 
 #[test]
 fn create_start_kill_delete() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("life");
     ok(&bed.create(&id));
@@ -54,6 +57,9 @@ fn create_start_kill_delete() {
 
 #[test]
 fn kill_by_name_number_and_default() {
+    if skip_without_root() {
+        return;
+    }
     // PID 1 of a pid namespace ignores signals it has no handler for: trap them.
     let bed = Bed::new(&["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]);
     for (n, sig) in [
@@ -79,6 +85,9 @@ fn kill_by_name_number_and_default() {
 
 #[test]
 fn run_returns_the_exit_status() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["true"]);
     let out = bed.run(&unique_id("true"));
     assert_eq!(
@@ -115,6 +124,9 @@ fn run_returns_the_exit_status() {
 
 #[test]
 fn run_detached_and_pid_file() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     bed.write_config();
     let id = unique_id("detach");
@@ -148,6 +160,9 @@ fn run_detached_and_pid_file() {
 
 #[test]
 fn errors_name_the_argument_and_leave_nothing() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["true"]);
     bed.write_config();
     let b = bed.bundle.to_str().unwrap();
@@ -185,6 +200,9 @@ fn errors_name_the_argument_and_leave_nothing() {
 
 #[test]
 fn duplicate_id_is_refused_and_concurrent_creates_have_one_winner() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     bed.write_config();
     let id = unique_id("dup");
@@ -205,6 +223,9 @@ fn duplicate_id_is_refused_and_concurrent_creates_have_one_winner() {
 
 #[test]
 fn failed_create_leaves_no_trace_and_the_id_is_reusable() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     let id = unique_id("fail");
     // The program does not exist: the init reports it before `create` returns.
@@ -224,6 +245,9 @@ fn failed_create_leaves_no_trace_and_the_id_is_reusable() {
 
 #[test]
 fn state_survives_exit_and_pid_reuse() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("reuse");
     ok(&bed.create(&id));
@@ -244,6 +268,9 @@ fn state_survives_exit_and_pid_reuse() {
 
 #[test]
 fn list_formats() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let a = unique_id("lista");
     ok(&bed.create(&a));
@@ -265,6 +292,9 @@ fn list_formats() {
 
 #[test]
 fn spec_and_features() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["true"]);
     let dir = bed.tmp.path().join("specdir");
     std::fs::create_dir(&dir).unwrap();
@@ -286,6 +316,9 @@ fn spec_and_features() {
 
 #[test]
 fn unsupported_flags_are_refused() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["true"]);
     fails_with(&bed.brig(&["--systemd-cgroup", "list"]), "--systemd-cgroup");
     bed.write_config();
@@ -299,6 +332,9 @@ fn unsupported_flags_are_refused() {
 
 #[test]
 fn log_file_gets_json_errors() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["true"]);
     let log = bed.tmp.path().join("log.json");
     let out = bed.brig(&[
@@ -318,6 +354,9 @@ fn log_file_gets_json_errors() {
 
 #[test]
 fn pause_resume_and_ps() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sh", "-c", "sleep 1000 & sleep 1000"]);
     let id = unique_id("pause");
     ok(&bed.create(&id));
@@ -369,6 +408,9 @@ fn pause_resume_and_ps() {
 
 #[test]
 fn kill_all_signals_every_process_of_the_container() {
+    if skip_without_root() {
+        return;
+    }
     // Without a pid namespace, killing the init would leave its children: --all reaches them.
     let mut bed = Bed::new(&["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
     bed.config["linux"]["namespaces"] =
@@ -407,6 +449,9 @@ fn kill_all_signals_every_process_of_the_container() {
 
 #[test]
 fn debug_flag_logs_steps() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["true"]);
     let id = unique_id("debug");
     bed.write_config();
@@ -434,6 +479,9 @@ fn debug_flag_logs_steps() {
 
 #[test]
 fn a_reader_that_goes_away_is_not_an_error() {
+    if skip_without_root() {
+        return;
+    }
     // stdout is a pipe whose reader is already closed: every write gets EPIPE.
     let bed = Bed::new(&["true"]);
     let (r, w) = nix::unistd::pipe().unwrap();
@@ -458,6 +506,9 @@ fn a_reader_that_goes_away_is_not_an_error() {
 
 #[test]
 fn relative_cgroups_path_is_kept_from_create() {
+    if skip_without_root() {
+        return;
+    }
     use std::os::unix::process::CommandExt;
     // `create` runs in a cgroup of its own; a later `delete` from elsewhere must
     // still find the container's cgroup under it.
@@ -500,4 +551,57 @@ fn relative_cgroups_path_is_kept_from_create() {
     ok(&bed.brig(&["delete", &id]));
     let dir = parent.0.path_of("memory").unwrap().join("rel").join(&id);
     assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+/// `--debug` logs each step of create, start and delete (to stderr and the
+/// --log file), each line naming the operation and the container.
+#[test]
+fn debug_logs_each_step_of_create_start_and_delete() {
+    if skip_without_root() {
+        return;
+    }
+    let bed = Bed::new(&["sleep", "1000"]);
+    let id = unique_id("life-debug");
+    bed.write_config();
+    bed.track(&id);
+    let log = bed.root.with_file_name("debug.log");
+    let log_s = log.to_str().unwrap();
+    let bundle = bed.bundle.to_str().unwrap();
+    let quiet = |mut c: std::process::Command| {
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        assert!(c.status().unwrap().success(), "{c:?}");
+    };
+    quiet(bed.command(&["--debug", "--log", log_s, "create", "--bundle", bundle, &id]));
+    quiet(bed.command(&["--debug", "--log", log_s, "start", &id]));
+    quiet(bed.command(&["--debug", "--log", log_s, "delete", "--force", &id]));
+    let text = std::fs::read_to_string(&log).unwrap();
+    for want in [
+        format!("create {id}: config compiled"),
+        format!("create {id}: cgroup made"),
+        format!("create {id}: init "),
+        format!("create {id}: state saved (created"),
+        format!("start {id}: releasing init"),
+        format!("start {id}: state saved (running)"),
+        format!("delete {id}: status running"),
+        format!("delete {id}: cgroup removed"),
+        format!("delete {id}: state dir removed"),
+    ] {
+        assert!(text.contains(&want), "--debug log lacks {want:?}:\n{text}");
+    }
+    // Without --debug, no step is logged.
+    let id2 = unique_id("life-quiet");
+    bed.track(&id2);
+    let log2 = bed.root.with_file_name("quiet.log");
+    quiet(bed.command(&[
+        "--log",
+        log2.to_str().unwrap(),
+        "create",
+        "--bundle",
+        bundle,
+        &id2,
+    ]));
+    quiet(bed.command(&["delete", "--force", &id2]));
+    let text2 = std::fs::read_to_string(&log2).unwrap_or_default();
+    assert!(!text2.contains("config compiled"), "{text2}");
 }

@@ -13,6 +13,9 @@ fn stderr(out: &std::process::Output) -> String {
 /// which containerd's shim reads as "already gone"; `kill --all` succeeds.
 #[test]
 fn kill_of_a_stopped_container_answers_as_runc() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["true"]);
     let id = unique_id("lifed-killstop");
     ok(&bed.create(&id));
@@ -40,6 +43,9 @@ fn kill_of_a_stopped_container_answers_as_runc() {
 /// spelling of a signal runc accepts works, and a few more (RTMIN+N).
 #[test]
 fn kill_zero_probes_and_every_runc_signal_spelling_works() {
+    if skip_without_root() {
+        return;
+    }
     // PID 1 ignores signals it has no handler for: none of these kill it.
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("lifed-kill0");
@@ -91,6 +97,9 @@ fn kill_zero_probes_and_every_runc_signal_spelling_works() {
 /// "exec.fifo: No such process" (what containerd saw in 6 of 70 runs).
 #[test]
 fn start_of_a_container_that_exits_at_once_succeeds() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sh", "-c", "echo ran; exit 3"]);
     let id = unique_id("lifed-race");
     ok(&bed.create(&id));
@@ -193,6 +202,9 @@ fn run_refused_in(bed: &mut Bed, id: &str, cgroups_path: &str, needle: &str) {
 
 #[test]
 fn a_frozen_v1_cgroup_is_refused_at_once() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     let name = format!("lifed-fz1-{}", std::process::id());
     let cg = HandCgroup::new(&name, &["freezer"]);
@@ -222,6 +234,9 @@ fn a_frozen_v1_cgroup_is_refused_at_once() {
 
 #[test]
 fn a_frozen_cgroup2_cgroup_is_refused_at_once() {
+    if skip_without_root() {
+        return;
+    }
     // The cgroup2 side of this hybrid host (or the whole tree on a v2 host).
     let unified = if std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
         "unified"
@@ -243,6 +258,9 @@ fn a_frozen_cgroup2_cgroup_is_refused_at_once() {
 
 #[test]
 fn a_cgroup_that_already_has_processes_is_refused() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     let name = format!("lifed-busy-{}", std::process::id());
     let mut cg = HandCgroup::new(&name, &["freezer"]);
@@ -272,6 +290,9 @@ fn a_cgroup_that_already_has_processes_is_refused() {
 /// arguments passed through, and an empty answer for a stopped container.
 #[test]
 fn ps_formats_and_arguments_as_runc() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("lifed-ps");
     ok(&bed.create(&id));
@@ -314,6 +335,9 @@ fn ps_formats_and_arguments_as_runc() {
 /// resume, as runc); without it, exec is refused.
 #[test]
 fn exec_ignore_paused() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("lifed-ipause");
     ok(&bed.create(&id));
@@ -356,6 +380,9 @@ fn exec_ignore_paused() {
 /// container's cgroup; a missing one or a path out of it is refused.
 #[test]
 fn exec_in_a_sub_cgroup() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("lifed-subcg");
     ok(&bed.create(&id));
@@ -409,6 +436,9 @@ fn exec_in_a_sub_cgroup() {
 /// own errors exit 1, and exec's 255 (as runc: the program's status is exec's).
 #[test]
 fn run_keep_version_and_exit_codes() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sh", "-c", "exit 7"]);
     let id = unique_id("lifed-keep");
     bed.write_config();
@@ -474,6 +504,9 @@ fn run_keep_version_and_exit_codes() {
 /// JSON line `{"level":"error","msg":...,"time":...}`.
 #[test]
 fn errors_carry_runc_words_exit_codes_and_json_log_lines() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("lifed-words");
     let log = bed.tmp.path().join("log.json");
@@ -547,6 +580,9 @@ fn errors_carry_runc_words_exit_codes_and_json_log_lines() {
 /// container must reach that child.
 #[test]
 fn kill_all_of_a_stopped_container_reaches_what_is_left_in_its_cgroup() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sh", "-c", "sleep 1000 & echo $! > /tmp/child; exit 0"]);
     let ns: Vec<serde_json::Value> = bed.config["linux"]["namespaces"]
         .as_array()
@@ -594,6 +630,9 @@ fn kill_all_of_a_stopped_container_reaches_what_is_left_in_its_cgroup() {
 /// exit code is what `run` reports, not an error of `start`.
 #[test]
 fn run_of_a_program_that_exits_during_start_reports_its_code() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sh", "-c", "echo ran; exit 3"]);
     let id = unique_id("lifed-runrace");
     bed.write_config();

@@ -26,128 +26,19 @@
 //!   it stops at once.
 
 mod common;
+mod oracle;
 mod robust;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
+use oracle::*;
 use proptest::prelude::*;
 use robust::*;
 
 /// The container's program: trap TERM, say it is ready, and wait.
 const SCRIPT: &str = "trap 'exit 0' TERM; echo ready; sleep 1000 & wait";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sig {
-    Term,
-    Kill,
-    Usr1,
-}
-
-impl Sig {
-    fn arg(self) -> &'static str {
-        match self {
-            Sig::Term => "TERM",
-            Sig::Kill => "KILL",
-            Sig::Usr1 => "USR1",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Create,
-    Start,
-    Kill(Sig),
-    /// `kill --all KILL`.
-    KillAll,
-    Pause,
-    Resume,
-    Exec,
-    Delete,
-    DeleteForce,
-    State,
-}
-
-/// The model's state of the one container of a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum M {
-    Absent,
-    Created,
-    Running,
-    /// `dies`: a TERM or KILL is pending in the frozen init.
-    Paused {
-        dies: bool,
-    },
-    Stopped,
-}
-
-impl M {
-    fn status(self) -> Option<&'static str> {
-        match self {
-            M::Absent => None,
-            M::Created => Some("created"),
-            M::Running => Some("running"),
-            M::Paused { .. } => Some("paused"),
-            M::Stopped => Some("stopped"),
-        }
-    }
-}
-
-/// What an operation must give: success, or an error whose text holds this.
-type Expect = Result<(), &'static str>;
-
-const MISSING: &str = "does not exist";
-
-/// The model: the result of `op` in `m`, and the state after it.
-fn step(m: M, op: Op) -> (Expect, M) {
-    use M::*;
-    if m == Absent && !matches!(op, Op::Create | Op::DeleteForce) {
-        return (Err(MISSING), Absent);
-    }
-    match (op, m) {
-        (Op::Create, Absent) => (Ok(()), Created),
-        (Op::Create, _) => (Err("already exists"), m),
-        (Op::Start, Created) => (Ok(()), Running),
-        (Op::Start, _) => (Err("only a created container can be started"), m),
-        (Op::Kill(_), Stopped) => (Err("container not running"), m),
-        (Op::KillAll, Stopped) => (Ok(()), m),
-        (Op::KillAll, _) => (Ok(()), Stopped),
-        (Op::Kill(Sig::Kill), Created | Running) => (Ok(()), Stopped),
-        (Op::Kill(Sig::Term), Running) => (Ok(()), Stopped),
-        (Op::Kill(Sig::Kill), Paused { .. }) => (Ok(()), Stopped),
-        (Op::Kill(Sig::Term), Paused { .. }) => (Ok(()), Paused { dies: true }),
-        (Op::Kill(_), _) => (Ok(()), m),
-        (Op::Pause, Running) => (Ok(()), Paused { dies: false }),
-        (Op::Pause, _) => (Err("only a running container can be paused"), m),
-        (Op::Resume, Paused { dies }) => (Ok(()), if dies { Stopped } else { Running }),
-        (Op::Resume, _) => (Err("only a paused container can be resumed"), m),
-        (Op::Exec, Created | Running) => (Ok(()), m),
-        (Op::Exec, Paused { .. }) => (Err("resume it first"), m),
-        (Op::Exec, _) => (Err("exec needs a running container"), m),
-        (Op::Delete, Created | Stopped) => (Ok(()), Absent),
-        (Op::Delete, _) => (Err("use delete --force"), m),
-        (Op::DeleteForce, _) => (Ok(()), Absent),
-        (Op::State, _) => (Ok(()), m),
-    }
-}
-
-fn op_strategy() -> impl Strategy<Value = Op> {
-    let sig = prop_oneof![Just(Sig::Term), Just(Sig::Kill), Just(Sig::Usr1)];
-    prop_oneof![
-        4 => Just(Op::Create),
-        4 => Just(Op::Start),
-        2 => sig.prop_map(Op::Kill),
-        1 => Just(Op::KillAll),
-        2 => Just(Op::Pause),
-        2 => Just(Op::Resume),
-        1 => Just(Op::Exec),
-        1 => Just(Op::Delete),
-        1 => Just(Op::DeleteForce),
-        1 => Just(Op::State),
-    ]
-}
 
 /// Force-deletes the case's container however the case ends.
 struct Case<'a> {
@@ -351,6 +242,9 @@ fn config() -> ProptestConfig {
 
 #[test]
 fn lifecycle_sequences_match_the_model() {
+    if skip_without_root() {
+        return;
+    }
     let (mut bed, mark) = marked_bed(&["sh", "-c", SCRIPT]);
     bed.config["process"]["args"] = serde_json::json!(["sh", "-c", SCRIPT]);
     let mut runner = proptest::test_runner::TestRunner::new(config());

@@ -128,6 +128,9 @@ fn hook_lines(bed: &Bed, out: &std::path::Path) -> String {
 
 #[test]
 fn no_inherited_fd_reaches_a_hook_or_the_container() {
+    if skip_without_root() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("hooks.out");
     let bed = fd_bed(&out);
@@ -158,6 +161,9 @@ fn no_inherited_fd_reaches_a_hook_or_the_container() {
 
 #[test]
 fn preserved_fds_reach_the_container_but_no_hook() {
+    if skip_without_root() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("hooks.out");
     let bed = fd_bed(&out);
@@ -183,6 +189,9 @@ fn preserved_fds_reach_the_container_but_no_hook() {
 
 #[test]
 fn no_inherited_fd_reaches_an_exec_process() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "100"]);
     let id = unique_id("proc-xfd");
     ok(&bed.brig_run_detached(&id));
@@ -227,6 +236,9 @@ impl Detached for Bed {
 
 #[test]
 fn a_hook_writing_more_than_a_pipe_holds_does_not_hang_create() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     bed.config["hooks"] = json!({
         "prestart": [hook("/bin/sh", "head -c 300000 /dev/zero; head -c 300000 /dev/zero >&2; exit 0")],
@@ -239,6 +251,9 @@ fn a_hook_writing_more_than_a_pipe_holds_does_not_hang_create() {
 
 #[test]
 fn a_failing_chatty_hook_reports_its_stderr_and_its_timeout_holds() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     bed.config["hooks"] = json!({
         "prestart": [hook("/bin/sh", "head -c 300000 /dev/zero; echo hook-says-no >&2; exit 3")],
@@ -260,6 +275,9 @@ fn a_failing_chatty_hook_reports_its_stderr_and_its_timeout_holds() {
 
 #[test]
 fn a_hook_whose_child_keeps_its_pipes_does_not_hang_create() {
+    if skip_without_root() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let pidfile = tmp.path().join("bg.pid");
     let mut bed = Bed::new(&["true"]);
@@ -296,6 +314,9 @@ fn a_hook_whose_child_keeps_its_pipes_does_not_hang_create() {
 
 #[test]
 fn hooks_without_env_get_the_runtimes_environment() {
+    if skip_without_root() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let o = tmp.path().display();
     let mut bed = Bed::new(&["true"]);
@@ -334,6 +355,9 @@ fn hooks_without_env_get_the_runtimes_environment() {
 
 #[test]
 fn home_comes_from_the_containers_passwd() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sh", "-c", "echo HOME=$HOME"]);
     std::fs::write(
         bed.bundle.join("rootfs/etc/passwd"),
@@ -394,6 +418,9 @@ const NET_BIND_SERVICE: u64 = 1 << 10;
 
 #[test]
 fn inheritable_caps_need_not_be_permitted() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["cat", "/proc/self/status"]);
     for nnp in [true, false] {
         bed.config["process"]["noNewPrivileges"] = json!(nnp);
@@ -416,6 +443,9 @@ fn inheritable_caps_need_not_be_permitted() {
 
 #[test]
 fn unknown_capabilities_are_a_warning() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["cat", "/proc/self/status"]);
     bed.config["process"]["capabilities"] = json!({
         "bounding": ["CAP_KILL", "CAP_FOO"],
@@ -493,6 +523,9 @@ const DENIED: &[&str] = &[
 
 #[test]
 fn a_profile_denying_what_brig_used_after_loading_does_not_stop_the_program() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["echo", "ran"]);
     for nnp in [false, true] {
         for uid in [0, 1000] {
@@ -523,6 +556,9 @@ fn a_profile_denying_what_brig_used_after_loading_does_not_stop_the_program() {
 
 #[test]
 fn the_same_in_a_user_namespace() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["echo", "ran"]);
     in_userns(&mut bed);
     for nnp in [false, true] {
@@ -539,6 +575,9 @@ fn the_same_in_a_user_namespace() {
 
 #[test]
 fn without_no_new_privs_no_cap_leaks_from_the_seccomp_load() {
+    if skip_without_root() {
+        return;
+    }
     // CAP_SYS_ADMIN is kept until the execve for the load; the program must not have it.
     let mut bed = Bed::new(&["cat", "/proc/self/status"]);
     bed.config["process"]["noNewPrivileges"] = json!(false);
@@ -562,6 +601,9 @@ fn without_no_new_privs_no_cap_leaks_from_the_seccomp_load() {
 
 #[test]
 fn architectures_always_include_the_native_one_and_skip_foreign_ones() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sh", "-c", "mkdir /tmp/d 2>&1; echo survived"]);
     for arches in [
         json!(["SCMP_ARCH_X86"]),
@@ -672,6 +714,9 @@ fn continuing_agent(
 
 #[test]
 fn notify_on_syscalls_brig_uses_does_not_hang() {
+    if skip_without_root() {
+        return;
+    }
     use std::sync::atomic::{AtomicBool, Ordering};
     let tmp = tempfile::tempdir().unwrap();
     let sock = tmp.path().join("agent.sock");
@@ -755,6 +800,9 @@ fn notify_round(
 
 #[test]
 fn the_terminal_belongs_to_the_containers_user() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sh", "-c", "stat -c %u:%g $(tty)"]);
     bed.config["process"]["terminal"] = json!(true);
     bed.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});

@@ -220,6 +220,9 @@ fn release(fifo: &Path) {
 
 #[test]
 fn memory_oom_kills_the_container_not_its_sibling_and_events_reports_it() {
+    if skip_without_root() {
+        return;
+    }
     let sib = Bed::new(&["sleep", "1000"]);
     let sib_id = unique_id("oom-sib");
     ok(&sib.create(&sib_id));
@@ -299,6 +302,9 @@ fn memory_oom_kills_the_container_not_its_sibling_and_events_reports_it() {
 
 #[test]
 fn pids_limit_stops_a_fork_loop() {
+    if skip_without_root() {
+        return;
+    }
     // The inner shell forks until the kernel refuses; the init survives to
     // report it and then waits.
     let mut bed = Bed::new(&[
@@ -333,6 +339,9 @@ fn pids_limit_stops_a_fork_loop() {
 
 #[test]
 fn cpu_quota_throttles_a_busy_loop() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sh", "-c", "while :; do :; done"]);
     bed.config["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000});
     let id = unique_id("cpu");
@@ -355,6 +364,9 @@ fn cpu_quota_throttles_a_busy_loop() {
 
 #[test]
 fn cpuset_pins_the_container() {
+    if skip_without_root() {
+        return;
+    }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let last = (cpus - 1).to_string();
     for pin in ["0", last.as_str()] {
@@ -375,6 +387,9 @@ fn cpuset_pins_the_container() {
 
 #[test]
 fn update_raises_and_lowers_limits_of_a_running_container() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sleep", "1000"]);
     bed.config["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
     bed.config["linux"]["resources"]["pids"] = json!({"limit": 100});
@@ -483,6 +498,9 @@ fn update_raises_and_lowers_limits_of_a_running_container() {
 
 #[test]
 fn invalid_updates_name_the_flag_and_change_nothing() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sleep", "1000"]);
     bed.config["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
     bed.config["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000});
@@ -557,6 +575,9 @@ fn invalid_updates_name_the_flag_and_change_nothing() {
 
 #[test]
 fn events_stats_and_the_stream_ending_with_the_container() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sh", "-c", "sleep 1000 & exec sleep 1000"]);
     let id = unique_id("ev");
     ok(&bed.create(&id));
@@ -625,6 +646,9 @@ fn events_stats_and_the_stream_ending_with_the_container() {
 
 #[test]
 fn pause_stops_a_counter_and_resume_restarts_it() {
+    if skip_without_root() {
+        return;
+    }
     let counter = "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; done";
     let paused = Bed::new(&["sh", "-c", counter]);
     let running = Bed::new(&["sh", "-c", counter]);
@@ -668,6 +692,9 @@ fn pause_stops_a_counter_and_resume_restarts_it() {
 
 #[test]
 fn delete_force_of_a_paused_container_leaves_no_cgroup() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sh", "-c", "sleep 1000 & exec sleep 1000"]);
     let id = unique_id("pdel");
     ok(&bed.create(&id));
@@ -713,6 +740,9 @@ fn nest_a_host_process(dirs: &[(Vec<String>, PathBuf)]) -> mpsc::Receiver<ExitSt
 
 #[test]
 fn delete_removes_child_cgroups_and_their_processes() {
+    if skip_without_root() {
+        return;
+    }
     for force in [true, false] {
         let bed = Bed::new(&["sleep", "1000"]);
         let id = unique_id("nest");

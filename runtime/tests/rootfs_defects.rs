@@ -94,6 +94,9 @@ fn deny_all_but_kmsg_read(bed: &mut Bed) {
 /// config allows /dev/kmsg read-only: writing it is refused, as in runc and crun.
 #[test]
 fn linux_devices_do_not_widen_the_device_cgroup() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     deny_all_but_kmsg_read(&mut bed);
     sh(
@@ -117,6 +120,9 @@ fn linux_devices_do_not_widen_the_device_cgroup() {
 /// S1, exec: a process exec'd into the container meets the same rules.
 #[test]
 fn linux_devices_do_not_widen_the_device_cgroup_for_exec() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sleep", "100"]);
     deny_all_but_kmsg_read(&mut bed);
     let id = unique_id("rootfs-s1x");
@@ -142,6 +148,9 @@ fn linux_devices_do_not_widen_the_device_cgroup_for_exec() {
 /// FIFOs) and is made under a deny-all config.
 #[test]
 fn a_fifo_in_linux_devices_needs_no_device_rule() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["linux"]["devices"] =
         json!([{"path": "/dev/myfifo", "type": "p", "major": 0, "minor": 0}]);
@@ -155,6 +164,9 @@ fn a_fifo_in_linux_devices_needs_no_device_rule() {
 /// E3. The spec lets a device live anywhere in the container.
 #[test]
 fn a_device_outside_dev_is_created_with_its_parents() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["linux"]["devices"] =
         json!([{"path": "/opt/devs/mynull", "type": "c", "major": 1, "minor": 3}]);
@@ -218,6 +230,9 @@ fn a_relative_mount_destination_is_under_root() {
 /// past every masked path. With pivot_root as a control.
 #[test]
 fn no_pivot_leaves_no_fully_visible_proc() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     add_caps(&mut bed, &["CAP_SETFCAP"]);
     for (flags, fs) in [("-mrpf", "proc"), ("-mrnf", "sysfs")] {
@@ -313,6 +328,9 @@ fn user_namespaced(bed: &mut Bed) {
 /// user namespace cannot walk there, so the source is opened from the host side.
 #[test]
 fn userns_bind_source_under_a_root_only_directory() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     user_namespaced(&mut bed);
     let hidden = tempfile::Builder::new()
@@ -348,6 +366,9 @@ fn userns_bind_source_under_a_root_only_directory() {
 /// reports the same field if the source goes away after validation).
 #[test]
 fn userns_missing_bind_source_is_refused_by_name() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     user_namespaced(&mut bed);
     let missing = bed.tmp.path().join("no-such-dir");
@@ -364,6 +385,9 @@ fn userns_missing_bind_source_is_refused_by_name() {
 /// the caller's working directory, as in runc and crun.
 #[test]
 fn relative_bind_source_is_relative_to_the_bundle() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["cat", "/data/f"]);
     std::fs::create_dir(bed.bundle.join("data")).unwrap();
     std::fs::write(bed.bundle.join("data/f"), "in the bundle\n").unwrap();
@@ -379,6 +403,9 @@ fn relative_bind_source_is_relative_to_the_bundle() {
 /// U4. A missing cwd is made before the root turns read-only.
 #[test]
 fn missing_cwd_with_a_readonly_root() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["root"]["readonly"] = json!(true);
     bed.config["process"]["cwd"] = json!("/work/dir");
@@ -392,6 +419,9 @@ fn missing_cwd_with_a_readonly_root() {
 /// /dev turns read-only last.
 #[test]
 fn readonly_dev_tmpfs() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     for m in mounts(&mut bed).iter_mut() {
         if m["destination"] == "/dev" {
@@ -409,6 +439,9 @@ fn readonly_dev_tmpfs() {
 /// U5 sibling: any read-only mount that later mounts go under.
 #[test]
 fn readonly_mount_with_mounts_under_it() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     mounts(&mut bed).push(
         json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}),
@@ -429,6 +462,9 @@ fn readonly_mount_with_mounts_under_it() {
 /// directory. The run fails instead, naming the mount.
 #[test]
 fn readonly_bind_mount_never_gets_a_mount_point_written_into_the_host() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     let src = bed.tmp.path().join("hostdir");
     std::fs::create_dir(&src).unwrap();
@@ -454,6 +490,9 @@ fn readonly_bind_mount_never_gets_a_mount_point_written_into_the_host() {
 /// leaves the submounts writable.
 #[test]
 fn recursive_readonly_bind_mount() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     let src = bed.tmp.path().join("tree");
     std::fs::create_dir(&src).unwrap();
@@ -479,6 +518,9 @@ fn recursive_readonly_bind_mount() {
 /// U6: `brig features` lists the recursive options.
 #[test]
 fn features_list_recursive_options() {
+    if skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&[]);
     let f: Value = serde_json::from_str(&ok(&bed.brig(&["features"]))).unwrap();
     let opts = f["mountOptions"].as_array().unwrap();
@@ -513,6 +555,9 @@ fn features_list_recursive_options() {
 /// starts with what the rootfs had there, and writes stay in the tmpfs.
 #[test]
 fn tmpfs_copyup() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     let etc = bed.bundle.join("rootfs/etc");
     std::fs::create_dir_all(etc.join("sub")).unwrap();
@@ -536,6 +581,9 @@ fn tmpfs_copyup() {
 /// the field named, instead of going to the kernel as filesystem data.
 #[test]
 fn unsupported_extension_options_are_refused_by_name() {
+    if skip_without_root() {
+        return;
+    }
     for opt in ["copy-symlink", "idmap", "src-nofollow"] {
         let mut bed = Bed::new(&["true"]);
         mounts(&mut bed).push(json!({"destination": "/x", "type": "tmpfs",
@@ -557,6 +605,9 @@ fn unsupported_extension_options_are_refused_by_name() {
 /// in runc and crun), while the host's still reach the container.
 #[test]
 fn rshared_bind_mount_propagates_both_ways() {
+    if skip_without_root() {
+        return;
+    }
     // Unset (runc's default, rslave): host to container only.
     for prop in ["rshared", "shared", ""] {
         let mut bed = Bed::new(&[]);

@@ -20,6 +20,9 @@ fn terminal_bed(args: &[&str]) -> Bed {
 
 #[test]
 fn run_relays_the_terminal() {
+    if skip_without_root() {
+        return;
+    }
     let bed = terminal_bed(&[
         "sh",
         "-c",
@@ -51,6 +54,9 @@ fn run_relays_the_terminal() {
 
 #[test]
 fn console_socket_receives_a_working_pty() {
+    if skip_without_root() {
+        return;
+    }
     let bed = terminal_bed(&["sh"]);
     let sock = bed.tmp.path().join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
@@ -104,6 +110,9 @@ fn console_socket_receives_a_working_pty() {
 
 #[test]
 fn terminal_without_a_socket_or_socket_without_terminal_is_refused() {
+    if skip_without_root() {
+        return;
+    }
     let bed = terminal_bed(&["sh"]);
     let id = unique_id("notty");
     fails_with(&bed.create(&id), "process.terminal");

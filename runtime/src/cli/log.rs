@@ -24,6 +24,9 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) {
             .map_err(|e| eprintln!("brig: --log {}: {e}", p.display()))
             .ok()
     });
+    if debug {
+        crate::container::set_debug_sink(self::debug);
+    }
     let _ = LOGGER.set(Logger {
         file: file.map(Mutex::new),
         json: format == LogFormat::Json,

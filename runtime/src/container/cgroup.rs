@@ -8,23 +8,27 @@ use brig_cgroups::{CgroupManager, Layout};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
 
 use super::{ContainerError, ContainerState};
+use crate::kernel::Kernel;
 use crate::rootfs::CgroupMount;
 
 /// The manager for a new container. A relative cgroupsPath is taken from our own
 /// cgroups; their text is returned so that the state can keep it.
 pub fn manager(
+    k: &Kernel,
     layout: &Layout,
     cgroups_path: Option<&Path>,
     id: &str,
 ) -> Result<(Box<dyn CgroupManager>, Option<String>), ContainerError> {
     match cgroups_path {
         Some(p) if p.is_relative() => {
-            let own = std::fs::read_to_string("/proc/self/cgroup")
+            let own = k
+                .cgroups
+                .own_cgroups()
                 .map_err(|e| ContainerError::io(Path::new("/proc/self/cgroup"), e))?;
-            let mgr = brig_cgroups::manager_for_process(layout, Some(p), id, &own)?;
+            let mgr = k.cgroups.manager(layout, Some(p), id, Some(&own))?;
             Ok((mgr, Some(own)))
         }
-        p => Ok((brig_cgroups::manager_for(layout, p, id)?, None)),
+        p => Ok((k.cgroups.manager(layout, p, id, None)?, None)),
     }
 }
 
@@ -32,12 +36,18 @@ pub fn manager(
 /// cgroupsPath resolves against the cgroups of the `create` that made it, which
 /// the state recorded, not against whoever runs this command.
 pub fn of_state(state: &ContainerState) -> Result<Box<dyn CgroupManager>, ContainerError> {
-    let layout = brig_cgroups::detect_layout()?;
+    of_state_in(&crate::kernel::LINUX, state)
+}
+
+/// [`of_state`] on the given kernel.
+pub fn of_state_in(
+    k: &Kernel,
+    state: &ContainerState,
+) -> Result<Box<dyn CgroupManager>, ContainerError> {
+    let layout = k.cgroups.layout()?;
     let path = state.cgroups_path.as_deref();
-    Ok(match &state.creator_cgroups {
-        Some(text) => brig_cgroups::manager_for_process(&layout, path, &state.id, text)?,
-        None => brig_cgroups::manager_for(&layout, path, &state.id)?,
-    })
+    Ok(k.cgroups
+        .manager(&layout, path, &state.id, state.creator_cgroups.as_deref())?)
 }
 
 fn rule(

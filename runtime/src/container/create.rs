@@ -12,8 +12,8 @@ use super::state::{ContainerState, Status};
 use super::store::{Locked, Store, FIFO_FILE};
 use super::{write_atomic, ContainerError};
 use crate::hooks::{self, Phase};
-use crate::namespaces::NsPlan;
-use crate::process::{spawn_init, InitConfig};
+use crate::kernel::Kernel;
+use crate::process::InitConfig;
 use crate::spec;
 
 #[derive(Debug, Clone, Default)]
@@ -90,16 +90,32 @@ impl Drop for Undo<'_> {
 }
 
 pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, ContainerError> {
+    create_in(&crate::kernel::LINUX, store, id, opts)
+}
+
+/// [`create`] on the given kernel.
+pub fn create_in(
+    k: &Kernel,
+    store: &Store,
+    id: &str,
+    opts: &CreateOptions,
+) -> Result<Created, ContainerError> {
     // Everything that can be checked is checked before anything exists.
     super::validate_id(id)?;
-    let (bundle, spec) = spec::load_bundle(&opts.bundle)?;
-    spec::validate(&spec, &bundle)?;
-    check_terminal(&spec, opts)?;
-    let seccomp = spec::compile_seccomp(spec::seccomp_of(&spec))?;
-    let layout = brig_cgroups::detect_layout()?;
-    let resources = cgroup::resources(&spec);
-    brig_cgroups::validate_resources(&layout, &resources)?;
-    let ns = NsPlan::from_spec(&spec)?;
+    let step = |what: std::fmt::Arguments| super::trace::step("create", id, what);
+    let plan = spec::compile(&opts.bundle)?;
+    step(format_args!(
+        "config compiled: {} mounts, namespaces {:?}, seccomp {}",
+        plan.mounts.len(),
+        plan.ns.new,
+        if plan.seccomp.is_some() { "yes" } else { "no" }
+    ));
+    let (bundle, spec) = (&plan.bundle, &plan.spec);
+    check_terminal(spec, opts)?;
+    let layout = k.cgroups.layout()?;
+    let resources = cgroup::resources(spec);
+    k.cgroups.validate(&layout, &resources)?;
+    let ns = &plan.ns;
     if !ns.has(LinuxNamespaceType::Mount) {
         return Err(spec::SpecError::invalid(
             "linux.namespaces",
@@ -108,11 +124,11 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         .into());
     }
     // Before anything exists: a missing source fails here, leaving nothing.
-    let bind_trees = open_bind_sources(&spec, &ns)?;
+    let bind_trees = open_bind_sources(&plan)?;
     let linux = spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().clone());
-    let (mgr, creator_cgroups) = cgroup::manager(&layout, cgroups_path.as_deref(), id)?;
-    let rootfs = spec::rootfs_of(&bundle, &spec);
+    let (mgr, creator_cgroups) = cgroup::manager(k, &layout, cgroups_path.as_deref(), id)?;
+    let rootfs = plan.rootfs.clone();
 
     let locked = store.create_locked(id)?;
     // After the id is taken (a duplicate id says so, whatever its cgroup
@@ -121,6 +137,10 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         let _ = store.remove(locked);
         return Err(e);
     }
+    step(format_args!(
+        "state dir {} made and locked",
+        locked.dir.display()
+    ));
     crate::failpoint::hit("create.after-mkdir");
     let mut undo = Undo {
         store,
@@ -142,7 +162,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         creator_cgroups,
         hooks: spec.hooks().clone(),
         own_pid_ns: ns.creates(LinuxNamespaceType::Pid),
-        seccomp: spec::seccomp_of(&spec).cloned(),
+        seccomp: spec::seccomp_of(spec).cloned(),
     };
     // Recorded before the cgroup exists, so that delete --force after a crash
     // here knows what to clean up.
@@ -151,6 +171,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     // Held by the guard first: a failed first write removes the directory too.
     let locked = &*undo.locked.insert(locked);
     store.save(locked, &state)?;
+    step(format_args!("state saved (creating)"));
     crate::failpoint::hit("create.after-state");
 
     let fifo = dir.join(FIFO_FILE);
@@ -165,31 +186,34 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     undo.cgroup = Some(mgr);
     let mgr = undo.cgroup.as_deref().expect("just set");
     mgr.apply(&resources)?;
+    step(format_args!("cgroup made, resources applied"));
     crate::failpoint::hit("create.after-cgroup");
 
     let cfg = InitConfig {
-        spec: &spec,
-        rootfs,
+        plan: &plan,
         cgroup_mounts: cgroup::cgroup_mounts(&layout, mgr),
-        ns,
         cgroup: mgr,
+        mounter: k.mounter,
         fifo,
         bind_trees,
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         close_fds: vec![lock_fd],
-        seccomp,
     };
     let mut run_create_hooks = |pid: i32| -> Result<String, String> {
         state.pid = pid;
         let json = state.hook_json(Status::Creating);
         let h = spec.hooks().as_ref();
+        step(format_args!(
+            "init {pid} set up its mounts; prestart and createRuntime hooks"
+        ));
         hooks::run_phase(h, Phase::Prestart, json.as_bytes()).map_err(|e| e.to_string())?;
         hooks::run_phase(h, Phase::CreateRuntime, json.as_bytes()).map_err(|e| e.to_string())?;
         Ok(state.hook_json(Status::Created))
     };
-    let spawned = spawn_init(&cfg, &mut run_create_hooks)?;
+    let spawned = k.spawner.spawn_init(&cfg, &mut run_create_hooks)?;
     let (pid, mut console) = (spawned.pid, spawned.console);
+    step(format_args!("init {pid} waits for start"));
     crate::failpoint::hit("create.after-spawn");
     if let (Some(path), Some(master)) = (&opts.console_socket, &console) {
         crate::process::terminal::send_to_console_socket(path, master).map_err(|e| {
@@ -200,16 +224,15 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
 
     state.pid = pid;
     state.status = Status::Created;
-    state.init_start_time = crate::sys::proc_stat(pid)
-        .map(|s| s.start_time)
-        .ok_or_else(|| {
-            ContainerError::Other(format!("container init {pid} vanished after setup"))
-        })?;
+    state.init_start_time = k.processes.stat(pid).map(|s| s.start_time).ok_or_else(|| {
+        ContainerError::Other(format!("container init {pid} vanished after setup"))
+    })?;
     let locked = undo.locked.as_ref().expect("held");
     store.save(locked, &state)?;
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;
     }
+    step(format_args!("state saved (created, pid {pid})"));
     // Done: keep everything.
     undo.cgroup = None;
     undo.locked = None;
@@ -225,16 +248,14 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
 /// sources on the host side). The container's root may not be able to reach a
 /// source under a directory only host root can enter. Elsewhere: none.
 fn open_bind_sources(
-    spec: &spec::Spec,
-    ns: &NsPlan,
+    plan: &spec::ContainerPlan,
 ) -> Result<Vec<Option<std::os::fd::OwnedFd>>, ContainerError> {
-    if !ns.has(LinuxNamespaceType::User) {
+    if !plan.ns.has(LinuxNamespaceType::User) {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let opts = crate::rootfs::parse_options(m.options().as_deref().unwrap_or(&[]))
-            .unwrap_or_else(|_| crate::rootfs::parse_options(&[]).expect("no options"));
+    for (i, planned) in plan.mounts.iter().enumerate() {
+        let (m, opts) = (&planned.mount, &planned.opts);
         let tree = match m.source() {
             Some(src) if opts.is_bind() => Some(
                 crate::sys::open_tree_clone(src, opts.flags.contains(nix::mount::MsFlags::MS_REC))

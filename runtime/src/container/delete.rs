@@ -3,15 +3,18 @@
 
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
-
 use super::state::Status;
 use super::store::Store;
 use super::{cgroup, ContainerError};
 use crate::hooks::{self, Phase};
+use crate::kernel::Kernel;
 
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError> {
+    delete_in(&crate::kernel::LINUX, store, id, force)
+}
+
+/// [`delete`] on the given kernel.
+pub fn delete_in(k: &Kernel, store: &Store, id: &str, force: bool) -> Result<(), ContainerError> {
     if force {
         store.remove_stale_creating(id);
     }
@@ -28,11 +31,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
     };
     let Some(state) = state else {
         // No record of a cgroupsPath: the default one is all we can clean.
-        let layout = brig_cgroups::detect_layout()?;
-        brig_cgroups::manager_for(&layout, None, id)?.destroy()?;
+        let layout = k.cgroups.layout()?;
+        k.cgroups.manager(&layout, None, id, None)?.destroy()?;
         return store.remove(locked);
     };
-    let status = state.current_status();
+    let step = |what: std::fmt::Arguments| super::trace::step("delete", id, what);
+    let status = state.current_status_in(k.processes);
+    step(format_args!("status {status}, force {force}"));
     if matches!(status, Status::Running | Status::Paused) && !force {
         return Err(ContainerError::status(
             &state,
@@ -40,16 +45,15 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
             "cannot delete a container that is not stopped (stop it first, or use delete --force)",
         ));
     }
-    let mgr = cgroup::of_state(&state)?;
+    let mgr = cgroup::of_state_in(k, &state)?;
     if status != Status::Stopped {
         // Frozen tasks do not die of SIGKILL until thawed. Thaw whatever the
         // record says: a pause or resume may have been interrupted.
         mgr.thaw()?;
-        if let Ok(fd) = crate::sys::pidfd_open(state.pid) {
-            let _ = nix::sys::signal::kill(Pid::from_raw(state.pid), Signal::SIGKILL);
-            let _ = crate::sys::wait_pidfd(&fd, Some(Duration::from_secs(10)));
-        }
+        k.processes
+            .kill_and_wait(state.pid, state.init_start_time, Duration::from_secs(10));
     }
+    step(format_args!("init {} gone", state.pid));
     crate::failpoint::hit("delete.after-kill");
     // Once the init is dead, the cgroup is normally empty: its pid namespace
     // died with it. Then removing the directories is all there is to do, with
@@ -60,8 +64,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
     if !mgr.remove_if_empty()? {
         mgr.destroy()?;
     }
+    step(format_args!("cgroup removed"));
     crate::failpoint::hit("delete.after-cgroup");
     store.remove(locked)?;
+    step(format_args!("state dir removed; poststop hooks"));
     if let Err(e) = hooks::run_phase(
         state.hooks.as_ref(),
         Phase::Poststop,

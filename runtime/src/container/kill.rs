@@ -1,10 +1,9 @@
 //! `kill`: send a signal to the init, or with `all` to every process in the cgroup.
 
-use std::os::fd::AsRawFd;
-
 use super::state::Status;
 use super::store::Store;
 use super::{cgroup, ContainerError};
+use crate::kernel::Kernel;
 
 /// What runc says of a container with no process to signal. containerd's shim
 /// (`checkKillError`) and podman match this text to tell "already gone" from
@@ -81,17 +80,28 @@ pub fn parse_signal(s: &str) -> Result<i32, String> {
 /// `kill --all` succeeds, signalling whatever is still in the cgroup: with a
 /// shared pid namespace, the init's children outlive it there.
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<(), ContainerError> {
+    kill_in(&crate::kernel::LINUX, store, id, sig, all)
+}
+
+/// [`kill`] on the given kernel.
+pub fn kill_in(
+    k: &Kernel,
+    store: &Store,
+    id: &str,
+    sig: i32,
+    all: bool,
+) -> Result<(), ContainerError> {
     let locked = store.lock(id)?;
     let state = store.load(&locked, id)?;
-    let status = state.current_status();
+    let status = state.current_status_in(k.processes);
     if status == Status::Stopped && !all {
         return Err(ContainerError::status(&state, status, NOT_RUNNING));
     }
     if all {
-        let mgr = match cgroup::of_state(&state) {
+        let mgr = match cgroup::of_state_in(k, &state) {
             Ok(m) => m,
             Err(e) if status == Status::Stopped => {
-                crate::cli::log::debug(&format!("kill --all of stopped {id}: {e}"));
+                super::trace::debug(&format!("kill --all of stopped {id}: {e}"));
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -104,32 +114,15 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<(), Containe
         };
         for pid in pids {
             // A process may exit between the listing and the signal.
-            // SAFETY: kill(2) with integer arguments.
-            let _ = unsafe { libc::kill(pid, sig) };
+            let _ = k.processes.signal(pid, sig);
         }
         thaw_for_kill(mgr.as_ref(), sig)?;
         return Ok(());
     }
-    // Through a pidfd opened while the init is known to be ours (its start
-    // time matched), so that a pid reused in between is never signalled.
-    let pidfd = crate::sys::pidfd_open(state.pid);
-    let alive = state.init_alive();
-    let pidfd = match pidfd {
-        Ok(fd) if alive => fd,
-        _ => return Err(ContainerError::status(&state, Status::Stopped, NOT_RUNNING)),
-    };
-    // SAFETY: pidfd_send_signal(2) on a pidfd we own, no siginfo, no flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = k
+        .processes
+        .signal_init(state.pid, state.init_start_time, sig)
+    {
         // Exited since the check above: what runc says of a stopped container.
         if e.raw_os_error() == Some(libc::ESRCH) {
             return Err(ContainerError::status(&state, Status::Stopped, NOT_RUNNING));
@@ -139,7 +132,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<(), Containe
             state.pid
         )));
     }
-    if let Ok(mgr) = cgroup::of_state(&state) {
+    if let Ok(mgr) = cgroup::of_state_in(k, &state) {
         thaw_for_kill(mgr.as_ref(), sig)?;
     }
     Ok(())

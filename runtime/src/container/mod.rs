@@ -10,20 +10,22 @@ mod pause;
 mod start;
 pub mod state;
 pub mod store;
+pub mod trace;
 mod update;
 mod wait;
 
 use std::path::{Path, PathBuf};
 
-pub use create::{create, CreateOptions, Created};
-pub use delete::delete;
+pub use create::{create, create_in, CreateOptions, Created};
+pub use delete::{delete, delete_in};
 pub use events::{stats, watch as watch_events, Event, EventKind};
 pub use exec::{base_process, exec, ExecOptions};
-pub use kill::{kill, parse_signal};
-pub use pause::{pause, pids, pids_or_none, resume};
-pub use start::start;
+pub use kill::{kill, kill_in, parse_signal};
+pub use pause::{pause, pause_in, pids, pids_or_none, resume, resume_in};
+pub use start::{start, start_in};
 pub use state::{ContainerState, Status};
 pub use store::{validate_id, Store};
+pub use trace::set_debug_sink;
 pub use update::{update, UpdateError};
 pub use wait::{run_foreground, RunOutcome};
 
@@ -54,6 +56,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
     #[error(transparent)]
+    Plan(#[from] crate::spec::PlanError),
+    #[error(transparent)]
     Cgroup(#[from] brig_cgroups::CgroupError),
     #[error(transparent)]
     Ns(#[from] crate::namespaces::NsError),
@@ -80,6 +84,15 @@ impl ContainerError {
             msg: msg.to_string(),
         }
     }
+}
+
+/// `state`: the OCI state document of `id`, on the given kernel.
+pub fn state_in(
+    k: &crate::kernel::Kernel,
+    store: &Store,
+    id: &str,
+) -> Result<serde_json::Value, ContainerError> {
+    Ok(store.peek(id)?.oci_json_in(k.processes))
 }
 
 /// The state of a container that has processes, or an error saying it has none.

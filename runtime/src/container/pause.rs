@@ -4,19 +4,30 @@
 use super::state::Status;
 use super::store::Store;
 use super::{cgroup, ContainerError};
+use crate::kernel::Kernel;
 
 pub fn pause(store: &Store, id: &str) -> Result<(), ContainerError> {
-    set_frozen(store, id, true)
+    set_frozen(&crate::kernel::LINUX, store, id, true)
 }
 
 pub fn resume(store: &Store, id: &str) -> Result<(), ContainerError> {
-    set_frozen(store, id, false)
+    set_frozen(&crate::kernel::LINUX, store, id, false)
 }
 
-fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<(), ContainerError> {
+/// [`pause`] on the given kernel.
+pub fn pause_in(k: &Kernel, store: &Store, id: &str) -> Result<(), ContainerError> {
+    set_frozen(k, store, id, true)
+}
+
+/// [`resume`] on the given kernel.
+pub fn resume_in(k: &Kernel, store: &Store, id: &str) -> Result<(), ContainerError> {
+    set_frozen(k, store, id, false)
+}
+
+fn set_frozen(k: &Kernel, store: &Store, id: &str, frozen: bool) -> Result<(), ContainerError> {
     let locked = store.lock(id)?;
     let mut state = store.load(&locked, id)?;
-    let status = state.current_status();
+    let status = state.current_status_in(k.processes);
     let (from, to) = if frozen {
         (Status::Running, Status::Paused)
     } else {
@@ -30,7 +41,7 @@ fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<(), ContainerErro
         };
         return Err(ContainerError::status(&state, status, msg));
     }
-    let mgr = cgroup::of_state(&state)?;
+    let mgr = cgroup::of_state_in(k, &state)?;
     // Pausing records `paused` before it freezes, so that a pause killed in
     // between leaves a record that resume and delete --force both handle (a
     // frozen container recorded as running would not be thawed by delete).

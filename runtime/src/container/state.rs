@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use oci_spec::runtime::Hooks;
 use serde::{Deserialize, Serialize};
 
-use crate::sys::proc_stat;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -68,12 +66,17 @@ impl ContainerState {
     /// The status now: the recorded one, unless the init is gone (exited, a zombie,
     /// or its pid reused by another process), which makes it stopped.
     pub fn current_status(&self) -> Status {
+        self.current_status_in(crate::kernel::LINUX.processes)
+    }
+
+    /// [`Self::current_status`] on the given kernel.
+    pub fn current_status_in(&self, procs: &dyn crate::kernel::ProcessTable) -> Status {
         match self.status {
             Status::Stopped => Status::Stopped,
             // A record left in `creating` by a create that was killed: nothing runs.
             Status::Creating if self.pid <= 0 => Status::Stopped,
             s => {
-                if self.init_alive() {
+                if self.init_alive_in(procs) {
                     s
                 } else {
                     Status::Stopped
@@ -83,10 +86,15 @@ impl ContainerState {
     }
 
     pub fn init_alive(&self) -> bool {
+        self.init_alive_in(crate::kernel::LINUX.processes)
+    }
+
+    /// [`Self::init_alive`] on the given kernel.
+    pub fn init_alive_in(&self, procs: &dyn crate::kernel::ProcessTable) -> bool {
         if self.pid <= 0 {
             return false;
         }
-        match proc_stat(self.pid) {
+        match procs.stat(self.pid) {
             Some(st) => st.start_time == self.init_start_time && st.state != 'Z' && st.state != 'X',
             None => false,
         }
@@ -94,7 +102,12 @@ impl ContainerState {
 
     /// The OCI state document, as `brig state` prints it (the runc shape).
     pub fn oci_json(&self) -> serde_json::Value {
-        let status = self.current_status();
+        self.oci_json_in(crate::kernel::LINUX.processes)
+    }
+
+    /// [`Self::oci_json`] on the given kernel.
+    pub fn oci_json_in(&self, procs: &dyn crate::kernel::ProcessTable) -> serde_json::Value {
+        let status = self.current_status_in(procs);
         serde_json::json!({
             "ociVersion": self.oci_version,
             "id": self.id,

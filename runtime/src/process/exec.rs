@@ -1,6 +1,7 @@
 //! `exec`: a new process in every namespace and the cgroup of a running
 //! container's init, with its own process attributes.
 
+use super::message::InitError;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
@@ -124,7 +125,9 @@ pub fn spawn_exec(cfg: &ExecConfig) -> Result<super::Spawned, ProcessError> {
                 return Err(ProcessError::Init(e));
             }
             Ok((other, _)) => {
-                return Err(ProcessError::Init(format!("unexpected message {other:?}")))
+                return Err(ProcessError::Init(
+                    format!("unexpected message {other:?}").into(),
+                ))
             }
             Err(e) => return Err(e.into()),
         }
@@ -138,7 +141,7 @@ fn exec_child(
     in_unified: bool,
     nss: &[JoinNs],
     ch: &Channel,
-) -> Result<Never, String> {
+) -> Result<Never, InitError> {
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
@@ -192,7 +195,8 @@ fn exec_child(
             cfg.process.user().uid(),
         )?;
     }
-    let prepared = user_process::prepare(cfg.process)?;
+    let compiled = crate::spec::compile_process(cfg.process).map_err(|e| e.to_string())?;
+    let prepared = user_process::prepare(cfg.process, &compiled)?;
     user_process::set_credentials(cfg.process, cfg.seccomp.as_ref())?;
     Err(user_process::exec(
         &prepared,

@@ -11,12 +11,12 @@ use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Gid, Uid};
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
-use super::message::{Channel, Msg};
+use super::message::{Channel, InitError, Msg};
 use super::user_process::{self, step};
 use super::InitConfig;
 use crate::hooks::{self, Phase};
 use crate::namespaces;
-use crate::rootfs::{self, LinuxMounter, RootfsPlan};
+use crate::rootfs::{self, RootfsPlan};
 use crate::security;
 
 /// Never returns: the init either execs the user process or exits after
@@ -37,7 +37,7 @@ pub(super) fn container_init(cfg: &InitConfig, in_unified: bool, ch: Channel) ->
 
 enum Never {}
 
-fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, String> {
+fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, InitError> {
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
@@ -50,7 +50,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     step("prctl", nix::sys::prctl::set_dumpable(false))?;
     // Die with the parent while it drives the setup.
     step("prctl", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
-    let spec = cfg.spec;
+    let spec = &cfg.plan.spec;
     let process = spec.process().as_ref().ok_or("process: missing")?;
     // A SCMP_ACT_NOTIFY listener goes straight from here to the seccomp agent,
     // right before the execve (see user_process::exec). Its socket is reached
@@ -82,16 +82,17 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
         step("domainname", set_domainname(d))?;
     }
 
-    let mounter = LinuxMounter;
+    let mounter = cfg.mounter;
     let plan = RootfsPlan {
         spec,
-        rootfs: &cfg.rootfs,
+        mounts: &cfg.plan.mounts,
+        rootfs: &cfg.plan.rootfs,
         cgroups: &cfg.cgroup_mounts,
-        mount_cgroupfs: cfg.ns.has(Ns::Cgroup) && !cfg.ns.has(Ns::User),
-        bind_devices: cfg.ns.has(Ns::User),
+        mount_cgroupfs: cfg.plan.ns.has(Ns::Cgroup) && !cfg.plan.ns.has(Ns::User),
+        bind_devices: cfg.plan.ns.has(Ns::User),
         bind_trees: &cfg.bind_trees,
     };
-    step("rootfs", rootfs::prepare(&mounter, &plan))?;
+    step("rootfs", rootfs::prepare(mounter, &plan))?;
     for fd in cfg.bind_trees.iter().flatten() {
         let _ = nix::unistd::close(fd.as_raw_fd());
     }
@@ -105,7 +106,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     ch.send(&Msg::MountsReady).map_err(|e| e.to_string())?;
     let state = match ch.recv().map_err(|e| e.to_string())? {
         Msg::HooksDone { state } => state,
-        other => return Err(format!("unexpected message {other:?}")),
+        other => return Err(format!("unexpected message {other:?}").into()),
     };
     let hook_list = spec.hooks().as_ref();
     let hook_env = process.env().as_deref();
@@ -121,7 +122,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
 
     step(
         "pivot_root",
-        rootfs::pivot(&mounter, &cfg.rootfs, cfg.no_pivot),
+        rootfs::pivot(mounter, &cfg.plan.rootfs, cfg.no_pivot),
     )?;
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         for (k, v) in sysctl {
@@ -129,7 +130,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
             step(&format!("linux.sysctl.{k}"), std::fs::write(&path, v))?;
         }
     }
-    step("rootfs", rootfs::finish(&mounter, spec))?;
+    step("rootfs", rootfs::finish(mounter, spec))?;
     if process.terminal().unwrap_or(false) {
         super::terminal::setup_in_container(
             ch,
@@ -139,7 +140,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
         )?;
     }
 
-    let prepared = user_process::prepare(process)?;
+    let prepared = user_process::prepare(process, &cfg.plan.process)?;
     let agent = match agent_sock {
         Some(sock) => Some(user_process::Agent {
             sock,
@@ -147,7 +148,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
         }),
         None => None,
     };
-    user_process::set_credentials(process, cfg.seccomp.as_ref())?;
+    user_process::set_credentials(process, cfg.plan.seccomp.as_ref())?;
 
     // From here the parent is gone (create returned): errors go to stderr,
     // and to `start` through the fifo.
@@ -157,8 +158,8 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     // `start` reads the fifo to its end: it closes at our execve (close-on-exec),
     // or after we wrote why we failed. So start returns, and runs poststart,
     // only once the startContainer hooks ran and the program runs.
-    let tell_start = |e: String| {
-        let _ = nix::unistd::write(&started, e.as_bytes());
+    let tell_start = |e: InitError| {
+        let _ = nix::unistd::write(&started, e.to_string().as_bytes());
         e
     };
     step(
@@ -169,44 +170,45 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
     Err(tell_start(user_process::exec(
         &prepared,
         cfg.preserve_fds,
-        cfg.seccomp.as_ref(),
+        cfg.plan.seccomp.as_ref(),
         agent.as_ref(),
     )))
 }
 
 /// linux.seccomp.listenerPath, when the filter has a SCMP_ACT_NOTIFY rule.
 fn agent_path<'a>(cfg: &InitConfig<'a>) -> Option<&'a std::path::Path> {
-    cfg.seccomp.as_ref().filter(|p| p.has_listener())?;
-    crate::spec::seccomp_of(cfg.spec)?
+    cfg.plan.seccomp.as_ref().filter(|p| p.has_listener())?;
+    crate::spec::seccomp_of(&cfg.plan.spec)?
         .listener_path()
         .as_deref()
 }
 
 /// The ContainerProcessState for the seccomp agent, from the state JSON the
 /// hooks get (the container's host pid, status created).
-fn agent_message(cfg: &InitConfig, state: &str) -> Result<Vec<u8>, String> {
+fn agent_message(cfg: &InitConfig, state: &str) -> Result<Vec<u8>, InitError> {
     let st: oci_spec::runtime::State =
-        serde_json::from_str(state).map_err(|e| format!("linux.seccomp: state: {e}"))?;
-    let metadata = crate::spec::seccomp_of(cfg.spec).and_then(|s| s.listener_metadata().as_deref());
+        serde_json::from_str(state).map_err(|e| InitError::at("linux.seccomp: state", e))?;
+    let metadata =
+        crate::spec::seccomp_of(&cfg.plan.spec).and_then(|s| s.listener_metadata().as_deref());
     crate::security::seccomp::listener_message(&st, metadata)
-        .map_err(|e| format!("linux.seccomp.listenerPath: {e}"))
+        .map_err(|e| InitError::at("linux.seccomp.listenerPath", e))
 }
 
 /// Enter every namespace the config names. In the single-clone case the new ones
 /// exist already (but the cgroup one); otherwise make them here, user first.
-fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
+fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), InitError> {
     let children_only = |t: Ns| matches!(t, Ns::Pid | Ns::Time);
-    for j in cfg.ns.join.iter().filter(|j| !children_only(j.typ)) {
+    for j in cfg.plan.ns.join.iter().filter(|j| !children_only(j.typ)) {
         step("linux.namespaces", namespaces::join(j))?;
     }
     let cgroup = namespaces::clone_flag(Ns::Cgroup);
     if cfg.single_clone() {
-        if cfg.ns.creates(Ns::Cgroup) {
+        if cfg.plan.ns.creates(Ns::Cgroup) {
             step("linux.namespaces", namespaces::unshare(cgroup))?;
         }
         return Ok(());
     }
-    if cfg.ns.creates(Ns::User) {
+    if cfg.plan.ns.creates(Ns::User) {
         step(
             "linux.namespaces",
             namespaces::unshare(CloneFlags::CLONE_NEWUSER),
@@ -214,15 +216,15 @@ fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
         ch.send(&Msg::MapIds).map_err(|e| e.to_string())?;
         match ch.recv().map_err(|e| e.to_string())? {
             Msg::IdsMapped => {}
-            other => return Err(format!("unexpected message {other:?}")),
+            other => return Err(format!("unexpected message {other:?}").into()),
         }
         // Become the namespace's root (when mapped) for the rest of the setup.
         let _ = nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0));
         let _ = nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0));
     }
-    let rest = cfg.ns.new & !(CloneFlags::CLONE_NEWUSER | namespaces::clone_flag(Ns::Time));
+    let rest = cfg.plan.ns.new & !(CloneFlags::CLONE_NEWUSER | namespaces::clone_flag(Ns::Time));
     step("linux.namespaces", namespaces::unshare(rest))?;
-    if cfg.ns.creates(Ns::Pid) {
+    if cfg.plan.ns.creates(Ns::Pid) {
         // unshare(CLONE_NEWPID) only moves our children: fork the real init.
         // SAFETY: single-threaded process.
         match step("fork", unsafe { nix::unistd::fork() })? {
@@ -253,7 +255,7 @@ fn set_domainname(name: &str) -> Result<(), std::io::Error> {
 }
 
 /// Block until `start` opens the fifo for reading, then tell it we are going.
-fn wait_for_start(fifo: &OwnedFd) -> Result<OwnedFd, String> {
+fn wait_for_start(fifo: &OwnedFd) -> Result<OwnedFd, InitError> {
     let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let fd = step(
         "exec fifo (is /proc mounted?)",

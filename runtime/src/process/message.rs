@@ -10,6 +10,85 @@ use nix::sys::socket::{
 };
 use serde::{Deserialize, Serialize};
 
+/// Why the container init (or an exec'd process) failed before its execve:
+/// the step it was at, the config field that step applies when there is one,
+/// the errno when the kernel refused, and the message. Sent to the parent as
+/// is; its text (`step: message`) is what brig prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitError {
+    /// The step (`pivot_root`, `joining cgroup`) or the config field it
+    /// applies (`process.cwd`, `linux.sysctl.net.ipv4.ip_forward`). Empty
+    /// when the message says it all.
+    pub step: String,
+    /// The config.json field the step is about, when it is about one.
+    pub field: Option<String>,
+    /// The errno of the refused system call, when there is one.
+    pub errno: Option<i32>,
+    pub msg: String,
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.step.is_empty() {
+            f.write_str(&self.msg)
+        } else {
+            write!(f, "{}: {}", self.step, self.msg)
+        }
+    }
+}
+
+impl std::error::Error for InitError {}
+
+/// The config fields a step name may be: the top-level keys the init applies.
+const FIELD_PREFIXES: &[&str] = &[
+    "process.",
+    "linux.",
+    "hostname",
+    "domainname",
+    "mounts[",
+    "root.",
+];
+
+impl InitError {
+    /// The error of `step`, from the error `e` of what it called.
+    pub fn at<E: std::fmt::Display + 'static>(step: &str, e: E) -> Self {
+        let any: &dyn std::any::Any = &e;
+        let errno = any
+            .downcast_ref::<nix::Error>()
+            .map(|n| *n as i32)
+            .or_else(|| {
+                any.downcast_ref::<std::io::Error>()
+                    .and_then(|e| e.raw_os_error())
+            });
+        InitError {
+            step: step.to_string(),
+            field: FIELD_PREFIXES
+                .iter()
+                .any(|p| step.starts_with(p))
+                .then(|| step.split(':').next().unwrap_or(step).to_string()),
+            errno,
+            msg: e.to_string(),
+        }
+    }
+}
+
+impl From<String> for InitError {
+    fn from(msg: String) -> Self {
+        InitError {
+            step: String::new(),
+            field: None,
+            errno: None,
+            msg,
+        }
+    }
+}
+
+impl From<&str> for InitError {
+    fn from(msg: &str) -> Self {
+        msg.to_string().into()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
     /// init → parent: I made a user namespace; write my uid and gid maps.
@@ -28,7 +107,7 @@ pub enum Msg {
     /// init → parent: the master of the container's terminal rides along (SCM_RIGHTS).
     Console,
     /// init → parent: setup failed.
-    Error(String),
+    Error(InitError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +205,32 @@ impl Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn init_errors_carry_step_field_and_errno_across_the_socket() {
+        let e = InitError::at("process.cwd", nix::Error::ENOENT);
+        assert_eq!(e.step, "process.cwd");
+        assert_eq!(e.field.as_deref(), Some("process.cwd"));
+        assert_eq!(e.errno, Some(libc::ENOENT));
+        // The text is what brig printed before errors were typed.
+        assert_eq!(
+            e.to_string(),
+            format!("process.cwd: {}", nix::Error::ENOENT)
+        );
+        let io = InitError::at(
+            "pivot_root",
+            std::io::Error::from_raw_os_error(libc::EINVAL),
+        );
+        assert_eq!((io.field, io.errno), (None, Some(libc::EINVAL)));
+        let term = InitError::at("process.terminal: grantpt", "no");
+        assert_eq!(term.field.as_deref(), Some("process.terminal"));
+        assert_eq!(term.errno, None);
+        let plain = InitError::from("process: missing");
+        assert_eq!(plain.to_string(), "process: missing");
+        let (a, b) = channel().unwrap();
+        a.send(&Msg::Error(e.clone())).unwrap();
+        assert_eq!(b.recv().unwrap(), Msg::Error(e));
+    }
 
     #[test]
     fn messages_cross_the_socket_whole() {

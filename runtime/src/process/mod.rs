@@ -21,9 +21,11 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxNamespaceType as Ns, Spec};
+use oci_spec::runtime::LinuxNamespaceType as Ns;
 
-use crate::namespaces::{self, open_ns, NsPlan};
+use crate::spec::ContainerPlan;
+
+use crate::namespaces::{self, open_ns};
 use crate::rootfs::CgroupMount;
 pub use exec::{exit_code, spawn_exec, AgentTarget, ExecConfig};
 use message::{channel, ChannelError, Msg};
@@ -38,7 +40,7 @@ pub enum ProcessError {
     Clone(nix::Error),
     /// The init reported a setup error.
     #[error("{0}")]
-    Init(String),
+    Init(message::InitError),
     #[error("container init exited during setup ({0})")]
     Died(String),
     #[error("{0}")]
@@ -48,10 +50,11 @@ pub enum ProcessError {
 /// Everything the init needs; it is a fork of the parent, so this is shared memory,
 /// not a message.
 pub struct InitConfig<'a> {
-    pub spec: &'a Spec,
-    pub rootfs: PathBuf,
-    pub ns: NsPlan,
+    /// The compiled config: the init executes it and parses nothing.
+    pub plan: &'a ContainerPlan,
     pub cgroup: &'a dyn CgroupManager,
+    /// The mounts and pivot_root of the rootfs setup.
+    pub mounter: &'a dyn crate::rootfs::Mounter,
     pub cgroup_mounts: Vec<CgroupMount>,
     /// The exec fifo the init blocks on until `start`.
     pub fifo: PathBuf,
@@ -62,14 +65,12 @@ pub struct InitConfig<'a> {
     /// In a user namespace: each bind mount's source cloned on the host side
     /// (see rootfs::RootfsPlan::bind_trees), by index in `mounts`.
     pub bind_trees: Vec<Option<OwnedFd>>,
-    /// linux.seccomp, compiled (in `create`, before anything was made).
-    pub seccomp: Option<crate::security::seccomp::Program>,
 }
 
 impl InitConfig<'_> {
     /// One clone makes everything unless a user namespace is involved.
     fn single_clone(&self) -> bool {
-        !self.ns.has(Ns::User)
+        !self.plan.ns.has(Ns::User)
     }
 }
 
@@ -161,18 +162,18 @@ impl ChildrenNs {
             Ok(())
         };
         let fast = cfg.single_clone();
-        if let Some(j) = cfg.ns.joined(Ns::Pid) {
+        if let Some(j) = cfg.plan.ns.joined(Ns::Pid) {
             save(Ns::Pid)?;
             namespaces::join(j)?;
         }
-        if let Some(j) = cfg.ns.joined(Ns::Time) {
+        if let Some(j) = cfg.plan.ns.joined(Ns::Time) {
             save(Ns::Time)?;
             namespaces::join(j)?;
         }
-        if cfg.ns.creates(Ns::Time) {
+        if cfg.plan.ns.creates(Ns::Time) {
             save(Ns::Time)?;
             namespaces::unshare(namespaces::clone_flag(Ns::Time))?;
-            namespaces::write_time_offsets(cfg.spec)?;
+            namespaces::write_time_offsets(&cfg.plan.spec)?;
         }
         let _ = fast;
         Ok(ChildrenNs { restore })
@@ -200,7 +201,7 @@ pub fn spawn_init(
     let flags = if cfg.single_clone() {
         // The cgroup namespace is made by the init after it joins its cgroup, so
         // that the cgroup is the namespace's root.
-        cfg.ns.new & !(CloneFlags::CLONE_NEWCGROUP | namespaces::clone_flag(Ns::Time))
+        cfg.plan.ns.new & !(CloneFlags::CLONE_NEWCGROUP | namespaces::clone_flag(Ns::Time))
     } else {
         CloneFlags::empty()
     };
@@ -256,7 +257,7 @@ fn drive(
         };
         match msg {
             Msg::MapIds => {
-                let linux = cfg.spec.linux().as_ref();
+                let linux = cfg.plan.spec.linux().as_ref();
                 let uid = linux
                     .and_then(|l| l.uid_mappings().clone())
                     .unwrap_or_default();
@@ -278,9 +279,9 @@ fn drive(
             Msg::Ready => return Ok(()),
             Msg::Error(e) => return Err(ProcessError::Init(e)),
             Msg::IdsMapped | Msg::HooksDone { .. } | Msg::Console => {
-                return Err(ProcessError::Init(format!(
-                    "unexpected message {msg:?} from init"
-                )))
+                return Err(ProcessError::Init(
+                    format!("unexpected message {msg:?} from init").into(),
+                ))
             }
         }
     }
@@ -320,6 +321,10 @@ mod tests {
 
     #[test]
     fn clone3_creates_the_child_in_its_cgroup2_dir() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: this test needs root (it makes a cgroup)");
+            return;
+        }
         let root = match brig_cgroups::detect_layout().unwrap() {
             Layout::Unified { root } | Layout::Hybrid { unified: root, .. } => root,
             Layout::Legacy { .. } => {

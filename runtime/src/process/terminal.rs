@@ -2,6 +2,7 @@
 //! master goes to the parent over the sync socket, and from there to a
 //! `--console-socket` (runc's protocol) or to `run`'s relay.
 
+use super::message::InitError;
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -28,7 +29,7 @@ pub(super) fn setup_in_container(
     size: Option<&ConsoleSize>,
     dev_console: bool,
     uid: u32,
-) -> Result<(), String> {
+) -> Result<(), InitError> {
     let master = step(
         "process.terminal: /dev/ptmx (is devpts mounted at /dev/pts?)",
         posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC),
@@ -65,17 +66,17 @@ pub(super) fn setup_in_container(
     step("process.terminal: setsid", nix::unistd::setsid())?;
     // SAFETY: TIOCSCTTY takes an int flag; the fd is our open slave.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
-        return Err(format!(
-            "process.terminal: TIOCSCTTY: {}",
-            std::io::Error::last_os_error()
+        return Err(InitError::at(
+            "process.terminal: TIOCSCTTY",
+            std::io::Error::last_os_error(),
         ));
     }
     for target in 0..3 {
         // SAFETY: dup2 onto the stdio numbers.
         if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
-            return Err(format!(
-                "process.terminal: dup2: {}",
-                std::io::Error::last_os_error()
+            return Err(InitError::at(
+                "process.terminal: dup2",
+                std::io::Error::last_os_error(),
             ));
         }
     }

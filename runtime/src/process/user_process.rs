@@ -11,11 +11,16 @@ use oci_spec::runtime::Process;
 
 use std::os::fd::AsFd;
 
+use super::message::InitError;
 use crate::security;
 use crate::security::seccomp::{self, Program};
+use crate::spec::ProcessPlan;
 
-pub(super) fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, String> {
-    r.map_err(|e| format!("{what}: {e}"))
+pub(super) fn step<T, E: std::fmt::Display + 'static>(
+    what: &str,
+    r: Result<T, E>,
+) -> Result<T, InitError> {
+    r.map_err(|e| InitError::at(what, e))
 }
 
 /// The program, argv and envp, resolved and checked before anything
@@ -47,14 +52,14 @@ fn pointers(v: &[CString]) -> Vec<*const libc::c_char> {
 
 /// rlimits, I/O priority, scheduler, the working directory (made if missing, as runc does),
 /// HOME, and the program lookup in the container's PATH: everything that needs root.
-pub(super) fn prepare(process: &Process) -> Result<Prepared, String> {
+pub(super) fn prepare(process: &Process, plan: &ProcessPlan) -> Result<Prepared, InitError> {
     if let Some(rl) = process.rlimits() {
         step("rlimits", security::set_rlimits(rl))?;
     }
-    if let Some(io) = process.io_priority() {
+    if let Some(io) = plan.ioprio {
         step("ioPriority", security::sched::set_io_priority(io))?;
     }
-    if let Some(s) = process.scheduler() {
+    if let Some(s) = &plan.sched {
         step("scheduler", security::sched::set_scheduler(s))?;
     }
     let cwd = process.cwd();
@@ -102,7 +107,10 @@ fn passwd_home(passwd: &str, uid: u32) -> Option<&str> {
 /// CAP_SYS_ADMIN, so then CAP_SYS_ADMIN stays in the effective and permitted
 /// sets until the execve, which drops it (see [`security::set_capabilities`]):
 /// no capset or setuid comes after the load, where a profile could deny it.
-pub(super) fn set_credentials(process: &Process, seccomp: Option<&Program>) -> Result<(), String> {
+pub(super) fn set_credentials(
+    process: &Process,
+    seccomp: Option<&Program>,
+) -> Result<(), InitError> {
     let nnp = process.no_new_privileges().unwrap_or(false);
     let caps = process.capabilities().as_ref();
     if let Some(c) = caps {
@@ -151,7 +159,7 @@ pub(super) fn exec(
     preserve_fds: i32,
     seccomp: Option<&Program>,
     agent: Option<&Agent>,
-) -> String {
+) -> InitError {
     if let Err(e) = step("fds", crate::sys::cloexec_from(3 + preserve_fds)) {
         return e;
     }
@@ -163,17 +171,20 @@ pub(super) fn exec(
     }
     if let Some(prog) = seccomp {
         if prog.has_listener() && agent.is_none() {
-            return "linux.seccomp: a SCMP_ACT_NOTIFY rule needs a listenerPath".into();
+            return InitError::at(
+                "linux.seccomp",
+                "a SCMP_ACT_NOTIFY rule needs a listenerPath",
+            );
         }
         // The listener is close-on-exec (the kernel makes it so): it never
         // reaches the program, and the agent's socket neither.
         let listener = match seccomp::load(prog) {
             Ok(l) => l,
-            Err(e) => return format!("linux.seccomp: {e}"),
+            Err(e) => return InitError::at("linux.seccomp", e),
         };
         if let (Some(l), Some(a)) = (&listener, agent) {
             if let Err(e) = seccomp::hand_over(a.sock.as_fd(), l.as_fd(), &a.message) {
-                return format!("linux.seccomp.listenerPath: send: {e}");
+                return InitError::at("linux.seccomp.listenerPath", format!("send: {e}"));
             }
         }
         // Kept open until the execve: closing it would be a syscall.
@@ -184,7 +195,7 @@ pub(super) fn exec(
     unsafe { libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr()) };
     let e = std::io::Error::last_os_error();
     let _ = (&p.args, &p.env);
-    format!("exec {}: {e}", p.program.to_string_lossy())
+    InitError::at(&format!("exec {}", p.program.to_string_lossy()), e)
 }
 
 /// Resolve the program the way execvp would, with the container's PATH, so that

@@ -72,6 +72,8 @@ pub struct CgroupMount {
 /// What the rootfs setup needs besides the spec.
 pub struct RootfsPlan<'a> {
     pub spec: &'a Spec,
+    /// The spec's mounts with their options parsed (by `spec::compile`).
+    pub mounts: &'a [crate::spec::PlannedMount],
     pub rootfs: &'a Path,
     pub cgroups: &'a [CgroupMount],
     /// Mount cgroupfs fresh (own cgroup namespace, no user namespace) instead of binding.
@@ -121,16 +123,15 @@ pub fn prepare(m: &dyn Mounter, plan: &RootfsPlan) -> Result<()> {
     )
     .map_err(sys("bind-mounting rootfs", rootfs))?;
 
-    let list: Vec<&Mount> = plan.spec.mounts().iter().flatten().collect();
-    let dev_is_bound = list.iter().any(|mount| {
-        mount.destination() == Path::new("/dev")
-            && parse_options(mount.options().as_deref().unwrap_or(&[])).is_ok_and(|o| o.is_bind())
-    });
+    let list: Vec<&Mount> = plan.mounts.iter().map(|p| &p.mount).collect();
+    let dev_is_bound = plan
+        .mounts
+        .iter()
+        .any(|p| p.mount.destination() == Path::new("/dev") && p.opts.is_bind());
     // Mounts that turn read-only only once everything under them is made.
     let mut late: Vec<(usize, PathBuf, mounts::MountOptions)> = Vec::new();
     for (i, mount) in list.iter().enumerate() {
-        let mut opts = parse_options(mount.options().as_deref().unwrap_or(&[]))
-            .map_err(|e| RootfsError::Config(format!("mounts[{i}].options: {e}")))?;
+        let mut opts = plan.mounts[i].opts.clone();
         let typ = mount.typ().as_deref().unwrap_or("");
         // Something goes under it later: a mount, or devices (the defaults
         // under /dev, linux.devices anywhere).

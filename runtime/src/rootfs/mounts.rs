@@ -7,7 +7,7 @@ use nix::mount::{MntFlags, MsFlags};
 
 /// The kernel calls the rootfs setup makes. `LinuxMounter` is the real one; tests
 /// may record the calls instead.
-pub trait Mounter {
+pub trait Mounter: Sync {
     fn mount(
         &self,
         source: Option<&Path>,

@@ -23,8 +23,8 @@ pub fn ioprio_value(p: &LinuxIOPriority) -> Result<i32, String> {
     Ok(((class << IOPRIO_CLASS_SHIFT) | p.priority() as u32) as i32)
 }
 
-pub fn set_io_priority(p: &LinuxIOPriority) -> Result<(), SecurityError> {
-    let v = ioprio_value(p).map_err(|e| failed("process.ioPriority.priority", e))?;
+/// ioprio_set(2) with a value from [`ioprio_value`] (the plan's).
+pub fn set_io_priority(v: i32) -> Result<(), SecurityError> {
     // SAFETY: plain integer arguments.
     if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, v) } < 0 {
         return Err(failed(
@@ -116,10 +116,10 @@ pub fn sched_attr(s: &Scheduler) -> Result<SchedAttr, (String, String)> {
     })
 }
 
-pub fn set_scheduler(s: &Scheduler) -> Result<(), SecurityError> {
-    let attr = sched_attr(s).map_err(|(f, m)| failed(f, m))?;
+/// sched_setattr(2) with an attr from [`sched_attr`] (the plan's).
+pub fn set_scheduler(attr: &SchedAttr) -> Result<(), SecurityError> {
     // SAFETY: a pointer to a live, fully initialised sched_attr of the size it declares.
-    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } < 0 {
+    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0) } < 0 {
         return Err(failed("process.scheduler", std::io::Error::last_os_error()));
     }
     Ok(())

@@ -4,12 +4,16 @@
 //! bad input fails while nothing exists yet. Errors name the JSON field they are about.
 
 mod default;
+mod plan;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
 pub use default::{default_spec, default_spec_text};
 pub use oci_spec::runtime::Spec;
+pub use plan::{
+    compile, compile_process, compile_spec, ContainerPlan, PlanError, PlannedMount, ProcessPlan,
+};
 pub use validate::{validate, validate_process};
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +77,14 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
 /// Read `<bundle>/config.json`. The bundle path is made absolute, because the
 /// state and hooks report it and later commands may run from another directory.
 pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
+    let (bundle, mut spec) = load_raw(bundle)?;
+    bind_sources_from_bundle(&mut spec, &bundle);
+    Ok((bundle, spec))
+}
+
+/// [`load_bundle`] without making relative bind sources absolute: [`compile`]
+/// does that with the options it parsed once.
+fn load_raw(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
     let bundle = std::path::absolute(bundle).map_err(|source| SpecError::Read {
         path: bundle.to_path_buf(),
         source,
@@ -89,14 +101,13 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
     let text = crate::security::drop_unknown_capabilities(&text, &["process", "capabilities"])
         .unwrap_or(text);
     let mut spec = parse_json(&path, &text)?;
-    resolve_relative_mount_paths(&mut spec, &bundle);
+    destinations_under_root(&mut spec);
     Ok((bundle, spec))
 }
 
-/// Relative mount paths made absolute once, at load: a bind source is relative to the
-/// bundle (runtime-spec; as runc and crun read it, whatever the caller's working
-/// directory), a destination relative to the container's `/`.
-fn resolve_relative_mount_paths(spec: &mut Spec, bundle: &Path) {
+/// runtime-spec: a bind source is absolute or relative to the bundle. Made absolute
+/// here, as runc and crun read it, whatever the caller's working directory.
+fn bind_sources_from_bundle(spec: &mut Spec, bundle: &Path) {
     let Some(mounts) = spec.mounts().clone() else {
         return;
     };
@@ -108,8 +119,25 @@ fn resolve_relative_mount_paths(spec: &mut Spec, bundle: &Path) {
             if let Some(src) = m.source().clone().filter(|s| bind && s.is_relative()) {
                 m.set_source(Some(bundle.join(src)));
             }
-            // runtime-spec 1.1 (config.md, mounts): on Linux a relative destination is
-            // deprecated but allowed, and means the path under `/`.
+            m
+        })
+        .collect();
+    spec.set_mounts(Some(fixed));
+}
+
+/// runtime-spec 1.1 (config.md, mounts): on Linux a relative destination is deprecated
+/// but allowed, and means the path under the container's `/`. Made absolute at load, so
+/// that validation and the init only ever see absolute destinations.
+fn destinations_under_root(spec: &mut Spec) {
+    let Some(mounts) = spec.mounts().clone() else {
+        return;
+    };
+    if mounts.iter().all(|m| m.destination().is_absolute()) {
+        return;
+    }
+    let fixed: Vec<_> = mounts
+        .into_iter()
+        .map(|mut m| {
             if m.destination().is_relative() {
                 let abs = Path::new("/").join(m.destination());
                 m.set_destination(abs);

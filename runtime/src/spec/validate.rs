@@ -8,13 +8,21 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use super::SpecError;
 use crate::namespaces::ns_name;
-use crate::rootfs::mounts::parse_options;
+use crate::rootfs::mounts::{parse_options, MountOptions};
 
 type Result<T> = std::result::Result<T, SpecError>;
 
 /// Check everything brig can check without touching the system (apart from
 /// looking at paths the config names).
 pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
+    validate_parsed(spec, bundle).map(drop)
+}
+
+/// [`validate`], returning each mount's options as parsed (the plan keeps them).
+pub(super) fn validate_parsed(
+    spec: &Spec,
+    bundle: &Path,
+) -> Result<(Vec<MountOptions>, super::ProcessPlan)> {
     let version = spec.version();
     if !version.starts_with("1.") {
         return Err(SpecError::invalid(
@@ -36,9 +44,9 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
             format!("{}: no such directory", rootfs.display()),
         ));
     }
-    validate_spec_process(spec)?;
+    let process = validate_spec_process(spec)?;
     validate_linux(spec)?;
-    validate_mounts(spec)?;
+    let mounts = validate_mounts(spec, bundle)?;
     validate_hooks(spec)?;
     if spec.solaris().is_some() || spec.windows().is_some() || spec.vm().is_some() {
         return Err(SpecError::unsupported(
@@ -46,19 +54,24 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
             "brig runs Linux containers only",
         ));
     }
-    Ok(())
+    Ok((mounts, process))
 }
 
-fn validate_spec_process(spec: &Spec) -> Result<()> {
+fn validate_spec_process(spec: &Spec) -> Result<super::ProcessPlan> {
     let p = spec
         .process()
         .as_ref()
         .ok_or_else(|| SpecError::invalid("process", "missing: brig needs a process to run"))?;
-    validate_process(p)
+    check_process(p)
 }
 
 /// Check a process (the config's, or one given to `exec`).
 pub fn validate_process(p: &Process) -> Result<()> {
+    check_process(p).map(drop)
+}
+
+/// [`validate_process`], returning the process's compiled plan.
+fn check_process(p: &Process) -> Result<super::ProcessPlan> {
     match p.args() {
         Some(a) if !a.is_empty() && !a[0].is_empty() => {}
         _ => return Err(SpecError::invalid("process.args", "must name a program")),
@@ -124,13 +137,9 @@ pub fn validate_process(p: &Process) -> Result<()> {
             "SELinux is not enabled on this host",
         ));
     }
-    if let Some(io) = p.io_priority() {
-        crate::security::sched::ioprio_value(io)
-            .map_err(|m| SpecError::invalid("process.ioPriority.priority", m))?;
-    }
-    if let Some(s) = p.scheduler() {
-        crate::security::sched::sched_attr(s).map_err(|(f, m)| SpecError::invalid(f, m))?;
-    }
+    // process.ioPriority and process.scheduler: checked as they are compiled
+    // (super::compile_process), once.
+    let plan = super::compile_process(p)?;
     if p.exec_cpu_affinity().is_some() {
         return Err(SpecError::unsupported(
             "process.execCPUAffinity",
@@ -145,7 +154,7 @@ pub fn validate_process(p: &Process) -> Result<()> {
             ));
         }
     }
-    Ok(())
+    Ok(plan)
 }
 
 fn validate_linux(spec: &Spec) -> Result<()> {
@@ -381,7 +390,8 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
     Ok(())
 }
 
-fn validate_mounts(spec: &Spec) -> Result<()> {
+fn validate_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountOptions>> {
+    let mut parsed = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let field = format!("mounts[{i}]");
         if !m.destination().is_absolute() {
@@ -403,6 +413,8 @@ fn validate_mounts(spec: &Spec) -> Result<()> {
             let src = m.source().as_ref().ok_or_else(|| {
                 SpecError::invalid(format!("{field}.source"), "a bind mount needs a source")
             })?;
+            // Relative to the bundle (runtime-spec); `compile` makes it absolute.
+            let src = bundle.join(src);
             if !src.exists() {
                 return Err(SpecError::invalid(
                     format!("{field}.source"),
@@ -415,8 +427,9 @@ fn validate_mounts(spec: &Spec) -> Result<()> {
                 "missing (and the options do not say bind)",
             ));
         }
+        parsed.push(opts);
     }
-    Ok(())
+    Ok(parsed)
 }
 
 fn validate_hooks(spec: &Spec) -> Result<()> {

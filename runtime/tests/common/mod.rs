@@ -264,3 +264,13 @@ pub fn assert_no_trace(bed: &Bed, id: &str) {
         "a mount of the bundle is left behind"
     );
 }
+
+/// The real-kernel tests run real containers: they need root. Without it a
+/// test says so and returns (true), instead of failing on the first mount.
+pub fn skip_without_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return false;
+    }
+    eprintln!("skipped: this test needs root (it runs real containers on the real kernel)");
+    true
+}

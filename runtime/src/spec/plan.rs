@@ -1,0 +1,199 @@
+//! The container plan: config.json compiled once, before anything exists.
+//!
+//! `compile` loads and validates the bundle and keeps what validation parsed:
+//! each mount's flags, propagation and data, the process's scheduler and I/O
+//! priority, the seccomp program, the namespace actions. The init executes
+//! the plan; nothing downstream parses mount options or sched attributes again.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Mount, Spec};
+
+use super::SpecError;
+use crate::namespaces::NsPlan;
+use crate::rootfs::mounts::MountOptions;
+use crate::security::sched::SchedAttr;
+use crate::security::seccomp::Program;
+
+/// One entry of `mounts`, with its options parsed and a relative bind source
+/// made absolute against the bundle.
+#[derive(Debug, Clone)]
+pub struct PlannedMount {
+    pub mount: Mount,
+    pub opts: MountOptions,
+}
+
+/// What the process's own setup needs beyond its `Process`: the values
+/// validation computed, so that the init (and exec) only apply them.
+#[derive(Debug, Default)]
+pub struct ProcessPlan {
+    /// process.ioPriority as the value ioprio_set(2) takes.
+    pub ioprio: Option<i32>,
+    /// process.scheduler as the struct sched_setattr(2) takes.
+    pub sched: Option<SchedAttr>,
+}
+
+/// config.json compiled: everything create and the init act on.
+#[derive(Debug)]
+pub struct ContainerPlan {
+    /// The bundle, absolute.
+    pub bundle: PathBuf,
+    /// The spec as loaded (bind sources absolute); kept for what is recorded
+    /// in the state (hooks, annotations) and for fields the plan does not
+    /// type yet.
+    pub spec: Spec,
+    /// root.path resolved against the bundle.
+    pub rootfs: PathBuf,
+    pub mounts: Vec<PlannedMount>,
+    pub process: ProcessPlan,
+    /// linux.seccomp compiled to BPF.
+    pub seccomp: Option<Program>,
+    /// Which namespaces to make and which to join.
+    pub ns: NsPlan,
+}
+
+/// The process plan of a validated `Process`; the errors name the field.
+pub fn compile_process(p: &oci_spec::runtime::Process) -> Result<ProcessPlan, SpecError> {
+    let ioprio = p
+        .io_priority()
+        .as_ref()
+        .map(crate::security::sched::ioprio_value)
+        .transpose()
+        .map_err(|m| SpecError::invalid("process.ioPriority.priority", m))?;
+    let sched = p
+        .scheduler()
+        .as_ref()
+        .map(crate::security::sched::sched_attr)
+        .transpose()
+        .map_err(|(f, m)| SpecError::invalid(f, m))?;
+    Ok(ProcessPlan { ioprio, sched })
+}
+
+/// Why a bundle did not compile: the config is wrong (naming the field), or
+/// a namespace it names to join cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Ns(#[from] crate::namespaces::NsError),
+}
+
+/// Load `<bundle>/config.json`, validate it, and compile it into a plan.
+pub fn compile(bundle: &Path) -> Result<ContainerPlan, PlanError> {
+    let (bundle, spec) = super::load_raw(bundle)?;
+    compile_spec(bundle, spec)
+}
+
+/// [`compile`] for a spec already in memory: the engine builds one without a
+/// round trip through config.json.
+pub fn compile_spec(bundle: PathBuf, mut spec: Spec) -> Result<ContainerPlan, PlanError> {
+    let (opts, process) = super::validate::validate_parsed(&spec, &bundle)?;
+    let mut mounts: Vec<PlannedMount> = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .cloned()
+        .zip(opts)
+        .map(|(mount, opts)| PlannedMount { mount, opts })
+        .collect();
+    // runtime-spec: bind sources are absolute or relative to the bundle.
+    for m in &mut mounts {
+        if let Some(src) = m
+            .mount
+            .source()
+            .clone()
+            .filter(|s| m.opts.is_bind() && s.is_relative())
+        {
+            m.mount.set_source(Some(bundle.join(src)));
+        }
+    }
+    if spec.mounts().is_some() {
+        spec.set_mounts(Some(mounts.iter().map(|m| m.mount.clone()).collect()));
+    }
+    let seccomp = super::compile_seccomp(super::seccomp_of(&spec))?;
+    let ns = NsPlan::from_spec(&spec)?;
+    let rootfs = super::rootfs_of(&bundle, &spec);
+    Ok(ContainerPlan {
+        bundle,
+        spec,
+        rootfs,
+        mounts,
+        process,
+        seccomp,
+        ns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::mount::MsFlags;
+
+    fn bundle_with(mounts: serde_json::Value, scheduler: serde_json::Value) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("rootfs")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("data")).unwrap();
+        let mut c: serde_json::Value =
+            serde_json::from_str(super::super::default_spec_text()).unwrap();
+        c["mounts"] = mounts;
+        c["process"]["scheduler"] = scheduler;
+        std::fs::write(tmp.path().join("config.json"), c.to_string()).unwrap();
+        tmp
+    }
+
+    #[test]
+    fn mounts_and_the_scheduler_are_parsed_once_into_the_plan() {
+        let tmp = bundle_with(
+            serde_json::json!([
+                {"destination": "/data", "source": "data", "options": ["rbind", "ro", "rslave"]},
+                {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["nosuid", "mode=1777", "size=64k"]}
+            ]),
+            serde_json::json!({"policy": "SCHED_BATCH", "nice": 3}),
+        );
+        let plan = compile(tmp.path()).unwrap();
+        assert_eq!(plan.mounts.len(), 2);
+        let bind = &plan.mounts[0];
+        // A relative bind source is the bundle's, made absolute once.
+        assert_eq!(
+            bind.mount.source().as_deref(),
+            Some(plan.bundle.join("data").as_path())
+        );
+        assert_eq!(
+            plan.spec.mounts().as_ref().unwrap()[0].source(),
+            bind.mount.source()
+        );
+        assert!(bind
+            .opts
+            .flags
+            .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert_eq!(bind.opts.propagation, MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        let tmpfs = &plan.mounts[1];
+        assert_eq!(
+            tmpfs.opts.data_string().as_deref(),
+            Some("mode=1777,size=64k")
+        );
+        assert!(plan.process.sched.is_some());
+        assert_eq!(plan.rootfs, plan.bundle.join("rootfs"));
+    }
+
+    #[test]
+    fn errors_still_name_the_field() {
+        let tmp = bundle_with(
+            serde_json::json!([{"destination": "/x", "source": "missing", "options": ["bind"]}]),
+            serde_json::Value::Null,
+        );
+        let e = compile(tmp.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("mounts[0].source") && e.contains("/missing: no such file"),
+            "{e}"
+        );
+        let tmp = bundle_with(
+            serde_json::json!([]),
+            serde_json::json!({"policy": "SCHED_FIFO", "priority": 0}),
+        );
+        let e = compile(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("process.scheduler.priority"), "{e}");
+    }
+}
