@@ -97,6 +97,10 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
     check_terminal(&spec, opts)?;
     let seccomp = spec::compile_seccomp(spec::seccomp_of(&spec))?;
     let layout = brig_cgroups::detect_layout()?;
+    // The config's own resources first, so that errors give its rules' indexes.
+    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        brig_cgroups::validate_resources(&layout, r)?;
+    }
     let resources = cgroup::resources(&spec);
     brig_cgroups::validate_resources(&layout, &resources)?;
     let ns = NsPlan::from_spec(&spec)?;
