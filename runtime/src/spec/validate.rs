@@ -257,7 +257,7 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
-            check_sysctl(key, &|t| has(t))?;
+            check_sysctl(key, &|t| has(t), spec.domainname().is_some())?;
         }
     }
     if let Some(prop) = linux.rootfs_propagation() {
@@ -345,8 +345,27 @@ fn validate_linux(spec: &Spec) -> Result<()> {
 }
 
 /// Only namespaced sysctls may be set, and only with their namespace (as runc does).
-fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+/// kernel.hostname is refused (runc and crun): it would silently override
+/// `hostname`; kernel.domainname likewise when `domainname` is set (crun; runc
+/// lets the sysctl win, which loses the field without a word).
+fn check_sysctl(
+    key: &str,
+    has: &dyn Fn(LinuxNamespaceType) -> bool,
+    domainname_set: bool,
+) -> Result<()> {
     let field = format!("linux.sysctl.{key}");
+    if key == "kernel.hostname" {
+        return Err(SpecError::invalid(
+            field,
+            "conflicts with the OCI \"hostname\" field: set hostname instead",
+        ));
+    }
+    if key == "kernel.domainname" && domainname_set {
+        return Err(SpecError::invalid(
+            field,
+            "conflicts with the OCI \"domainname\" field: set only one of them",
+        ));
+    }
     let ipc = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -364,7 +383,7 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
         LinuxNamespaceType::Ipc
     } else if key.starts_with("net.") {
         LinuxNamespaceType::Network
-    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+    } else if key == "kernel.domainname" {
         LinuxNamespaceType::Uts
     } else {
         return Err(SpecError::invalid(
