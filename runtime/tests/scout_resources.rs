@@ -263,3 +263,68 @@ fn tmpfs_without_mode_keeps_the_directory_mode() {
     let out = bed.run(&unique_id("fixb-tmpfs"));
     assert_eq!(ok(&out), "710\n7777\n444\n1777\n", "{}", stdout(&out));
 }
+
+fn with_userns(bed: &mut Bed) {
+    bed.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    bed.config["linux"]["uidMappings"] = map.clone();
+    bed.config["linux"]["gidMappings"] = map;
+}
+
+/// F22: joining an existing user namespace by path, with the namespace's
+/// mappings repeated in the config (runc 1.1 requires them; podman sends
+/// them for pods sharing a userns) or without them (crun). runc and crun run
+/// both; brig refused the first and failed the second with EOVERFLOW on
+/// /dev/pts (the host uid stayed unmapped in the joined namespace).
+#[test]
+fn joining_a_user_namespace_by_path() {
+    let mut target = Bed::new(&["sleep", "100"]);
+    with_userns(&mut target);
+    let tid = unique_id("fixb-usert");
+    ok(&target.create(&tid));
+    let pid = target.state(&tid)["pid"].as_i64().unwrap();
+    let ns = format!("/proc/{pid}/ns/user");
+    let want_ns = std::fs::read_link(&ns).unwrap();
+
+    for with_maps in [true, false] {
+        let mut bed = Bed::new(&[]);
+        bed.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user", "path": ns}));
+        if with_maps {
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            bed.config["linux"]["uidMappings"] = map.clone();
+            bed.config["linux"]["gidMappings"] = map;
+        }
+        sh(
+            &mut bed,
+            "id -u; cat /proc/self/uid_map | tr -s ' '; readlink /proc/self/ns/user",
+        );
+        let out = bed.run(&unique_id("fixb-userj"));
+        assert_eq!(
+            ok(&out),
+            format!("0\n 0 100000 65536\n{}\n", want_ns.display()),
+            "with mappings: {with_maps}"
+        );
+    }
+}
+
+/// F22: `"path": ""` means a new namespace, as runc reads it.
+#[test]
+fn empty_namespace_path_means_a_new_namespace() {
+    let mut bed = Bed::new(&["hostname"]);
+    for ns in bed.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "uts" {
+            ns["path"] = json!("");
+        }
+    }
+    let out = bed.run(&unique_id("fixb-nspath"));
+    assert_eq!(
+        ok(&out),
+        format!("{}\n", bed.config["hostname"].as_str().unwrap())
+    );
+}

@@ -199,6 +199,13 @@ fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
     for j in cfg.ns.join.iter().filter(|j| !children_only(j.typ)) {
         step("linux.namespaces", namespaces::join(j))?;
     }
+    if cfg.ns.joined(Ns::User).is_some() {
+        // A joined user namespace maps ids its own way: become its root (when
+        // mapped) for the rest of the setup, as with a new one; otherwise the
+        // unmapped host uid makes every file the setup creates fail (EOVERFLOW).
+        let _ = nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0));
+        let _ = nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0));
+    }
     let cgroup = namespaces::clone_flag(Ns::Cgroup);
     if cfg.single_clone() {
         if cfg.ns.creates(Ns::Cgroup) {

@@ -90,7 +90,28 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
         .unwrap_or(text);
     let mut spec = parse_json(&path, &text)?;
     resolve_relative_mount_paths(&mut spec, &bundle);
+    empty_namespace_paths_mean_new(&mut spec);
     Ok((bundle, spec))
+}
+
+/// `"path": ""` on a namespace means no path, a new namespace (as runc reads it).
+fn empty_namespace_paths_mean_new(spec: &mut Spec) {
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let Some(mut list) = linux.namespaces().clone() else {
+        return;
+    };
+    let mut changed = false;
+    for ns in &mut list {
+        if ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            ns.set_path(None);
+            changed = true;
+        }
+    }
+    if changed {
+        linux.set_namespaces(Some(list));
+    }
 }
 
 /// Relative mount paths made absolute once, at load: a bind source is relative to the

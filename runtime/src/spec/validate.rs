@@ -198,10 +198,12 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             "a new user namespace needs uidMappings and gidMappings",
         ));
     }
-    if has_maps && !new_userns {
+    // With a joined user namespace (by path) the mappings are the namespace's
+    // own: runc 1.1 requires them in the config, crun does not; both run.
+    if has_maps && !has(LinuxNamespaceType::User) {
         return Err(SpecError::invalid(
             "linux.uidMappings",
-            "id mappings need a new user namespace in linux.namespaces",
+            "id mappings need a user namespace in linux.namespaces",
         ));
     }
     for (name, maps) in [
