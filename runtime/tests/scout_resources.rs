@@ -328,3 +328,24 @@ fn empty_namespace_path_means_a_new_namespace() {
         format!("{}\n", bed.config["hostname"].as_str().unwrap())
     );
 }
+
+/// F12: linux.personality (runtime-spec 1.1): LINUX32 makes `uname -m`
+/// report a 32-bit machine, as with crun (runc 1.2 personality.bats).
+#[test]
+fn personality_linux32() {
+    let mut bed = Bed::new(&["uname", "-m"]);
+    bed.config["linux"]["personality"] = json!({"domain": "LINUX32"});
+    let out = bed.run(&unique_id("fixb-pers"));
+    let got = ok(&out);
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(got, "i686\n");
+    }
+    bed.config["linux"]["personality"] = json!({"domain": "LINUX"});
+    let out = bed.run(&unique_id("fixb-pers"));
+    assert_eq!(ok(&out), format!("{}\n", std::env::consts::ARCH));
+
+    bed.config["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]});
+    let id = unique_id("fixb-pers");
+    fails_with(&bed.run(&id), "linux.personality.flags");
+    assert_no_trace(&bed, &id);
+}

@@ -139,6 +139,9 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Stri
         )?;
     }
 
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        set_personality(p)?;
+    }
     let prepared = user_process::prepare(process)?;
     let agent = match agent_sock {
         Some(sock) => Some(user_process::Agent {
@@ -246,6 +249,27 @@ fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), String> {
         }
         // No parent-death signal here: our parent is the intermediate, which exits
         // now. If brig dies, the next send or recv on the sync socket fails instead.
+    }
+    Ok(())
+}
+
+/// linux.personality: the execution domain the container's program runs in
+/// (`uname -m` says i686 under LINUX32), kept across execve. Before the
+/// seccomp filter, which may not allow personality(2).
+fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<(), String> {
+    use oci_spec::runtime::LinuxPersonalityDomain as D;
+    const PER_LINUX: libc::c_ulong = 0x0000;
+    const PER_LINUX32: libc::c_ulong = 0x0008;
+    let persona = match p.domain() {
+        D::PerLinux => PER_LINUX,
+        D::PerLinux32 => PER_LINUX32,
+    };
+    // SAFETY: personality(2) takes a plain integer and touches no memory.
+    if unsafe { libc::personality(persona) } < 0 {
+        return Err(format!(
+            "linux.personality.domain: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }

@@ -301,11 +301,19 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             "Intel RDT is not implemented",
         ));
     }
-    if linux.personality().is_some() {
-        return Err(SpecError::unsupported(
-            "linux.personality",
-            "not implemented yet",
-        ));
+    // runtime-spec defines no personality flags; refuse any rather than
+    // ignore them (the domain is applied by the init).
+    if let Some(flags) = linux
+        .personality()
+        .as_ref()
+        .and_then(|p| p.flags().as_ref())
+    {
+        if !flags.is_empty() {
+            return Err(SpecError::unsupported(
+                "linux.personality.flags",
+                format!("{flags:?}: brig supports no personality flags, only the domain"),
+            ));
+        }
     }
     if linux.memory_policy().is_some() {
         return Err(SpecError::unsupported(
