@@ -349,3 +349,52 @@ fn personality_linux32() {
     fails_with(&bed.run(&id), "linux.personality.flags");
     assert_no_trace(&bed, &id);
 }
+
+/// F13: `spec --rootless` writes runc's rootless spec (a user namespace
+/// mapping the caller to 0, no network namespace, no device rules, /sys
+/// bind-mounted); it did not parse (the global `--rootless <VALUE>` took it).
+/// The spec runs.
+#[test]
+fn spec_rootless_writes_runcs_rootless_shape_and_runs() {
+    let mut bed = Bed::new(&["sh", "-c", "cat /proc/self/uid_map | tr -s ' '"]);
+    let dir = bed.tmp.path().join("rootless");
+    std::fs::create_dir(&dir).unwrap();
+    let out = bed.brig(&["spec", "--rootless", "--bundle", dir.to_str().unwrap()]);
+    ok(&out);
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let types: Vec<&str> = spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"user") && !types.contains(&"network"),
+        "{types:?}"
+    );
+    let euid = nix::unistd::geteuid().as_raw();
+    assert_eq!(
+        spec["linux"]["uidMappings"],
+        json!([{"containerID": 0, "hostID": euid, "size": 1}])
+    );
+    assert!(spec["linux"].get("resources").is_none());
+    let sys = spec["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == "/sys")
+        .unwrap();
+    assert_eq!(sys["source"], "/sys");
+    assert!(sys["options"].as_array().unwrap().contains(&json!("rbind")));
+    // The plain global flag with a value still means runc's --rootless mode.
+    fails_with(&bed.brig(&["--rootless", "true", "list"]), "--rootless");
+
+    // And the rootless spec runs (here as root: 0 maps to 0).
+    let args = bed.config["process"]["args"].clone();
+    bed.config = spec;
+    bed.config["process"]["args"] = args;
+    bed.config["process"]["terminal"] = json!(false);
+    let out = bed.run(&unique_id("fixb-rootless"));
+    assert_eq!(ok(&out), format!(" 0 {euid} 1\n"));
+}

@@ -8,7 +8,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use default::{default_spec, default_spec_text};
+pub use default::{default_spec, default_spec_text, rootless_spec_text};
 pub use oci_spec::runtime::Spec;
 pub use validate::{validate, validate_process};
 
