@@ -311,6 +311,19 @@ fn joining_a_user_namespace_by_path() {
             "with mappings: {with_maps}"
         );
     }
+
+    // Mappings that are not the namespace's are refused by name (runc 1.2).
+    let mut bed = Bed::new(&["true"]);
+    bed.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user", "path": ns}));
+    let map = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    bed.config["linux"]["uidMappings"] = map.clone();
+    bed.config["linux"]["gidMappings"] = map;
+    let id = unique_id("fixb-userj");
+    fails_with(&bed.run(&id), "linux.uidMappings");
+    assert_no_trace(&bed, &id);
 }
 
 /// F22: `"path": ""` means a new namespace, as runc reads it.

@@ -206,6 +206,13 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             "id mappings need a user namespace in linux.namespaces",
         ));
     }
+    if let Some(path) = namespaces
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::User)
+        .and_then(|n| n.path().as_ref())
+    {
+        check_joined_mappings(path, linux)?;
+    }
     for (name, maps) in [
         ("linux.uidMappings", linux.uid_mappings()),
         ("linux.gidMappings", linux.gid_mappings()),
@@ -348,6 +355,61 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             return Err(SpecError::invalid(
                 "linux.cgroupsPath",
                 format!("{}: names no cgroup of its own", cg.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Mappings given with a joined user namespace must be the namespace's own
+/// (runc 1.2 checks the same): they cannot be changed, and ignoring different
+/// ones would run the container with ids the config did not ask for. The
+/// namespace's maps are readable when the path is /proc/PID/ns/user.
+fn check_joined_mappings(path: &Path, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let Some(proc_dir) = path
+        .to_str()
+        .and_then(|p| p.strip_suffix("/ns/user"))
+        .filter(|p| p.starts_with("/proc/"))
+    else {
+        return Ok(());
+    };
+    for (name, file, maps) in [
+        ("linux.uidMappings", "uid_map", linux.uid_mappings()),
+        ("linux.gidMappings", "gid_map", linux.gid_mappings()),
+    ] {
+        let Some(maps) = maps.as_ref().filter(|m| !m.is_empty()) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(format!("{proc_dir}/{file}")) else {
+            continue;
+        };
+        let mut have: Vec<(u64, u64, u64)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace().map(|x| x.parse::<u64>().ok());
+                Some((w.next()??, w.next()??, w.next()??))
+            })
+            .collect();
+        let mut want: Vec<(u64, u64, u64)> = maps
+            .iter()
+            .map(|m| {
+                (
+                    u64::from(m.container_id()),
+                    u64::from(m.host_id()),
+                    u64::from(m.size()),
+                )
+            })
+            .collect();
+        have.sort_unstable();
+        want.sort_unstable();
+        if have != want {
+            return Err(SpecError::invalid(
+                name,
+                format!(
+                    "differ from the mappings of the joined user namespace {} ({})",
+                    path.display(),
+                    text.split_whitespace().collect::<Vec<_>>().join(" ")
+                ),
             ));
         }
     }
