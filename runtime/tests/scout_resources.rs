@@ -312,6 +312,23 @@ fn joining_a_user_namespace_by_path() {
         );
     }
 
+    // exec into a container that joined the namespace.
+    let mut bed = Bed::new(&["sleep", "100"]);
+    bed.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user", "path": ns}));
+    let id = unique_id("fixb-userx");
+    ok(&bed.create(&id));
+    let out = bed.brig(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "id -u; readlink /proc/self/ns/user",
+    ]);
+    assert_eq!(ok(&out), format!("0\n{}\n", want_ns.display()));
+
     // Mappings that are not the namespace's are refused by name (runc 1.2).
     let mut bed = Bed::new(&["true"]);
     bed.config["linux"]["namespaces"]
