@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use brig_cgroups::{detect_layout, validate_resources, CgroupError, FreezerState, Layout};
+use brig_cgroups::{detect_layout, validate_resources, FreezerState, Layout};
 use common::{flat_keyed, wait_for, TestCgroup};
 use oci_spec::runtime::{
     LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
@@ -280,8 +280,10 @@ fn destroy_kills_a_frozen_container() {
     assert!(!cg.dir("memory").exists());
 }
 
+/// runtime-spec 1.1 deprecates memory.kernel and Linux 5.4+ ignores it: like
+/// runc and crun, brig accepts it with a warning and writes nothing.
 #[test]
-fn kernel_memory_is_refused_on_this_kernel() {
+fn kernel_memory_is_ignored_on_this_kernel() {
     let cg = TestCgroup::new();
     #[allow(deprecated)]
     let r = LinuxResourcesBuilder::default()
@@ -293,11 +295,12 @@ fn kernel_memory_is_refused_on_this_kernel() {
         )
         .build()
         .unwrap();
-    match validate_resources(&cg.layout, &r) {
-        Err(CgroupError::Unsupported { field, .. }) => {
-            assert_eq!(field, "linux.resources.memory.kernel")
+    validate_resources(&cg.layout, &r).expect("memory.kernel is ignored, not refused");
+    apply(&cg, &r);
+    if let Some(dir) = cg.mgr.path_of("memory") {
+        if let Ok(v) = std::fs::read_to_string(dir.join("memory.kmem.limit_in_bytes")) {
+            assert_ne!(v.trim(), (64u64 << 20).to_string(), "kmem limit written");
         }
-        other => panic!("{other:?}"),
     }
 }
 

@@ -310,8 +310,6 @@ pub enum Req {
     RootSharedPropagation,
     /// A block device to throttle.
     BlockDevice,
-    /// The kernel honours memory.kmem.limit_in_bytes.
-    KmemLimit,
     /// Swap accounting is available (memory.memsw.* on v1, memory.swap.* on v2).
     SwapAccounting,
     /// At least this many online cpus.
@@ -337,14 +335,15 @@ impl Req {
                 )),
             },
             Req::CgroupFile(c, f1, f2) => match host.controller(c) {
-                Some(ControllerHome::V1(m)) => {
-                    (!m.join(f1).exists()).then(|| format!("host has no {f1} in the v1 {c} hierarchy"))
-                }
+                Some(ControllerHome::V1(m)) => (!m.join(f1).exists())
+                    .then(|| format!("host has no {f1} in the v1 {c} hierarchy")),
                 Some(ControllerHome::V2(_)) => {
                     // v2 interface files appear only in non-root groups; trust the controller.
                     (f2.is_empty()).then(|| format!("{f1} has no cgroup v2 equivalent"))
                 }
-                None => Some(format!("cgroup controller {c} is not available on this host")),
+                None => Some(format!(
+                    "cgroup controller {c} is not available on this host"
+                )),
             },
             Req::Namespace(kind) => (!Path::new(&format!("/proc/self/ns/{kind}")).exists())
                 .then(|| format!("kernel has no {kind} namespace")),
@@ -355,21 +354,19 @@ impl Req {
                 .then(|| format!("kernel does not support the {fs} filesystem")),
             Req::Capability(cap, name) => (!host.has_cap_in_bounding(cap))
                 .then(|| format!("{name} is not in the host's capability bounding set")),
-            Req::AppArmor => (!host.apparmor).then(|| "AppArmor is not enabled on this host".into()),
+            Req::AppArmor => {
+                (!host.apparmor).then(|| "AppArmor is not enabled on this host".into())
+            }
             Req::SeLinux => (!host.selinux).then(|| "SELinux is not enabled on this host".into()),
-            Req::RootSharedPropagation => (!host.root_shared)
-                .then(|| "`/` has private mount propagation on this host".into()),
+            Req::RootSharedPropagation => {
+                (!host.root_shared).then(|| "`/` has private mount propagation on this host".into())
+            }
             Req::BlockDevice => host
                 .block_device
                 .is_none()
                 .then(|| "no block device on this host".into()),
-            Req::KmemLimit => (!host.kmem_limit_honoured).then(|| {
-                "this kernel ignores writes to memory.kmem.limit_in_bytes (or has no kmem accounting)"
-                    .into()
-            }),
-            Req::SwapAccounting => {
-                (!host.swap_accounting).then(|| "swap accounting is not enabled on this host".into())
-            }
+            Req::SwapAccounting => (!host.swap_accounting)
+                .then(|| "swap accounting is not enabled on this host".into()),
             Req::Cpus(n) => (host.cpus.len() < n)
                 .then(|| format!("needs {n} online cpus, host has {}", host.cpus.len())),
         }

@@ -540,7 +540,8 @@ fn invalid_updates_name_the_flag_and_change_nothing() {
             vec!["--memory", "1g", "--memory-swap", "512m"],
             "--memory-swap",
         ),
-        (vec!["--kernel-memory", "1m"], "--kernel-memory"),
+        // A valid --kernel-memory is ignored with a warning (runc); a bad size is not.
+        (vec!["--kernel-memory", "12x"], "--kernel-memory"),
         (
             vec!["--memory", "128m", "--cpuset-cpus", "3-1"],
             "--cpuset-cpus",

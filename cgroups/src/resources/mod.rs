@@ -106,8 +106,8 @@ pub(crate) fn cpu_sched_set(c: &LinuxCpu) -> bool {
         || c.period().is_some_and(|v| v != 0)
         || c.burst().is_some()
         || c.idle().is_some()
-        || c.realtime_runtime().is_some()
-        || c.realtime_period().is_some()
+        || c.realtime_runtime().is_some_and(|v| v != 0)
+        || c.realtime_period().is_some_and(|v| v != 0)
 }
 
 pub(crate) fn cpuset_set(c: &LinuxCpu) -> bool {
@@ -261,15 +261,27 @@ fn check_memory_values(m: &LinuxMemory) -> Result<()> {
 
 /// Kernel memory limits: Linux 5.4+ accepts writes to memory.kmem.limit_in_bytes
 /// and ignores them, and v2 has no such file, so a limit would never be enforced.
+/// runtime-spec 1.1 deprecates `kernel`; like runc 1.1 (which dropped kmem
+/// support) brig warns and ignores it rather than refusing the config.
 #[allow(deprecated)]
 fn kernel_memory_check(m: &LinuxMemory) -> Result<()> {
-    match m.kernel() {
-        Some(v) if v != 0 => Err(unsupported(
-            format!("{MEMORY}.kernel"),
-            "kernel memory limits are ignored by Linux 5.4 and later (memory.kmem.limit_in_bytes \
-             writes have no effect, cgroup v2 has no such limit)",
-        )),
-        _ => Ok(()),
+    if m.kernel().is_some_and(|v| v != 0) {
+        warn_once(
+            &KERNEL_WARNED,
+            "linux.resources.memory.kernel is ignored: kernel memory limits are deprecated \
+             (Linux 5.4 and later ignore memory.kmem.limit_in_bytes; cgroup v2 has no such limit)",
+        );
+    }
+    Ok(())
+}
+
+static KERNEL_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static KERNEL_TCP_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// One warning per process, however often the resources are checked.
+fn warn_once(flag: &std::sync::atomic::AtomicBool, msg: &str) {
+    if !flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("brig: warning: {msg}");
     }
 }
 
@@ -282,10 +294,12 @@ pub(crate) fn check_v1_memory(m: &LinuxMemory) -> Result<()> {
 pub(crate) fn check_v2_memory(m: &LinuxMemory) -> Result<()> {
     check_memory_values(m)?;
     if m.kernel_tcp().is_some_and(|v| v != 0) {
-        return Err(unsupported(
-            format!("{MEMORY}.kernelTCP"),
-            "cgroup v2 has no TCP buffer limit (it is counted in memory.max)",
-        ));
+        // runc ignores kernelTCP on v2; warn instead of refusing the config.
+        warn_once(
+            &KERNEL_TCP_WARNED,
+            "linux.resources.memory.kernelTCP is ignored: cgroup v2 has no TCP buffer limit \
+             (it is counted in memory.max)",
+        );
     }
     if m.swappiness().is_some() {
         return Err(unsupported(
@@ -355,14 +369,14 @@ fn check_cpu_values(c: &LinuxCpu) -> Result<()> {
             ));
         }
     }
-    if let Some(r) = c.realtime_runtime() {
+    if let Some(r) = c.realtime_runtime().filter(|&v| v != 0) {
         if r < -1 {
             return Err(invalid(
                 format!("{CPU}.realtimeRuntime"),
                 format!("{r} is neither -1 nor a µs count"),
             ));
         }
-        if let Some(p) = c.realtime_period() {
+        if let Some(p) = c.realtime_period().filter(|&v| v != 0) {
             if r > 0 && r as u64 > p {
                 return Err(invalid(
                     format!("{CPU}.realtimeRuntime"),
@@ -381,13 +395,13 @@ fn check_cpu_values(c: &LinuxCpu) -> Result<()> {
 }
 
 pub(crate) fn check_v2_cpu(c: &LinuxCpu) -> Result<()> {
-    if c.realtime_runtime().is_some() {
+    if c.realtime_runtime().is_some_and(|v| v != 0) {
         return Err(unsupported(
             format!("{CPU}.realtimeRuntime"),
             "cgroup v2 has no realtime group scheduling",
         ));
     }
-    if c.realtime_period().is_some() {
+    if c.realtime_period().is_some_and(|v| v != 0) {
         return Err(unsupported(
             format!("{CPU}.realtimePeriod"),
             "cgroup v2 has no realtime group scheduling",
@@ -718,10 +732,10 @@ fn check_v1_root_files(g: Group, m: &V1Mount, r: &LinuxResources) -> Result<()> 
         }
         Group::CpuSched => {
             let Some(c) = r.cpu() else { return Ok(()) };
-            if c.realtime_runtime().is_some() {
+            if c.realtime_runtime().is_some_and(|v| v != 0) {
                 need(format!("{CPU}.realtimeRuntime"), "cpu.rt_runtime_us")?;
             }
-            if c.realtime_period().is_some() {
+            if c.realtime_period().is_some_and(|v| v != 0) {
                 need(format!("{CPU}.realtimePeriod"), "cpu.rt_period_us")?;
             }
             if c.burst().is_some() {

@@ -185,7 +185,8 @@ pub(crate) fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
         write_field(dir, "cpu.idle", &i.to_string(), &format!("{CPU}.idle"))?;
     }
     // Period before runtime: the runtime must fit in the period.
-    if let Some(p) = c.realtime_period() {
+    // As in runc, 0 means "not set" for both (runc's update template is all 0).
+    if let Some(p) = c.realtime_period().filter(|&v| v != 0) {
         write_field(
             dir,
             "cpu.rt_period_us",
@@ -193,7 +194,7 @@ pub(crate) fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
             &format!("{CPU}.realtimePeriod"),
         )?;
     }
-    if let Some(r) = c.realtime_runtime() {
+    if let Some(r) = c.realtime_runtime().filter(|&v| v != 0) {
         write_field(
             dir,
             "cpu.rt_runtime_us",

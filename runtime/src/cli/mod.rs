@@ -58,7 +58,8 @@ pub struct Cli {
     #[command(flatten)]
     pub net_paths: network::Paths,
     /// runc's rootless mode (auto|true|false): only "false" or "auto" as root are accepted.
-    #[arg(long, global = true)]
+    /// Without a value, after `spec`: write runc's rootless spec (`spec --rootless`).
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "")]
     pub rootless: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -214,8 +215,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             "--systemd-cgroup: brig does not manage cgroups through systemd; leave it out"
         );
     }
+    let spec_rootless =
+        matches!(cli.command, Command::Spec(_)) && cli.rootless.as_deref() == Some("");
     match cli.rootless.as_deref() {
         None | Some("false") => {}
+        Some("") if spec_rootless => {}
+        Some("") => anyhow::bail!("--rootless: give a value (auto, true or false)"),
         Some("auto") if nix::unistd::geteuid().is_root() => {}
         Some(v) => anyhow::bail!("--rootless {v}: brig runs as root only"),
     }
@@ -234,7 +239,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Ps(a) => ps::run(&store, a),
         Command::Update(a) => update::run(&store, a),
         Command::Events(a) => events::run(&store, a),
-        Command::Spec(a) => spec::run(a),
+        Command::Spec(a) => spec::run(a, spec_rootless),
         Command::Features(a) => features::run(a),
         Command::Login(a) => image::login(a),
         Command::Logout(a) => image::logout(a),

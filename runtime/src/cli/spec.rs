@@ -7,12 +7,20 @@ pub struct Args {
     pub bundle: PathBuf,
 }
 
-pub fn run(a: Args) -> anyhow::Result<i32> {
+/// `rootless`: `spec --rootless` was given (runc's rootless variant).
+pub fn run(a: Args, rootless: bool) -> anyhow::Result<i32> {
     let path = a.bundle.join("config.json");
     if path.exists() {
         anyhow::bail!("{}: exists already; remove it first", path.display());
     }
-    std::fs::write(&path, crate::spec::default_spec_text())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let text = if rootless {
+        crate::spec::rootless_spec_text(
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        )
+    } else {
+        crate::spec::default_spec_text().to_string()
+    };
+    std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(0)
 }

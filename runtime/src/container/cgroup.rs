@@ -59,31 +59,34 @@ fn rule(
     brig_cgroups::device_rule(true, typ, major, minor, access)
 }
 
-/// linux.resources, with device rules appended that allow what every container
-/// has (the default nodes, ptys, mknod), as runc does. Without them a config's
-/// "deny all" would leave the container without /dev/null. Nothing is added
-/// for linux.devices: a config that makes a node and denies it access means it.
+/// linux.resources, with the device rules runc always applies, whether or not
+/// the config has any: deny all first, then the config's rules in order, then
+/// allow what every container has (the default nodes, ptys, mknod). Without the
+/// deny-all a config with no rules would leave the device cgroup open
+/// (`a *:* rwm`: with CAP_MKNOD the container could reach host devices);
+/// without the defaults a config's "deny all" would leave the container
+/// without /dev/null. Nothing is added for linux.devices: a config that makes
+/// a node and denies it access means it.
 pub fn resources(spec: &Spec) -> LinuxResources {
     let linux = spec.linux().as_ref();
     let mut res = linux
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
-    if let Some(rules) = res.devices().clone() {
-        use LinuxDeviceType::{B, C};
-        let mut rules = rules;
-        rules.push(rule(C, None, None, "m"));
-        rules.push(rule(B, None, None, "m"));
-        for (_, major, minor) in crate::rootfs::DEFAULT_DEVICES {
-            rules.push(rule(C, Some(major as i64), Some(minor as i64), "rwm"));
-        }
-        rules.push(rule(C, Some(136), None, "rwm")); // pty slaves
-        rules.push(rule(C, Some(5), Some(2), "rwm")); // /dev/ptmx
-        rules.push(rule(C, Some(5), Some(1), "rwm")); // /dev/console
-                                                      // linux.devices only makes nodes: what the container may do with them
-                                                      // is for the config's own rules, as in runc and crun. (An implicit
-                                                      // `rwm` here once opened what those rules denied.)
-        res.set_devices(Some(rules));
+    use LinuxDeviceType::{A, B, C};
+    let mut rules = vec![brig_cgroups::device_rule(false, A, None, None, "rwm")];
+    rules.extend(res.devices().clone().unwrap_or_default());
+    rules.push(rule(C, None, None, "m"));
+    rules.push(rule(B, None, None, "m"));
+    for (_, major, minor) in crate::rootfs::DEFAULT_DEVICES {
+        rules.push(rule(C, Some(major as i64), Some(minor as i64), "rwm"));
     }
+    rules.push(rule(C, Some(136), None, "rwm")); // pty slaves
+    rules.push(rule(C, Some(5), Some(2), "rwm")); // /dev/ptmx
+    rules.push(rule(C, Some(5), Some(1), "rwm")); // /dev/console
+                                                  // linux.devices only makes nodes: what the container may do with them
+                                                  // is for the config's own rules, as in runc and crun. (An implicit
+                                                  // `rwm` here once opened what those rules denied.)
+    res.set_devices(Some(rules));
     res
 }
 
@@ -279,6 +282,28 @@ pub fn sub_of_state(
 mod tests {
     use super::*;
 
+    /// runc: without linux.resources.devices the device cgroup still starts
+    /// from deny-all and opens only the default devices.
+    #[test]
+    fn no_device_rules_still_deny_all_first() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "linux": {"resources": {"memory": {"limit": 1048576}}}
+        }))
+        .unwrap();
+        let rules = resources(&spec).devices().clone().unwrap();
+        assert!(!rules[0].allow());
+        assert_eq!(rules[0].typ(), Some(LinuxDeviceType::A));
+        assert!(rules[1..].iter().all(|r| r.allow()));
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"}
+        }))
+        .unwrap();
+        assert!(!resources(&spec).devices().clone().unwrap()[0].allow());
+    }
+
     #[test]
     fn linux_devices_add_no_device_rule() {
         let spec: Spec = serde_json::from_value(serde_json::json!({
@@ -297,9 +322,10 @@ mod tests {
         }))
         .unwrap();
         let rules = resources(&spec).devices().clone().unwrap();
-        // The config's rules first, then only the defaults every container has.
-        assert_eq!(rules[1].access().as_deref(), Some("r"));
-        for r in &rules[2..] {
+        // Deny all, the config's rules, then only the defaults every container has.
+        assert!(!rules[0].allow());
+        assert_eq!(rules[2].access().as_deref(), Some("r"));
+        for r in &rules[3..] {
             assert!(r.allow());
             assert_ne!((r.major(), r.minor()), (Some(1), Some(11)), "{r:?}");
             assert!(matches!(

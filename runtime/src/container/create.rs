@@ -113,6 +113,10 @@ pub fn create_in(
     let (bundle, spec) = (&plan.bundle, &plan.spec);
     check_terminal(spec, opts)?;
     let layout = k.cgroups.layout()?;
+    // The config's own resources first, so that errors give its rules' indexes.
+    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        k.cgroups.validate(&layout, r)?;
+    }
     let resources = cgroup::resources(spec);
     k.cgroups.validate(&layout, &resources)?;
     let ns = &plan.ns;

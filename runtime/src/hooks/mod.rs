@@ -40,6 +40,12 @@ impl Phase {
         }
     }
 
+    /// Whether a failing hook only warns and the rest of the phase runs
+    /// (poststart, poststop), rather than stopping the phase with an error.
+    pub fn failure_is_warning(self) -> bool {
+        matches!(self, Phase::Poststart | Phase::Poststop)
+    }
+
     #[allow(deprecated)]
     pub fn list(self, hooks: &Hooks) -> &[Hook] {
         let l = match self {
@@ -54,7 +60,8 @@ impl Phase {
     }
 }
 
-/// Run every hook of `phase` in order; the first failure stops the rest. A hook
+/// Run every hook of `phase` in order; the first failure stops the rest, except
+/// in poststart and poststop, where each failure is a warning. A hook
 /// with no `env` gets the runtime's own environment (as runc and crun do).
 pub fn run_phase(hooks: Option<&Hooks>, phase: Phase, state_json: &[u8]) -> Result<(), HookError> {
     run_phase_env(hooks, phase, state_json, None)
@@ -72,12 +79,18 @@ pub fn run_phase_env(
 ) -> Result<(), HookError> {
     let Some(hooks) = hooks else { return Ok(()) };
     for (i, hook) in phase.list(hooks).iter().enumerate() {
-        run_hook_env(
+        let r = run_hook_env(
             hook,
             &format!("hooks.{}[{i}]", phase.name()),
             state_json,
             default_env,
-        )?;
+        );
+        match r {
+            // runtime-spec runtime.md: a failing poststart or poststop hook is
+            // a warning, and the remaining hooks and the lifecycle continue.
+            Err(e) if phase.failure_is_warning() => eprintln!("brig: warning: {e}"),
+            r => r?,
+        }
     }
     Ok(())
 }
@@ -85,6 +98,13 @@ pub fn run_phase_env(
 /// Run one hook. Its stdout and stderr are captured, and stderr goes into the error.
 pub fn run_hook(hook: &Hook, name: &str, state_json: &[u8]) -> Result<(), HookError> {
     run_hook_env(hook, name, state_json, None)
+}
+
+/// The `bundle` of the state JSON a hook gets, when it is an absolute path.
+fn bundle_of(state_json: &[u8]) -> Option<std::path::PathBuf> {
+    let v: serde_json::Value = serde_json::from_slice(state_json).ok()?;
+    let b = std::path::PathBuf::from(v.get("bundle")?.as_str()?);
+    b.is_absolute().then_some(b)
 }
 
 /// How much of a hook's stderr goes into the error.
@@ -116,6 +136,11 @@ fn run_hook_env(
                 cmd.env(k, v);
             }
         }
+    }
+    // Hooks start in the bundle directory, as with runc and crun (hooks
+    // written for them use bundle-relative paths such as rootfs/).
+    if let Some(bundle) = bundle_of(state_json).filter(|b| b.is_dir()) {
+        cmd.current_dir(bundle);
     }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -140,6 +140,9 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Init
         )?;
     }
 
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        set_personality(p)?;
+    }
     let prepared = user_process::prepare(process, &cfg.plan.process)?;
     let agent = match agent_sock {
         Some(sock) => Some(user_process::Agent {
@@ -201,6 +204,13 @@ fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), InitError> {
     for j in cfg.plan.ns.join.iter().filter(|j| !children_only(j.typ)) {
         step("linux.namespaces", namespaces::join(j))?;
     }
+    if cfg.plan.ns.joined(Ns::User).is_some() {
+        // A joined user namespace maps ids its own way: become its root (when
+        // mapped) for the rest of the setup, as with a new one; otherwise the
+        // unmapped host uid makes every file the setup creates fail (EOVERFLOW).
+        let _ = nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0));
+        let _ = nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0));
+    }
     let cgroup = namespaces::clone_flag(Ns::Cgroup);
     if cfg.single_clone() {
         if cfg.plan.ns.creates(Ns::Cgroup) {
@@ -241,6 +251,27 @@ fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), InitError> {
         }
         // No parent-death signal here: our parent is the intermediate, which exits
         // now. If brig dies, the next send or recv on the sync socket fails instead.
+    }
+    Ok(())
+}
+
+/// linux.personality: the execution domain the container's program runs in
+/// (`uname -m` says i686 under LINUX32), kept across execve. Before the
+/// seccomp filter, which may not allow personality(2).
+fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<(), String> {
+    use oci_spec::runtime::LinuxPersonalityDomain as D;
+    const PER_LINUX: libc::c_ulong = 0x0000;
+    const PER_LINUX32: libc::c_ulong = 0x0008;
+    let persona = match p.domain() {
+        D::PerLinux => PER_LINUX,
+        D::PerLinux32 => PER_LINUX32,
+    };
+    // SAFETY: personality(2) takes a plain integer and touches no memory.
+    if unsafe { libc::personality(persona) } < 0 {
+        return Err(format!(
+            "linux.personality.domain: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }

@@ -319,6 +319,18 @@ fn mount_one(
         make_target(&dest, false)?;
         mount_cgroups(m, plan, &dest, opts)?;
     } else {
+        // runc: a tmpfs without `mode=` on a directory that the rootfs has
+        // keeps that directory's mode (setuid/setgid/sticky bits too), rather
+        // than tmpfs's 1777. (tmpcopyup copies the mode itself.)
+        let mode_given = opts.data.iter().any(|d| d.starts_with("mode="));
+        let keep_mode = if typ == "tmpfs" && !opts.tmpcopyup && !mode_given {
+            std::fs::metadata(&dest)
+                .ok()
+                .filter(|md| md.is_dir())
+                .map(|md| std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o7777)
+        } else {
+            None
+        };
         make_target(&dest, false)?;
         // tmpcopyup: hold the directory before the tmpfs hides it, copy from it after.
         let below = if opts.tmpcopyup {
@@ -333,7 +345,14 @@ fn mount_one(
         } else {
             None
         };
-        let data = opts.data_string();
+        let mut data = opts.data_string();
+        if let Some(mode) = keep_mode {
+            let kept = format!("mode={mode:o}");
+            data = Some(match data {
+                Some(d) if !d.is_empty() => format!("{d},{kept}"),
+                _ => kept,
+            });
+        }
         let ro = opts.flags.contains(MsFlags::MS_RDONLY) && below.is_some();
         m.mount(
             source.or(Some(Path::new(typ))),
@@ -348,7 +367,6 @@ fn mount_one(
         )
         .map_err(sys(format!("mounting {typ} on"), &dest))?;
         if let Some(below) = below {
-            let mode_given = opts.data.iter().any(|d| d.starts_with("mode="));
             copyup::copy_dir(&below, &dest, !mode_given)?;
             if ro {
                 remount_bind(m, &dest, MsFlags::MS_RDONLY)?;

@@ -9,7 +9,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use default::{default_spec, default_spec_text};
+pub use default::{default_spec, default_spec_text, rootless_spec_text};
 pub use oci_spec::runtime::Spec;
 pub use plan::{
     compile, compile_process, compile_spec, ContainerPlan, PlanError, PlannedMount, ProcessPlan,
@@ -102,7 +102,28 @@ fn load_raw(bundle: &Path) -> Result<(PathBuf, Spec), SpecError> {
         .unwrap_or(text);
     let mut spec = parse_json(&path, &text)?;
     destinations_under_root(&mut spec);
+    empty_namespace_paths_mean_new(&mut spec);
     Ok((bundle, spec))
+}
+
+/// `"path": ""` on a namespace means no path, a new namespace (as runc reads it).
+fn empty_namespace_paths_mean_new(spec: &mut Spec) {
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let Some(mut list) = linux.namespaces().clone() else {
+        return;
+    };
+    let mut changed = false;
+    for ns in &mut list {
+        if ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            ns.set_path(None);
+            changed = true;
+        }
+    }
+    if changed {
+        linux.set_namespaces(Some(list));
+    }
 }
 
 /// runtime-spec: a bind source is absolute or relative to the bundle. Made absolute

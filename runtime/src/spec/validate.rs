@@ -207,11 +207,20 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             "a new user namespace needs uidMappings and gidMappings",
         ));
     }
-    if has_maps && !new_userns {
+    // With a joined user namespace (by path) the mappings are the namespace's
+    // own: runc 1.1 requires them in the config, crun does not; both run.
+    if has_maps && !has(LinuxNamespaceType::User) {
         return Err(SpecError::invalid(
             "linux.uidMappings",
-            "id mappings need a new user namespace in linux.namespaces",
+            "id mappings need a user namespace in linux.namespaces",
         ));
+    }
+    if let Some(path) = namespaces
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::User)
+        .and_then(|n| n.path().as_ref())
+    {
+        check_joined_mappings(path, linux)?;
     }
     for (name, maps) in [
         ("linux.uidMappings", linux.uid_mappings()),
@@ -266,7 +275,7 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
-            check_sysctl(key, &|t| has(t))?;
+            check_sysctl(key, &|t| has(t), spec.domainname().is_some())?;
         }
     }
     if let Some(prop) = linux.rootfs_propagation() {
@@ -308,11 +317,19 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             "Intel RDT is not implemented",
         ));
     }
-    if linux.personality().is_some() {
-        return Err(SpecError::unsupported(
-            "linux.personality",
-            "not implemented yet",
-        ));
+    // runtime-spec defines no personality flags; refuse any rather than
+    // ignore them (the domain is applied by the init).
+    if let Some(flags) = linux
+        .personality()
+        .as_ref()
+        .and_then(|p| p.flags().as_ref())
+    {
+        if !flags.is_empty() {
+            return Err(SpecError::unsupported(
+                "linux.personality.flags",
+                format!("{flags:?}: brig supports no personality flags, only the domain"),
+            ));
+        }
     }
     if linux.memory_policy().is_some() {
         return Err(SpecError::unsupported(
@@ -353,9 +370,83 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Mappings given with a joined user namespace must be the namespace's own
+/// (runc 1.2 checks the same): they cannot be changed, and ignoring different
+/// ones would run the container with ids the config did not ask for. The
+/// namespace's maps are readable when the path is /proc/PID/ns/user.
+fn check_joined_mappings(path: &Path, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let Some(proc_dir) = path
+        .to_str()
+        .and_then(|p| p.strip_suffix("/ns/user"))
+        .filter(|p| p.starts_with("/proc/"))
+    else {
+        return Ok(());
+    };
+    for (name, file, maps) in [
+        ("linux.uidMappings", "uid_map", linux.uid_mappings()),
+        ("linux.gidMappings", "gid_map", linux.gid_mappings()),
+    ] {
+        let Some(maps) = maps.as_ref().filter(|m| !m.is_empty()) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(format!("{proc_dir}/{file}")) else {
+            continue;
+        };
+        let mut have: Vec<(u64, u64, u64)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace().map(|x| x.parse::<u64>().ok());
+                Some((w.next()??, w.next()??, w.next()??))
+            })
+            .collect();
+        let mut want: Vec<(u64, u64, u64)> = maps
+            .iter()
+            .map(|m| {
+                (
+                    u64::from(m.container_id()),
+                    u64::from(m.host_id()),
+                    u64::from(m.size()),
+                )
+            })
+            .collect();
+        have.sort_unstable();
+        want.sort_unstable();
+        if have != want {
+            return Err(SpecError::invalid(
+                name,
+                format!(
+                    "differ from the mappings of the joined user namespace {} ({})",
+                    path.display(),
+                    text.split_whitespace().collect::<Vec<_>>().join(" ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Only namespaced sysctls may be set, and only with their namespace (as runc does).
-fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+/// kernel.hostname is refused (runc and crun): it would silently override
+/// `hostname`; kernel.domainname likewise when `domainname` is set (crun; runc
+/// lets the sysctl win, which loses the field without a word).
+fn check_sysctl(
+    key: &str,
+    has: &dyn Fn(LinuxNamespaceType) -> bool,
+    domainname_set: bool,
+) -> Result<()> {
     let field = format!("linux.sysctl.{key}");
+    if key == "kernel.hostname" {
+        return Err(SpecError::invalid(
+            field,
+            "conflicts with the OCI \"hostname\" field: set hostname instead",
+        ));
+    }
+    if key == "kernel.domainname" && domainname_set {
+        return Err(SpecError::invalid(
+            field,
+            "conflicts with the OCI \"domainname\" field: set only one of them",
+        ));
+    }
     let ipc = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -373,7 +464,7 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
         LinuxNamespaceType::Ipc
     } else if key.starts_with("net.") {
         LinuxNamespaceType::Network
-    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+    } else if key == "kernel.domainname" {
         LinuxNamespaceType::Uts
     } else {
         return Err(SpecError::invalid(
