@@ -91,7 +91,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<(), Containe
         let mgr = match cgroup::of_state(&state) {
             Ok(m) => m,
             Err(e) if status == Status::Stopped => {
-                crate::cli::log::debug(&format!("kill --all of stopped {id}: {e}"));
+                crate::log::debug(&format!("kill --all of stopped {id}: {e}"));
                 return Ok(());
             }
             Err(e) => return Err(e),

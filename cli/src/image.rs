@@ -1,0 +1,315 @@
+//! `brig image import|ls|inspect|rm`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::out;
+use brig_engine::image::{self, ImportFormat, ImportOptions};
+use brig_engine::Engine;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Import an OCI layout dir, an oci-archive tarball, or a rootfs tarball.
+    Import {
+        /// The layout dir or tar file.
+        source: PathBuf,
+        /// The name to give it: NAME[:TAG] (TAG defaults to latest).
+        name: String,
+        /// What the source is (guessed when left out).
+        #[arg(long, value_parser = import_format())]
+        format: Option<ImportFormat>,
+        /// Which manifest of the layout's index (its org.opencontainers.image.ref.name).
+        #[arg(long)]
+        source_tag: Option<String>,
+    },
+    /// List images.
+    #[command(alias = "list")]
+    Ls {
+        /// Only the ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show an image's layers (digest, size, what made them) and config.
+    Inspect {
+        reference: String,
+        /// The whole record and config as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give an image another name: SOURCE (a name or id) gets TARGET (NAME[:TAG]).
+    Tag { source: String, target: String },
+    /// Write images to an oci-archive tarball (for `image load`, `podman load`, skopeo).
+    Save {
+        /// The file to write (default: stdout, unless it is a terminal).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+    /// Load the images of an oci-archive tarball, under the names it gives them.
+    Load {
+        /// The archive (default: stdin).
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Print only the names.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Remove images (untag; the last name removes the image and its unused layers).
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+}
+
+fn human(n: u64) -> String {
+    let f = n as f64;
+    if f >= 1e9 {
+        format!("{:.1}GB", f / 1e9)
+    } else if f >= 1e6 {
+        format!("{:.1}MB", f / 1e6)
+    } else if f >= 1e3 {
+        format!("{:.1}kB", f / 1e3)
+    } else {
+        format!("{n}B")
+    }
+}
+
+pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
+    let store = &engine.images;
+    match cmd {
+        c @ (Cmd::Tag { .. } | Cmd::Save { .. } | Cmd::Load { .. }) => {
+            return run_archive(engine, c)
+        }
+        Cmd::Import {
+            source,
+            name,
+            format,
+            source_tag,
+        } => {
+            let rec = image::import(
+                store,
+                &ImportOptions {
+                    source,
+                    format,
+                    source_tag,
+                    name,
+                },
+            )?;
+            out!("{}", rec.id)?;
+        }
+        Cmd::Ls { quiet } => {
+            let refs = store.refs()?;
+            let images = store.images()?;
+            if quiet {
+                for i in &images {
+                    out!("{}", i.id.short())?;
+                }
+                return Ok(0);
+            }
+            let mut rows = vec![[
+                "REPOSITORY".to_string(),
+                "TAG".into(),
+                "IMAGE ID".into(),
+                "IMPORTED".into(),
+                "SIZE".into(),
+            ]];
+            for i in &images {
+                let size = human(i.layers.iter().map(|l| l.size).sum());
+                let names: Vec<&String> = refs
+                    .iter()
+                    .filter(|(_, d)| **d == i.id)
+                    .map(|(n, _)| n)
+                    .collect();
+                let mut push = |repo: &str, tag: &str| {
+                    rows.push([
+                        repo.to_string(),
+                        tag.to_string(),
+                        i.id.short().to_string(),
+                        i.imported.clone(),
+                        size.clone(),
+                    ])
+                };
+                if names.is_empty() {
+                    push("<none>", "<none>");
+                }
+                for n in names {
+                    let (r, t) = n.rsplit_once(':').unwrap_or((n, ""));
+                    push(r, t);
+                }
+            }
+            print_table(&rows)?;
+        }
+        Cmd::Inspect { reference, json } => {
+            let rec = store.resolve(&reference)?;
+            if json {
+                let cfg = image::import::image_config(store, &rec)?;
+                let v = serde_json::json!({
+                    "id": rec.id,
+                    "names": store.names_of(&rec.id)?,
+                    "imported": rec.imported,
+                    "layers": rec.layers,
+                    "config": cfg,
+                });
+                out!("{}", serde_json::to_string_pretty(&v)?)?;
+                return Ok(0);
+            }
+            out!("ID:      {}", rec.id)?;
+            out!("NAMES:   {}", store.names_of(&rec.id)?.join(" "))?;
+            let cfg = image::import::image_config(store, &rec)?;
+            if let Some(c) = cfg.config() {
+                let j = |v: &Option<Vec<String>>| serde_json::to_string(v).unwrap_or_default();
+                out!("ENTRYPOINT: {}  CMD: {}", j(c.entrypoint()), j(c.cmd()))?;
+            }
+            let mut rows = vec![[
+                "LAYER".to_string(),
+                "DIFF ID".into(),
+                "SIZE".into(),
+                "CREATED".into(),
+                "CREATED BY".into(),
+            ]];
+            for (l, created, by) in image::import::history(store, &rec)?.into_iter().rev() {
+                rows.push([
+                    l.digest.to_string(),
+                    l.diff_id.short().to_string(),
+                    human(l.size),
+                    created.unwrap_or_default(),
+                    by.unwrap_or_default(),
+                ]);
+            }
+            print_table(&rows)?;
+        }
+        Cmd::Rm { references } => {
+            let mut failed = false;
+            for r in references {
+                match engine.remove_image(&r) {
+                    Ok(lines) => {
+                        for l in lines {
+                            out!("{l}")?;
+                        }
+                    }
+                    Err(e) => {
+                        crate::log::error(&e.to_string());
+                        failed = true;
+                    }
+                }
+            }
+            return Ok(i32::from(failed));
+        }
+    }
+    Ok(0)
+}
+
+pub(crate) fn print_table<const N: usize>(rows: &[[String; N]]) -> anyhow::Result<()> {
+    let mut w = [0usize; N];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.len());
+        }
+    }
+    for r in rows {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:<width$}   ", width = w[i]));
+            }
+        }
+        out!("{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// `image tag`, `image save`, `image load`.
+fn run_archive(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
+    match cmd {
+        Cmd::Tag { source, target } => engine.tag(&source, &target)?,
+        Cmd::Save { output, references } => match output {
+            Some(path) => {
+                // Written beside its final name, then renamed: a failed save
+                // leaves no half-written archive under it.
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                let tmp =
+                    path.with_file_name(format!(".{name}.tmp-{}", brig_engine::random_hex(6)));
+                let io = |e: std::io::Error| anyhow::anyhow!("-o {}: {e}", path.display());
+                let result = (|| -> anyhow::Result<()> {
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&tmp)
+                        .map_err(io)?;
+                    let mut w = std::io::BufWriter::new(&f);
+                    engine.save(&references, &mut w)?;
+                    w.flush().map_err(io)?;
+                    drop(w);
+                    f.sync_all().map_err(io)?;
+                    std::fs::rename(&tmp, &path).map_err(io)?;
+                    Ok(())
+                })();
+                if result.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                result?;
+            }
+            None => {
+                if nix::unistd::isatty(std::io::stdout()).unwrap_or(false) {
+                    anyhow::bail!(
+                        "image save: refusing to write an archive to a terminal; use -o FILE or redirect stdout"
+                    );
+                }
+                engine.save(&references, &mut std::io::stdout().lock())?;
+            }
+        },
+        Cmd::Load { input, quiet } => {
+            let (path, _tmp) = match input {
+                Some(p) => (p, None),
+                None => {
+                    // A tar read twice (index first): stdin is copied to a
+                    // temp file under the image root first.
+                    if nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+                        anyhow::bail!("image load: give -i FILE, or the archive on stdin");
+                    }
+                    // Not under ROOT/tmp: the import's GC empties that.
+                    let tmp = TempFile(
+                        engine
+                            .images
+                            .root()
+                            .join(format!(".load-{}", brig_engine::random_hex(8))),
+                    );
+                    let mut f = std::fs::File::create(&tmp.0)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", tmp.0.display()))?;
+                    std::io::copy(&mut std::io::stdin().lock(), &mut f)
+                        .map_err(|e| anyhow::anyhow!("image load: reading stdin: {e}"))?;
+                    (tmp.0.clone(), Some(tmp))
+                }
+            };
+            for n in engine.load(&path)? {
+                if quiet {
+                    out!("{n}")?;
+                } else {
+                    out!("Loaded image: {n}")?;
+                }
+            }
+        }
+        _ => unreachable!("run_archive takes tag, save and load"),
+    }
+    Ok(0)
+}
+
+/// A file removed on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `--format`'s parser: the names with clap's "possible values" in the help.
+fn import_format() -> impl clap::builder::TypedValueParser<Value = ImportFormat> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(ImportFormat::NAMES)
+        .map(|s| s.parse::<ImportFormat>().expect("one of NAMES"))
+}
