@@ -8,6 +8,7 @@ use brig_engine::cmds::{bytes_binary, bytes_decimal, ExecFlags, Sample};
 use brig_engine::flags::RawFlags;
 use brig_engine::Engine;
 use brig_engine::{CStatus, ContainerRecord};
+use brig_runtime::container::Stdio;
 
 /// The flags of `container create` and `container run`.
 #[derive(Debug, clap::Args)]
@@ -323,7 +324,7 @@ fn run_cmd(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
                     anyhow::bail!("--attach: one container at a time");
                 }
                 let r = engine.find(&containers[0])?;
-                return Ok(engine.start_foreground(&r)?);
+                return Ok(engine.start_foreground(&r, Stdio::inherit())?);
             }
             each(containers, |n| Ok(engine.start_detached(&engine.find(n)?)?))
         }

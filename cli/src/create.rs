@@ -41,6 +41,8 @@ impl CreateArgs {
             preserve_fds: self.preserve_fds,
             console_socket: self.console_socket.clone(),
             foreground,
+            // runc's: the container's stdio is brig's own.
+            stdio: container::Stdio::inherit(),
         })
     }
 }

@@ -193,6 +193,7 @@ pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
         console_socket: a.console_socket.clone(),
         ignore_paused: a.ignore_paused,
         sub_cgroup: sub_cgroup(&a.cgroup)?,
+        stdio: container::Stdio::inherit(),
     };
     Ok(container::exec(store, &a.id, &opts)?)
 }

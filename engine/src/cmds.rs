@@ -2,7 +2,6 @@
 //! unpause, top, stats and port, as docker's and podman's.
 
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -26,28 +25,19 @@ pub struct ExecFlags {
 /// The init shim `--init` runs as pid 1 (runtime/init-shim, built static).
 const INIT_SHIM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/brig-init"));
 
-/// Run `f` with /dev/null as our stdin (a container run or exec without -i
-/// inherits it, as docker gives such a process no stdin). brig's own is back
-/// after.
-pub(super) fn with_null_stdin<T>(yes: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    if !yes {
-        return f();
-    }
-    let null = std::fs::File::open("/dev/null")
-        .map_err(|e| image::ImageError::io(Path::new("/dev/null"), e))?;
-    // SAFETY: dup of our own stdin; restored below.
-    let saved = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
-    // SAFETY: dup2 onto fd 0.
-    unsafe { libc::dup2(null.as_raw_fd(), 0) };
-    let r = f();
-    if saved >= 0 {
-        // SAFETY: restores and closes the saved copy.
-        unsafe {
-            libc::dup2(saved, 0);
-            libc::close(saved);
-        }
-    }
-    r
+/// The stdio of a container run or exec: without -i its stdin is /dev/null
+/// (docker gives such a process no stdin); the rest is brig's own.
+pub(super) fn stdio(interactive: bool) -> Result<container::Stdio> {
+    Ok(container::Stdio {
+        stdin: if interactive { None } else { Some(dev_null()?) },
+        ..container::Stdio::inherit()
+    })
+}
+
+pub(super) fn dev_null() -> Result<std::os::fd::OwnedFd> {
+    std::fs::File::open("/dev/null")
+        .map(Into::into)
+        .map_err(|e| image::ImageError::io(Path::new("/dev/null"), e).into())
 }
 
 impl Engine {
@@ -158,10 +148,9 @@ impl Engine {
             // docker refuses exec into a paused container (checked above), and has no sub-cgroups.
             ignore_paused: false,
             sub_cgroup: None,
+            stdio: stdio(f.interactive)?,
         };
-        with_null_stdin(!f.interactive, || {
-            Ok(container::exec(&self.runtime, &r.id, &opts)?)
-        })
+        Ok(container::exec(&self.runtime, &r.id, &opts)?)
     }
 
     /// `container pause` / `unpause`: the runtime's freezer.

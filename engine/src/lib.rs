@@ -21,7 +21,6 @@ pub mod volume;
 pub use util::random_hex;
 
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -329,23 +328,36 @@ impl Engine {
                 r.name
             )));
         }
-        let opts = self.prepare_start(r)?;
+        let mut opts = self.prepare_start(r)?;
         let log = self.dir(&r.id).join("log");
-        with_stdio(&log, || -> Result<()> {
-            container::create(&self.runtime, &r.id, &opts)?;
-            if let Err(e) = container::start(&self.runtime, &r.id) {
-                let _ = container::delete(&self.runtime, &r.id, true);
-                return Err(e.into());
-            }
-            Ok(())
-        })
+        let logf: std::os::fd::OwnedFd = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| image::ImageError::io(&log, e))?
+            .into();
+        opts.stdio = container::Stdio {
+            stdin: Some(cmds::dev_null()?),
+            stdout: Some(
+                logf.try_clone()
+                    .map_err(|e| image::ImageError::io(&log, e))?,
+            ),
+            stderr: Some(logf),
+        };
+        container::create(&self.runtime, &r.id, &opts)?;
+        if let Err(e) = container::start(&self.runtime, &r.id) {
+            let _ = container::delete(&self.runtime, &r.id, true);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Run a container in the foreground, relaying signals, until it exits.
     /// Returns its exit code.
-    pub fn start_foreground(&self, r: &ContainerRecord) -> Result<i32> {
+    pub fn start_foreground(&self, r: &ContainerRecord, stdio: container::Stdio) -> Result<i32> {
         let mut opts = self.prepare_start(r)?;
         opts.foreground = true;
+        opts.stdio = stdio;
         Ok(container::run_foreground(&self.runtime, &r.id, &opts, false)?.exit_code)
     }
 
@@ -376,7 +388,7 @@ impl Engine {
             self.start_detached(&rec).map(|()| 0)
         } else {
             // Without -i the container gets no stdin, as with docker.
-            cmds::with_null_stdin(!f.interactive, || self.start_foreground(&rec))
+            cmds::stdio(f.interactive).and_then(|s| self.start_foreground(&rec, s))
         };
         if f.auto_remove || (detach && result.is_err()) {
             let removed = self.remove(&rec, true);
@@ -509,39 +521,6 @@ impl Engine {
         ));
         Ok(out)
     }
-}
-
-/// Run `f` with stdin on /dev/null and stdout and stderr appended to `log`:
-/// the container's init inherits them. brig's own are back after.
-fn with_stdio<T>(log: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    let logf = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|e| image::ImageError::io(log, e))?;
-    let null = std::fs::File::open("/dev/null")
-        .map_err(|e| image::ImageError::io(Path::new("/dev/null"), e))?;
-    let saved: Vec<i32> = (0..3)
-        // SAFETY: dup of our own stdio fds.
-        .map(|fd| unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })
-        .collect();
-    // SAFETY: dup2 onto our stdio fds; restored below.
-    unsafe {
-        libc::dup2(null.as_raw_fd(), 0);
-        libc::dup2(logf.as_raw_fd(), 1);
-        libc::dup2(logf.as_raw_fd(), 2);
-    }
-    let r = f();
-    for (fd, s) in saved.into_iter().enumerate() {
-        if s >= 0 {
-            // SAFETY: restores and closes the saved copies.
-            unsafe {
-                libc::dup2(s, fd as i32);
-                libc::close(s);
-            }
-        }
-    }
-    r
 }
 
 /// The tail of a container's log (`container logs`).

@@ -13,7 +13,7 @@ use super::{cgroup, write_atomic, ContainerError};
 use crate::process::terminal::send_to_console_socket;
 use crate::process::{spawn_exec, ExecConfig};
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ExecOptions {
     pub process: Process,
     pub detach: bool,
@@ -25,6 +25,8 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     /// An existing sub-cgroup of the container's to run in (runc's --cgroup).
     pub sub_cgroup: Option<PathBuf>,
+    /// The process's fds 0-2 when it has no terminal (default: brig's own).
+    pub stdio: crate::process::Stdio,
 }
 
 /// The process `exec` starts from when no --process file is given: the one in
@@ -89,6 +91,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
         close_fds: Vec::new(),
         agent: super::seccomp_agent(state.seccomp.as_ref(), &state)?,
         seccomp,
+        stdio: &opts.stdio,
     };
     let spawn = || -> Result<(i32, Option<OwnedFd>), ContainerError> {
         let spawned = spawn_exec(&cfg).map_err(|e| {
@@ -125,6 +128,6 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
     }
     with_signals_blocked(|set| {
         let (pid, console) = spawn()?;
-        relay_until_exit(pid, set, console)
+        relay_until_exit(pid, set, console, &opts.stdio)
     })
 }

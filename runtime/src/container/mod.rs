@@ -15,6 +15,7 @@ mod wait;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::process::Stdio;
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
 pub use events::{stats, watch as watch_events, Event, EventKind};

@@ -10,8 +10,11 @@
 mod exec;
 mod init;
 pub mod message;
+mod stdio;
 pub mod terminal;
 mod user_process;
+
+pub use stdio::Stdio;
 
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -64,6 +67,8 @@ pub struct InitConfig<'a> {
     pub bind_trees: Vec<Option<OwnedFd>>,
     /// linux.seccomp, compiled (in `create`, before anything was made).
     pub seccomp: Option<crate::security::seccomp::Program>,
+    /// The process's fds 0-2 (each inherited when not given).
+    pub stdio: &'a Stdio,
 }
 
 impl InitConfig<'_> {
