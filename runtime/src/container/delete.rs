@@ -6,7 +6,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use super::state::Status;
+use super::state::{Op, Status};
 use super::store::Store;
 use super::{cgroup, ContainerError};
 use crate::hooks::{self, Phase};
@@ -33,13 +33,8 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         return store.remove(locked);
     };
     let status = state.current_status();
-    if matches!(status, Status::Running | Status::Paused) && !force {
-        return Err(ContainerError::status(
-            &state,
-            status,
-            "cannot delete a container that is not stopped (stop it first, or use delete --force)",
-        ));
-    }
+    let op = if force { Op::ForceDelete } else { Op::Delete };
+    super::check(&state, status, op)?;
     let mgr = cgroup::of_state(&state)?;
     if status != Status::Stopped {
         // Frozen tasks do not die of SIGKILL until thawed. Thaw whatever the

@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 
 use oci_spec::runtime::Process;
 
-use super::state::Status;
+use super::state::{Op, Status};
 use super::store::Store;
 use super::wait::{relay_until_exit, with_signals_blocked};
 use super::{cgroup, write_atomic, ContainerError};
@@ -67,15 +67,12 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
     }
     let state = store.peek(id)?;
     let status = state.current_status();
-    let paused_ok = opts.ignore_paused && status == Status::Paused;
-    if !paused_ok && !matches!(status, Status::Running | Status::Created) {
-        let why = if status == Status::Paused {
-            "cannot exec in a paused container (resume it first, or exec --ignore-paused)"
-        } else {
-            "cannot exec in a stopped container (exec needs a running container)"
-        };
-        return Err(ContainerError::status(&state, status, why));
-    }
+    let op = if opts.ignore_paused {
+        Op::ExecIgnorePaused
+    } else {
+        Op::Exec
+    };
+    super::check(&state, status, op)?;
     let mgr = match &opts.sub_cgroup {
         None => cgroup::of_state(&state)?,
         Some(sub) => cgroup::sub_of_state(&state, sub)?,

@@ -2,14 +2,9 @@
 
 use std::os::fd::AsRawFd;
 
-use super::state::Status;
+use super::state::{Op, Status};
 use super::store::Store;
 use super::{cgroup, ContainerError};
-
-/// What runc says of a container with no process to signal. containerd's shim
-/// (`checkKillError`) and podman match this text to tell "already gone" from
-/// a real failure: keep it.
-pub const NOT_RUNNING: &str = "container not running";
 
 /// The highest signal number (SIGRTMAX on Linux).
 fn sigrtmax() -> i32 {
@@ -84,9 +79,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<(), Containe
     let locked = store.lock(id)?;
     let state = store.load(&locked, id)?;
     let status = state.current_status();
-    if status == Status::Stopped && !all {
-        return Err(ContainerError::status(&state, status, NOT_RUNNING));
-    }
+    super::check(&state, status, if all { Op::KillAll } else { Op::Kill })?;
     if all {
         let mgr = match cgroup::of_state(&state) {
             Ok(m) => m,
@@ -116,7 +109,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<(), Containe
     let alive = state.init_alive();
     let pidfd = match pidfd {
         Ok(fd) if alive => fd,
-        _ => return Err(ContainerError::status(&state, Status::Stopped, NOT_RUNNING)),
+        _ => return Err(ContainerError::refused(&state, Status::Stopped, Op::Kill)),
     };
     // SAFETY: pidfd_send_signal(2) on a pidfd we own, no siginfo, no flags.
     let r = unsafe {
@@ -132,7 +125,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<(), Containe
         let e = std::io::Error::last_os_error();
         // Exited since the check above: what runc says of a stopped container.
         if e.raw_os_error() == Some(libc::ESRCH) {
-            return Err(ContainerError::status(&state, Status::Stopped, NOT_RUNNING));
+            return Err(ContainerError::refused(&state, Status::Stopped, Op::Kill));
         }
         return Err(ContainerError::Other(format!(
             "kill {} signal {sig}: {e}",

@@ -23,7 +23,7 @@ pub use exec::{base_process, exec, ExecOptions};
 pub use kill::{kill, parse_signal};
 pub use pause::{pause, pids, pids_or_none, resume};
 pub use start::start;
-pub use state::{ContainerState, Status};
+pub use state::{ContainerState, Op, Status, NOT_RUNNING};
 pub use store::{validate_id, Store};
 pub use update::{update, UpdateError};
 pub use wait::{run_foreground, RunOutcome};
@@ -81,19 +81,25 @@ impl ContainerError {
             msg: msg.to_string(),
         }
     }
+
+    /// `op` refused on a container in `status`, in the lifecycle table's words.
+    fn refused(st: &ContainerState, status: Status, op: Op) -> Self {
+        let msg = status.allows(op).err().unwrap_or("not allowed now");
+        ContainerError::status(st, status, msg)
+    }
+}
+
+/// The lifecycle table's answer for `op` on a container in `status`, as an error.
+fn check(st: &ContainerState, status: Status, op: Op) -> Result<(), ContainerError> {
+    status
+        .allows(op)
+        .map_err(|msg| ContainerError::status(st, status, msg))
 }
 
 /// The state of a container that has processes, or an error saying it has none.
 pub(super) fn live_state(store: &Store, id: &str) -> Result<ContainerState, ContainerError> {
     let state = store.peek(id)?;
-    let status = state.current_status();
-    if status == Status::Stopped {
-        return Err(ContainerError::status(
-            &state,
-            status,
-            "container not running (it has no processes to report on)",
-        ));
-    }
+    check(&state, state.current_status(), Op::Inspect)?;
     Ok(state)
 }
 

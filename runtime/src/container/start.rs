@@ -6,7 +6,7 @@ use std::time::Duration;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 
-use super::state::{ContainerState, Status};
+use super::state::{ContainerState, Op, Status};
 use super::store::{Store, FIFO_FILE};
 use super::ContainerError;
 use crate::hooks::{self, Phase};
@@ -16,19 +16,7 @@ pub fn start(store: &Store, id: &str) -> Result<ContainerState, ContainerError> 
     let locked = store.lock(id)?;
     let mut state = store.load(&locked, id)?;
     let status = state.current_status();
-    if status != Status::Created {
-        // runc's words first (what scripts and engines may match), then ours.
-        let msg = match status {
-            Status::Running => {
-                "cannot start an already running container (only a created container can be started)"
-            }
-            Status::Stopped => {
-                "cannot start a container that has stopped (only a created container can be started)"
-            }
-            _ => "only a created container can be started",
-        };
-        return Err(ContainerError::status(&state, status, msg));
-    }
+    super::check(&state, status, Op::Start)?;
     let fifo_path = locked.dir.join(FIFO_FILE);
     // The pidfd first, while the init is still held on the fifo: opening the
     // fifo lets it go, and a program that exits at once may be gone and
