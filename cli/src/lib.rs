@@ -52,17 +52,122 @@ pub struct Cli {
     /// Manage cgroups through systemd: not implemented, so refused.
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
-    /// Where images, container snapshots and volumes live (`image`, `container`, `volume`).
-    #[arg(long, global = true, env = "BRIG_IMAGE_ROOT", default_value = brig_engine::image::store::DEFAULT_ROOT)]
-    pub image_root: PathBuf,
-    /// Where networks live (`network`, and `container` for --network/-p).
+    /// The engine's flags given before the command: refused with a hint
+    /// (they go after `image`, `container`, `volume` or `network`).
     #[command(flatten)]
-    pub net_paths: network::Paths,
+    pub misplaced: Misplaced,
     /// runc's rootless mode (auto|true|false): only "false" or "auto" as root are accepted.
     #[arg(long, global = true)]
     pub rootless: Option<String>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--image-root`, `--network-root`, `--netns-dir` and `--cni-path` apply only
+/// to the command groups that use them, and are taken after the group's name
+/// (`brig container --image-root DIR ls`, or after the subcommand). Given
+/// before the command they are refused, not ignored: `brig --image-root X
+/// state ID` would otherwise look as if it meant something.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Misplaced {
+    #[arg(
+        id = "misplaced_image_root",
+        long = "image-root",
+        hide = true,
+        value_name = "DIR"
+    )]
+    image_root: Option<PathBuf>,
+    #[arg(
+        id = "misplaced_network_root",
+        long = "network-root",
+        hide = true,
+        value_name = "DIR"
+    )]
+    network_root: Option<PathBuf>,
+    #[arg(
+        id = "misplaced_netns_dir",
+        long = "netns-dir",
+        hide = true,
+        value_name = "DIR"
+    )]
+    netns_dir: Option<PathBuf>,
+    #[arg(
+        id = "misplaced_cni_path",
+        long = "cni-path",
+        hide = true,
+        value_name = "PATH"
+    )]
+    cni_path: Option<String>,
+}
+
+impl Misplaced {
+    fn check(&self) -> anyhow::Result<()> {
+        let given = [
+            (
+                "--image-root",
+                self.image_root.is_some(),
+                "image, container or volume",
+            ),
+            (
+                "--network-root",
+                self.network_root.is_some(),
+                "network or container",
+            ),
+            (
+                "--netns-dir",
+                self.netns_dir.is_some(),
+                "network or container",
+            ),
+            (
+                "--cni-path",
+                self.cni_path.is_some(),
+                "network or container",
+            ),
+        ];
+        if let Some((flag, _, groups)) = given.iter().find(|(_, g, _)| *g) {
+            let group = groups.split(' ').next().unwrap_or("container");
+            anyhow::bail!(
+                "{flag}: applies only to the {groups} commands: give it after the command group \
+                 (e.g. `brig {group} {flag} DIR ls`), not before the command"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The image root: for `image`, `container` and `volume` (and their subcommands).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImageRoot {
+    /// Where images, container snapshots and volumes live.
+    #[arg(long, global = true, env = "BRIG_IMAGE_ROOT", default_value = brig_engine::image::store::DEFAULT_ROOT)]
+    pub image_root: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImageGroup {
+    #[command(flatten)]
+    pub root: ImageRoot,
+    #[command(subcommand)]
+    pub command: image::Cmd,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ContainerGroup {
+    #[command(flatten)]
+    pub root: ImageRoot,
+    /// Where networks live (for --network/-p).
+    #[command(flatten)]
+    pub net: network::Paths,
+    #[command(subcommand)]
+    pub command: container::Cmd,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VolumeGroup {
+    #[command(flatten)]
+    pub root: ImageRoot,
+    #[command(subcommand)]
+    pub command: volume::Cmd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -105,24 +210,24 @@ pub enum Command {
     /// Print the OCI features document: what brig supports.
     Features(features::Args),
     /// Images: import, ls, inspect, rm.
-    #[command(subcommand)]
-    Image(image::Cmd),
+    Image(ImageGroup),
     /// Containers from images, docker-style: create, run, start, stop, rm, ls, logs.
-    #[command(subcommand)]
-    Container(container::Cmd),
+    Container(Box<ContainerGroup>),
     /// Named volumes: create, ls, rm.
-    #[command(subcommand)]
-    Volume(volume::Cmd),
+    Volume(VolumeGroup),
     /// Manage container networks (CNI bridge networks, port publishing).
     Network(network::Args),
 }
 
+/// The engine over `root`; `net` for the commands that attach networks (the
+/// others never touch the networks, so they get the defaults).
 fn engine(
-    image_root: &std::path::Path,
-    net: &network::Paths,
+    root: &ImageRoot,
+    net: Option<&network::Paths>,
     store: Store,
 ) -> anyhow::Result<brig_engine::Engine> {
-    Ok(brig_engine::Engine::new(image_root, store, net.networks())?)
+    let networks = net.map_or_else(brig_engine::network::Networks::system, |n| n.networks());
+    Ok(brig_engine::Engine::new(&root.image_root, store, networks)?)
 }
 
 /// Print a line on stdout. A reader that went away (`brig list | head -1`) is not
@@ -153,7 +258,7 @@ fn wants_version(args: &[std::ffi::OsString]) -> bool {
         match a.to_str() {
             Some("-v" | "--version") => return true,
             // Global flags that take a value as the next word.
-            Some("--root" | "--log" | "--log-format" | "--image-root" | "--rootless") => {
+            Some("--root" | "--log" | "--log-format" | "--rootless") => {
                 rest.next();
             }
             Some(s) if s.starts_with('-') => {}
@@ -206,6 +311,7 @@ pub fn main() -> i32 {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    cli.misplaced.check()?;
     if cli.systemd_cgroup {
         anyhow::bail!(
             "--systemd-cgroup: brig does not manage cgroups through systemd; leave it out"
@@ -233,11 +339,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Events(a) => events::run(&store, a),
         Command::Spec(a) => spec::run(a),
         Command::Features(a) => features::run(a),
-        Command::Image(c) => image::run(&engine(&cli.image_root, &cli.net_paths, store)?, c),
-        Command::Container(c) => {
-            container::run(&engine(&cli.image_root, &cli.net_paths, store)?, c)
-        }
-        Command::Volume(c) => volume::run(&engine(&cli.image_root, &cli.net_paths, store)?, c),
-        Command::Network(a) => network::run(&cli.net_paths, a),
+        Command::Image(g) => image::run(&engine(&g.root, None, store)?, g.command),
+        Command::Container(g) => container::run(&engine(&g.root, Some(&g.net), store)?, g.command),
+        Command::Volume(g) => volume::run(&engine(&g.root, None, store)?, g.command),
+        Command::Network(a) => network::run(a),
     }
 }

@@ -37,6 +37,8 @@ impl Paths {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub paths: Paths,
     #[command(subcommand)]
     pub command: NetCommand,
 }
@@ -96,8 +98,8 @@ fn parse_subnet(s: &str) -> Result<Subnet, String> {
     s.parse()
 }
 
-pub fn run(paths: &Paths, a: Args) -> anyhow::Result<i32> {
-    let nets = paths.networks();
+pub fn run(a: Args) -> anyhow::Result<i32> {
+    let nets = a.paths.networks();
     match a.command {
         NetCommand::Create { name, subnet } => {
             let n = nets.create(&name, subnet)?;

@@ -247,9 +247,10 @@ impl ImgBed {
         let mut c = Command::new(BRIG);
         c.arg("--root")
             .arg(&self.root)
-            .arg("--image-root")
-            .arg(&self.image_root)
             .args(args)
+            // The env var, not --image-root: that goes after the command
+            // group, and not every command here is an engine command.
+            .env("BRIG_IMAGE_ROOT", &self.image_root)
             .stdin(Stdio::null())
             // Never the host's bridge: these tests run in the host's network
             // namespace (tests/network.rs covers bridge networks, in its own).
