@@ -59,51 +59,19 @@ pub struct Args {
     pub blkio_weight: Option<u16>,
 }
 
-/// A size as runc takes it (docker's RAMInBytes): a number with an optional
-/// binary unit k, m, g, t or p (any case, optionally followed by "i" and/or
-/// "b"), or -1 for unlimited.
+/// A size as runc takes it (docker's RAMInBytes, `brig_runtime::units`), or
+/// -1 for unlimited.
 pub fn parse_size(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    if t == "-1" {
+    if s.trim() == "-1" {
         return Ok(-1);
     }
-    let bad = || format!("{s:?} is not a size like 512m, 1g or 1048576 (or -1 for unlimited)");
-    let num_end = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(num_end);
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
-    {
-        return Err(bad());
-    }
-    let unit = unit.trim_start().to_ascii_lowercase();
-    let unit = unit.strip_suffix('b').unwrap_or(&unit);
-    let unit = unit.strip_suffix('i').unwrap_or(unit);
-    let shift = match unit {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        "t" => 40,
-        "p" => 50,
-        _ => return Err(bad()),
-    };
-    let too_big = || format!("{s:?} is too large (at most {} bytes)", i64::MAX);
-    let bytes = match num.split_once('.') {
-        None => num
-            .parse::<i64>()
-            .map_err(|_| too_big())?
-            .checked_mul(1i64 << shift)
-            .ok_or_else(too_big)?,
-        Some(_) => {
-            let v = num.parse::<f64>().map_err(|_| bad())? * (1u64 << shift) as f64;
-            if v >= i64::MAX as f64 {
-                return Err(too_big());
-            }
-            v as i64
+    brig_runtime::units::parse_size(s).map_err(|e| {
+        if e.contains("is not a size") {
+            format!("{e} (or -1 for unlimited)")
+        } else {
+            e
         }
-    };
-    Ok(bytes)
+    })
 }
 
 /// The flags that were given: (flag, OCI field it sets).

@@ -607,6 +607,20 @@ fn entrypoint_read_only_and_env_file() {
         "touch /x 2>/dev/null && echo wrote-root; touch /scratch/y && echo wrote-tmpfs",
     ]);
     assert_eq!(out, "wrote-tmpfs\n");
+    // A tmpfs size in docker's units reaches the kernel in bytes (it takes
+    // neither "1.5m" nor "1mb" itself).
+    let out = bed.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/scratch:size=1.5mb",
+        "ep",
+        "sh",
+        "-c",
+        "grep ' /scratch ' /proc/mounts",
+    ]);
+    assert!(out.contains("size=1536k"), "{out}");
     assert_eq!(
         bed.ok(&[
             "container",

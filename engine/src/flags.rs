@@ -101,25 +101,11 @@ pub fn valid_name(s: &str) -> bool {
 
 /// `512m`, `1g`, `1048576`, `100k`, `64b`: bytes.
 pub fn parse_bytes(flag: &str, s: &str) -> Result<i64, String> {
-    let bad = || format!("{flag} {s:?}: not a size (a number with an optional b, k, m or g)");
-    let lower = s.trim().to_ascii_lowercase();
-    let (num, mult) = match lower.char_indices().last() {
-        Some((i, 'b')) => (&lower[..i], 1i64),
-        Some((i, 'k')) => (&lower[..i], 1 << 10),
-        Some((i, 'm')) => (&lower[..i], 1 << 20),
-        Some((i, 'g')) => (&lower[..i], 1 << 30),
-        Some(_) => (lower.as_str(), 1),
-        None => return Err(bad()),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    if !n.is_finite() || n <= 0.0 {
+    let v = brig_runtime::units::parse_size(s).map_err(|e| format!("{flag} {e}"))?;
+    if v <= 0 {
         return Err(format!("{flag} {s:?}: must be more than 0"));
     }
-    let v = n * mult as f64;
-    if v >= i64::MAX as f64 {
-        return Err(format!("{flag} {s:?}: too large"));
-    }
-    Ok(v as i64)
+    Ok(v)
 }
 
 /// `--cpus 1.5` → quota 150000 per period 100000 (docker's translation).
@@ -196,9 +182,13 @@ pub fn parse_tmpfs(spec: &str) -> Result<Tmpfs, String> {
         .collect();
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         let (k, v) = o.split_once('=').unwrap_or((o, ""));
+        if k == "size" {
+            // In bytes: the kernel's tmpfs takes neither "1gb" nor "1.5g".
+            options.push(format!("size={}", parse_bytes("--tmpfs size", v)?));
+            continue;
+        }
         let ok = match k {
             "ro" | "rw" | "exec" | "noexec" | "suid" | "nosuid" | "dev" | "nodev" => v.is_empty(),
-            "size" => parse_bytes("--tmpfs size", v).is_ok(),
             "mode" => u32::from_str_radix(v, 8).is_ok_and(|m| m <= 0o7777),
             "uid" | "gid" | "nr_inodes" => v.parse::<u64>().is_ok(),
             _ => false,
@@ -425,6 +415,12 @@ mod tests {
         assert!(parse_bytes("--memory", "-1m").is_err());
         assert!(parse_bytes("--memory", "12q").is_err());
         assert!(parse_bytes("--memory", "").is_err());
+        // The other parser's rules too, now that there is one (brig_runtime::units).
+        assert_eq!(parse_bytes("--memory", "1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("--memory", "64 KB").unwrap(), 64 << 10);
+        assert_eq!(parse_bytes("--memory", "2t").unwrap(), 2 << 40);
+        assert!(parse_bytes("--memory", "0").is_err());
+        assert!(parse_bytes("--memory", "-1").is_err());
     }
 
     #[test]
@@ -453,7 +449,12 @@ mod tests {
     fn tmpfs() {
         let t = parse_tmpfs("/run:size=1m,mode=1777").unwrap();
         assert_eq!(t.dest, "/run");
-        assert!(t.options.contains(&"size=1m".to_string()));
+        assert!(t.options.contains(&"size=1048576".to_string()));
+        // docker's sizes, given to the kernel in bytes.
+        let t = parse_tmpfs("/run:size=1.5GiB").unwrap();
+        assert!(t.options.contains(&"size=1610612736".to_string()));
+        assert!(parse_tmpfs("/run:size=0").is_err());
+        assert!(parse_tmpfs("/run:size=-1").is_err());
         assert!(parse_tmpfs("/run:bogus").is_err());
         assert!(parse_tmpfs("run").is_err());
         assert!(parse_tmpfs("/run:mode=999").is_err());

@@ -18,3 +18,4 @@ pub mod rootfs;
 pub mod security;
 pub mod spec;
 pub mod sys;
+pub mod units;
