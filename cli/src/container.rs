@@ -372,7 +372,7 @@ fn run_cmd(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
                 ]);
             }
             if !quiet {
-                super::image::print_table(&rows)?;
+                crate::table::print(&rows)?;
             }
             Ok(0)
         }
@@ -539,7 +539,7 @@ fn stats(engine: &Engine, no_stream: bool, all: bool, names: Vec<String>) -> any
             // Clear the screen and go home, as docker's live view does.
             crate::write_line(format_args!("\x1b[2J\x1b[H"))?;
         }
-        super::image::print_table(&rows)?;
+        crate::table::print(&rows)?;
         if no_stream {
             return Ok(0);
         }

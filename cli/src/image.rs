@@ -139,7 +139,7 @@ pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
                     push(r, t);
                 }
             }
-            print_table(&rows)?;
+            crate::table::print(&rows)?;
         }
         Cmd::Inspect { reference, json } => {
             let rec = store.resolve(&reference)?;
@@ -178,7 +178,7 @@ pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
                     by.unwrap_or_default(),
                 ]);
             }
-            print_table(&rows)?;
+            crate::table::print(&rows)?;
         }
         Cmd::Rm { references } => {
             let mut failed = false;
@@ -199,27 +199,6 @@ pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
-}
-
-pub(crate) fn print_table<const N: usize>(rows: &[[String; N]]) -> anyhow::Result<()> {
-    let mut w = [0usize; N];
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.len());
-        }
-    }
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == N {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<width$}   ", width = w[i]));
-            }
-        }
-        out!("{}", line.trim_end())?;
-    }
-    Ok(())
 }
 
 /// `image tag`, `image save`, `image load`.

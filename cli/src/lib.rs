@@ -18,6 +18,7 @@ mod run;
 mod spec;
 mod start;
 mod state;
+mod table;
 mod update;
 mod volume;
 

@@ -48,24 +48,9 @@ pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
                         .collect()
                 })
                 .collect();
-            let mut width = head.map(str::len);
-            for row in &cells {
-                for (w, c) in width.iter_mut().zip(row) {
-                    *w = (*w).max(c.len());
-                }
-            }
-            let line = |cols: Vec<&str>| {
-                let s: Vec<String> = cols
-                    .iter()
-                    .zip(width)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect();
-                super::out!("{}", s.join("   ").trim_end())
-            };
-            line(head.to_vec())?;
-            for row in &cells {
-                line(row.iter().map(String::as_str).collect())?;
-            }
+            let mut table = vec![head.map(String::from).to_vec()];
+            table.extend(cells);
+            crate::table::print(&table)?;
         }
     }
     Ok(0)

@@ -221,24 +221,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
 }
 
 fn table(head: &[&str], rows: Vec<Vec<String>>) -> anyhow::Result<()> {
-    let mut width: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.len());
-        }
-    }
-    let line = |cols: Vec<&str>| {
-        cols.iter()
-            .zip(&width)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("   ")
-            .trim_end()
-            .to_string()
-    };
-    super::out!("{}", line(head.to_vec()))?;
-    for r in &rows {
-        super::out!("{}", line(r.iter().map(String::as_str).collect()))?;
-    }
-    Ok(())
+    let mut table = vec![head.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    table.extend(rows);
+    crate::table::print(&table)
 }

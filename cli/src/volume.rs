@@ -25,10 +25,9 @@ pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
             out!("{name}")?;
         }
         Cmd::Ls => {
-            out!("VOLUME NAME")?;
-            for v in engine.volumes()? {
-                out!("{v}")?;
-            }
+            let mut rows = vec![["VOLUME NAME".to_string()]];
+            rows.extend(engine.volumes()?.into_iter().map(|v| [v]));
+            crate::table::print(&rows)?;
         }
         Cmd::Rm { names } => {
             let mut failed = false;
