@@ -11,7 +11,7 @@
 //! ```
 //!
 //! The engine keeps its own folders (containers, volumes) under the same
-//! root: see `crate::store`.
+//! root (brig-engine's `store::EngineDirs`); the image store knows nothing of them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
