@@ -1,5 +1,5 @@
 //! The checks the fuzz targets run, one function per target, shared with the
-//! regression test runtime/tests/fuzz_regressions.rs (which runs every seed and
+//! regression test cli/tests/fuzz_regressions.rs (which runs every seed and
 //! every kept crash input through them under `cargo test`). A check panics when
 //! brig misbehaves; any other outcome (an error, a refusal) is fine.
 //!
@@ -44,16 +44,16 @@ const CONTROLLERS: &[&str] = &[
 
 pub fn config_json(data: &[u8]) {
     let path = Path::new("/nonexistent/config.json");
-    if let Ok(spec) = brig::spec::parse_json::<brig::spec::Spec>(path, data) {
-        let _ = brig::spec::validate(&spec, Path::new("/nonexistent"));
+    if let Ok(spec) = brig_runtime::spec::parse_json::<brig_runtime::spec::Spec>(path, data) {
+        let _ = brig_runtime::spec::validate(&spec, Path::new("/nonexistent"));
         if let Some(p) = spec.process() {
-            let _ = brig::spec::validate_process(p);
+            let _ = brig_runtime::spec::validate_process(p);
         }
     }
 }
 
 pub fn state_json(data: &[u8]) {
-    if let Ok(st) = serde_json::from_slice::<brig::container::ContainerState>(data) {
+    if let Ok(st) = serde_json::from_slice::<brig_runtime::container::ContainerState>(data) {
         let _ = st.oci_json();
         let _ = st.hook_json(st.status);
     }
@@ -61,8 +61,8 @@ pub fn state_json(data: &[u8]) {
 
 pub fn cli_parsers(data: &[u8]) {
     if let Ok(s) = std::str::from_utf8(data) {
-        let _ = brig::container::parse_signal(s);
-        if brig::container::validate_id(s).is_ok() {
+        let _ = brig_runtime::container::parse_signal(s);
+        if brig_runtime::container::validate_id(s).is_ok() {
             assert!(!s.contains('/') && s != "." && s != ".." && !s.contains('\0'));
         }
     }
@@ -71,9 +71,9 @@ pub fn cli_parsers(data: &[u8]) {
 pub fn mount_options(data: &[u8]) {
     if let Ok(s) = std::str::from_utf8(data) {
         let opts: Vec<String> = s.split(',').map(str::to_string).collect();
-        let _ = brig::rootfs::parse_options(&opts);
+        let _ = brig_runtime::rootfs::parse_options(&opts);
         let root = Path::new("/nonexistent-root");
-        let joined = brig::rootfs::secure_join(root, Path::new(s));
+        let joined = brig_runtime::rootfs::secure_join(root, Path::new(s));
         assert!(joined.starts_with(root), "{joined:?} escaped the root");
     }
 }
@@ -87,7 +87,7 @@ pub fn cli_args(data: &[u8]) {
         return;
     };
     let args = std::iter::once("brig").chain(s.split('\0'));
-    let _ = <brig::cli::Cli as clap::Parser>::try_parse_from(args);
+    let _ = <brig::Cli as clap::Parser>::try_parse_from(args);
 }
 
 /// A linux.cgroupsPath, a container id and the text of /proc/<pid>/cgroup (a
@@ -170,7 +170,7 @@ pub fn proc_files(data: &[u8]) {
     };
     let _ = brig_cgroups::parse_mountinfo(s);
     let _ = brig_cgroups::parse_proc_cgroup(s);
-    let _ = brig::sys::parse_proc_stat(s);
+    let _ = brig_runtime::sys::parse_proc_stat(s);
 }
 
 /// linux.seccomp JSON → brig's BPF compiler. A profile compiles or is refused
@@ -178,7 +178,7 @@ pub fn proc_files(data: &[u8]) {
 /// on every syscall the profile names (each architecture, with arguments at and
 /// around each condition's values) the BPF answers what the validated plan says.
 pub fn seccomp(data: &[u8]) {
-    use brig::security::seccomp::{bpf, compile, Decision, Target};
+    use brig_runtime::security::seccomp::{bpf, compile, Decision, Target};
     let de = &mut serde_json::Deserializer::from_slice(data);
     let Ok(profile) = serde_path_to_error::deserialize::<_, oci_spec::runtime::LinuxSeccomp>(de)
     else {
@@ -260,13 +260,14 @@ pub fn layer_unpack(data: &[u8]) {
     let sandbox = Path::new(UNPACK_SANDBOX);
     let layer = sandbox.join("layer");
     let outside = sandbox.join("outside");
-    let _ = brig::image::unpack::remove_tree(&layer);
+    let _ = brig_engine::image::unpack::remove_tree(&layer);
     std::fs::create_dir_all(&layer).unwrap();
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::write(outside.join("sentinel"), b"untouched").unwrap();
-    let reader = brig::image::decompress(std::io::BufReader::new(data)).map(|r| r.take(16 << 20));
+    let reader =
+        brig_engine::image::decompress(std::io::BufReader::new(data)).map(|r| r.take(16 << 20));
     if let Ok(r) = reader {
-        let _ = brig::image::unpack_layer(r, &layer);
+        let _ = brig_engine::image::unpack_layer(r, &layer);
     }
     let mut top: Vec<String> = std::fs::read_dir(sandbox)
         .unwrap()
@@ -300,7 +301,7 @@ pub fn layer_unpack(data: &[u8]) {
         b"untouched"
     );
     assert!(std::fs::symlink_metadata(&layer).unwrap().is_dir());
-    let _ = brig::image::unpack::remove_tree(sandbox);
+    let _ = brig_engine::image::unpack::remove_tree(sandbox);
 }
 
 /// An OCI index, manifest and image config, as brig reads them on import:
@@ -308,7 +309,7 @@ pub fn layer_unpack(data: &[u8]) {
 /// config whose layers brig would unpack. Errors are fine, panics are not, and
 /// every layer brig accepts has sha256 digests.
 pub fn image_manifest(data: &[u8]) {
-    use brig::image::import;
+    use brig_engine::image::import;
     if let Ok(index) = import::parse_index(data) {
         let _ = import::pick_manifest(&index, None);
         let _ = import::pick_manifest(&index, Some("latest"));
@@ -327,9 +328,9 @@ pub fn image_manifest(data: &[u8]) {
         }
     }
     if let Ok(s) = std::str::from_utf8(data) {
-        if let Ok(d) = brig::image::Digest::parse(s) {
+        if let Ok(d) = brig_engine::image::Digest::parse(s) {
             assert_eq!(d.hex().len(), 64);
         }
-        let _ = brig::image::store::normalize_ref(s);
+        let _ = brig_engine::image::store::normalize_ref(s);
     }
 }

@@ -84,7 +84,10 @@ fn warn_if_stale(bin: &Path) {
     };
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut newest = None;
-    let mut stack = vec![ws.join("runtime/src"), ws.join("cgroups/src")];
+    let mut stack: Vec<_> = ["runtime/src", "engine/src", "cli/src", "cgroups/src"]
+        .iter()
+        .map(|d| ws.join(d))
+        .collect();
     while let Some(d) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&d) else {
             continue;
@@ -102,7 +105,7 @@ fn warn_if_stale(bin: &Path) {
     }
     if newest.is_some_and(|n| n > built) {
         eprintln!(
-            "brig-benches: warning: {} is older than runtime/src or cgroups/src; \
+            "brig-benches: warning: {} is older than runtime/, engine/, cli/ or cgroups/src; \
              run `cargo build --release -p brig` to bench the current code",
             bin.display()
         );

@@ -1,5 +1,5 @@
 //! cgroupsPath, id and /proc/<pid>/cgroup text: the cgroup dirs stay inside their hierarchies.
-//! The check is in ../checks.rs, shared with runtime/tests/fuzz_regressions.rs.
+//! The check is in ../checks.rs, shared with cli/tests/fuzz_regressions.rs.
 #![no_main]
 
 #[path = "../checks.rs"]

@@ -1,5 +1,5 @@
 //! The whole command line (sizes, durations, signals, every flag): parsed, never run.
-//! The check is in ../checks.rs, shared with runtime/tests/fuzz_regressions.rs.
+//! The check is in ../checks.rs, shared with cli/tests/fuzz_regressions.rs.
 #![no_main]
 
 #[path = "../checks.rs"]

@@ -5,8 +5,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
-        let _ = brig::container::parse_signal(s);
-        if brig::container::validate_id(s).is_ok() {
+        let _ = brig_runtime::container::parse_signal(s);
+        if brig_runtime::container::validate_id(s).is_ok() {
             // An accepted id is a plain name: it must never leave the state root.
             assert!(!s.contains('/') && s != "." && s != ".." && !s.contains('\0'));
         }

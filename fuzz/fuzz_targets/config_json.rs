@@ -7,10 +7,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let path = std::path::Path::new("/nonexistent/config.json");
-    if let Ok(spec) = brig::spec::parse_json::<brig::spec::Spec>(path, data) {
-        let _ = brig::spec::validate(&spec, std::path::Path::new("/nonexistent"));
+    if let Ok(spec) = brig_runtime::spec::parse_json::<brig_runtime::spec::Spec>(path, data) {
+        let _ = brig_runtime::spec::validate(&spec, std::path::Path::new("/nonexistent"));
         if let Some(p) = spec.process() {
-            let _ = brig::spec::validate_process(p);
+            let _ = brig_runtime::spec::validate_process(p);
         }
     }
 });

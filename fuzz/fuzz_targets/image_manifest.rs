@@ -1,5 +1,5 @@
 //! OCI index, manifest and image config parsing as on import: errors, never panics.
-//! The check is in ../checks.rs, shared with runtime/tests/fuzz_regressions.rs.
+//! The check is in ../checks.rs, shared with cli/tests/fuzz_regressions.rs.
 #![no_main]
 
 #[path = "../checks.rs"]

@@ -1,5 +1,5 @@
 //! A layer tar (maybe gzip or zstd) unpacked into an empty dir: nothing outside it may change.
-//! The check is in ../checks.rs, shared with runtime/tests/fuzz_regressions.rs.
+//! The check is in ../checks.rs, shared with cli/tests/fuzz_regressions.rs.
 #![no_main]
 
 #[path = "../checks.rs"]

@@ -1,5 +1,5 @@
 //! /proc/self/mountinfo, /proc/<pid>/cgroup and /proc/<pid>/stat text: parsed or refused.
-//! The check is in ../checks.rs, shared with runtime/tests/fuzz_regressions.rs.
+//! The check is in ../checks.rs, shared with cli/tests/fuzz_regressions.rs.
 #![no_main]
 
 #[path = "../checks.rs"]

@@ -1,5 +1,5 @@
 //! linux.resources JSON (update -r): parsed and checked against hybrid and cgroup2 layouts.
-//! The check is in ../checks.rs, shared with runtime/tests/fuzz_regressions.rs.
+//! The check is in ../checks.rs, shared with cli/tests/fuzz_regressions.rs.
 #![no_main]
 
 #[path = "../checks.rs"]

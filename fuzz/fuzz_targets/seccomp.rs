@@ -1,6 +1,6 @@
 //! linux.seccomp JSON → brig's BPF compiler, checked against the kernel's
 //! load-time rules and, by simulation, against the profile's meaning.
-//! The check is in ../checks.rs, shared with runtime/tests/fuzz_regressions.rs.
+//! The check is in ../checks.rs, shared with cli/tests/fuzz_regressions.rs.
 #![no_main]
 
 #[path = "../checks.rs"]

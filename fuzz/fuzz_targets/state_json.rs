@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(st) = serde_json::from_slice::<brig::container::ContainerState>(data) {
+    if let Ok(st) = serde_json::from_slice::<brig_runtime::container::ContainerState>(data) {
         let _ = st.oci_json();
         let _ = st.hook_json(st.status);
     }

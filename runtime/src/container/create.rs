@@ -16,7 +16,7 @@ use crate::kernel::Kernel;
 use crate::process::InitConfig;
 use crate::spec;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct CreateOptions {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
@@ -26,6 +26,8 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     /// The caller relays the terminal itself (`run` in the foreground).
     pub foreground: bool,
+    /// The init's fds 0-2 when it has no terminal (default: brig's own).
+    pub stdio: crate::process::Stdio,
 }
 
 /// A created container: its init waits for `start`.
@@ -203,6 +205,7 @@ pub fn create_in(
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         close_fds: vec![lock_fd],
+        stdio: &opts.stdio,
     };
     let mut run_create_hooks = |pid: i32| -> Result<String, String> {
         state.pid = pid;

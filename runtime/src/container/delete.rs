@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::state::Status;
+use super::state::{Op, Status};
 use super::store::Store;
 use super::{cgroup, ContainerError};
 use crate::hooks::{self, Phase};
@@ -38,13 +38,8 @@ pub fn delete_in(k: &Kernel, store: &Store, id: &str, force: bool) -> Result<(),
     let step = |what: std::fmt::Arguments| super::trace::step("delete", id, what);
     let status = state.current_status_in(k.processes);
     step(format_args!("status {status}, force {force}"));
-    if matches!(status, Status::Running | Status::Paused) && !force {
-        return Err(ContainerError::status(
-            &state,
-            status,
-            "cannot delete a container that is not stopped (stop it first, or use delete --force)",
-        ));
-    }
+    let op = if force { Op::ForceDelete } else { Op::Delete };
+    super::check(&state, status, op)?;
     let mgr = cgroup::of_state_in(k, &state)?;
     if status != Status::Stopped {
         // Frozen tasks do not die of SIGKILL until thawed. Thaw whatever the

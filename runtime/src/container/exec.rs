@@ -6,14 +6,14 @@ use std::os::fd::OwnedFd;
 
 use oci_spec::runtime::Process;
 
-use super::state::Status;
+use super::state::{Op, Status};
 use super::store::Store;
 use super::wait::{relay_until_exit, with_signals_blocked};
 use super::{cgroup, write_atomic, ContainerError};
 use crate::process::terminal::send_to_console_socket;
 use crate::process::{spawn_exec, ExecConfig};
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ExecOptions {
     pub process: Process,
     pub detach: bool,
@@ -25,6 +25,8 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     /// An existing sub-cgroup of the container's to run in (runc's --cgroup).
     pub sub_cgroup: Option<PathBuf>,
+    /// The process's fds 0-2 when it has no terminal (default: brig's own).
+    pub stdio: crate::process::Stdio,
 }
 
 /// The process `exec` starts from when no --process file is given: the one in
@@ -65,15 +67,12 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
     }
     let state = store.peek(id)?;
     let status = state.current_status();
-    let paused_ok = opts.ignore_paused && status == Status::Paused;
-    if !paused_ok && !matches!(status, Status::Running | Status::Created) {
-        let why = if status == Status::Paused {
-            "cannot exec in a paused container (resume it first, or exec --ignore-paused)"
-        } else {
-            "cannot exec in a stopped container (exec needs a running container)"
-        };
-        return Err(ContainerError::status(&state, status, why));
-    }
+    let op = if opts.ignore_paused {
+        Op::ExecIgnorePaused
+    } else {
+        Op::Exec
+    };
+    super::check(&state, status, op)?;
     let mgr = match &opts.sub_cgroup {
         None => cgroup::of_state(&state)?,
         Some(sub) => cgroup::sub_of_state(&state, sub)?,
@@ -89,6 +88,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
         close_fds: Vec::new(),
         agent: super::seccomp_agent(state.seccomp.as_ref(), &state)?,
         seccomp,
+        stdio: &opts.stdio,
     };
     let spawn = || -> Result<(i32, Option<OwnedFd>), ContainerError> {
         let spawned = spawn_exec(&cfg).map_err(|e| {
@@ -125,6 +125,6 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
     }
     with_signals_blocked(|set| {
         let (pid, console) = spawn()?;
-        relay_until_exit(pid, set, console)
+        relay_until_exit(pid, set, console, &opts.stdio)
     })
 }

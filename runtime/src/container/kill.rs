@@ -1,14 +1,9 @@
 //! `kill`: send a signal to the init, or with `all` to every process in the cgroup.
 
-use super::state::Status;
+use super::state::{Op, Status};
 use super::store::Store;
 use super::{cgroup, ContainerError};
 use crate::kernel::Kernel;
-
-/// What runc says of a container with no process to signal. containerd's shim
-/// (`checkKillError`) and podman match this text to tell "already gone" from
-/// a real failure: keep it.
-pub const NOT_RUNNING: &str = "container not running";
 
 /// The highest signal number (SIGRTMAX on Linux).
 fn sigrtmax() -> i32 {
@@ -94,9 +89,7 @@ pub fn kill_in(
     let locked = store.lock(id)?;
     let state = store.load(&locked, id)?;
     let status = state.current_status_in(k.processes);
-    if status == Status::Stopped && !all {
-        return Err(ContainerError::status(&state, status, NOT_RUNNING));
-    }
+    super::check(&state, status, if all { Op::KillAll } else { Op::Kill })?;
     if all {
         let mgr = match cgroup::of_state_in(k, &state) {
             Ok(m) => m,
@@ -125,7 +118,7 @@ pub fn kill_in(
     {
         // Exited since the check above: what runc says of a stopped container.
         if e.raw_os_error() == Some(libc::ESRCH) {
-            return Err(ContainerError::status(&state, Status::Stopped, NOT_RUNNING));
+            return Err(ContainerError::refused(&state, Status::Stopped, Op::Kill));
         }
         return Err(ContainerError::Other(format!(
             "kill {} signal {sig}: {e}",

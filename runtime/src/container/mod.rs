@@ -16,6 +16,7 @@ mod wait;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::process::Stdio;
 pub use create::{create, create_in, CreateOptions, Created};
 pub use delete::{delete, delete_in};
 pub use events::{stats, watch as watch_events, Event, EventKind};
@@ -23,7 +24,7 @@ pub use exec::{base_process, exec, ExecOptions};
 pub use kill::{kill, kill_in, parse_signal};
 pub use pause::{pause, pause_in, pids, pids_or_none, resume, resume_in};
 pub use start::{start, start_in};
-pub use state::{ContainerState, Status};
+pub use state::{ContainerState, Op, Status, NOT_RUNNING};
 pub use store::{validate_id, Store};
 pub use trace::set_debug_sink;
 pub use update::{update, UpdateError};
@@ -84,6 +85,19 @@ impl ContainerError {
             msg: msg.to_string(),
         }
     }
+
+    /// `op` refused on a container in `status`, in the lifecycle table's words.
+    fn refused(st: &ContainerState, status: Status, op: Op) -> Self {
+        let msg = status.allows(op).err().unwrap_or("not allowed now");
+        ContainerError::status(st, status, msg)
+    }
+}
+
+/// The lifecycle table's answer for `op` on a container in `status`, as an error.
+fn check(st: &ContainerState, status: Status, op: Op) -> Result<(), ContainerError> {
+    status
+        .allows(op)
+        .map_err(|msg| ContainerError::status(st, status, msg))
 }
 
 /// `state`: the OCI state document of `id`, on the given kernel.
@@ -98,14 +112,7 @@ pub fn state_in(
 /// The state of a container that has processes, or an error saying it has none.
 pub(super) fn live_state(store: &Store, id: &str) -> Result<ContainerState, ContainerError> {
     let state = store.peek(id)?;
-    let status = state.current_status();
-    if status == Status::Stopped {
-        return Err(ContainerError::status(
-            &state,
-            status,
-            "container not running (it has no processes to report on)",
-        ));
-    }
+    check(&state, state.current_status(), Op::Inspect)?;
     Ok(state)
 }
 

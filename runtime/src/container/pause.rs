@@ -1,7 +1,7 @@
 //! `pause` and `resume`: freeze and thaw every process of the container through
 //! its cgroup's freezer.
 
-use super::state::Status;
+use super::state::{Op, Status};
 use super::store::Store;
 use super::{cgroup, ContainerError};
 use crate::kernel::Kernel;
@@ -33,14 +33,8 @@ fn set_frozen(k: &Kernel, store: &Store, id: &str, frozen: bool) -> Result<(), C
     } else {
         (Status::Paused, Status::Running)
     };
-    if status != from {
-        let msg = if frozen {
-            "container not running (only a running container can be paused)"
-        } else {
-            "container not paused (only a paused container can be resumed)"
-        };
-        return Err(ContainerError::status(&state, status, msg));
-    }
+    let op = if frozen { Op::Pause } else { Op::Resume };
+    super::check(&state, status, op)?;
     let mgr = cgroup::of_state_in(k, &state)?;
     // Pausing records `paused` before it freezes, so that a pause killed in
     // between leaves a record that resume and delete --force both handle (a

@@ -1,6 +1,6 @@
 //! `start`: release the waiting init through the exec fifo, then run poststart hooks.
 
-use super::state::{ContainerState, Status};
+use super::state::{ContainerState, Op, Status};
 use super::store::{Store, FIFO_FILE};
 use super::ContainerError;
 use crate::hooks::{self, Phase};
@@ -16,19 +16,7 @@ pub fn start_in(k: &Kernel, store: &Store, id: &str) -> Result<ContainerState, C
     let locked = store.lock(id)?;
     let mut state = store.load(&locked, id)?;
     let status = state.current_status_in(k.processes);
-    if status != Status::Created {
-        // runc's words first (what scripts and engines may match), then ours.
-        let msg = match status {
-            Status::Running => {
-                "cannot start an already running container (only a created container can be started)"
-            }
-            Status::Stopped => {
-                "cannot start a container that has stopped (only a created container can be started)"
-            }
-            _ => "only a created container can be started",
-        };
-        return Err(ContainerError::status(&state, status, msg));
-    }
+    super::check(&state, status, Op::Start)?;
     let fifo_path = locked.dir.join(FIFO_FILE);
     let step = |what: std::fmt::Arguments| super::trace::step("start", id, what);
     step(format_args!(

@@ -28,6 +28,79 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// An operation on an existing container, as the lifecycle table knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    /// `kill` of the init.
+    Kill,
+    /// `kill --all`: whatever is in the cgroup, also of a stopped container.
+    KillAll,
+    Pause,
+    Resume,
+    Delete,
+    /// `delete --force`.
+    ForceDelete,
+    Exec,
+    /// `exec --ignore-paused`.
+    ExecIgnorePaused,
+    Update,
+    /// `events`, `events --stats`, and what else reads the live processes.
+    Inspect,
+}
+
+/// What runc says of a container with no process to signal. containerd's shim
+/// (`checkKillError`) and podman match this text to tell "already gone" from
+/// a real failure: keep it.
+pub const NOT_RUNNING: &str = "container not running";
+
+impl Status {
+    /// The lifecycle table: the one place that says which operation is legal
+    /// in which status. `Err` carries the error text, runc's words first (what
+    /// scripts and engines may match, see docs/cli-compat.md), then brig's.
+    pub fn allows(self, op: Op) -> Result<(), &'static str> {
+        use Status::*;
+        match (op, self) {
+            (Op::Start, Created) => Ok(()),
+            (Op::Start, Running) => Err(
+                "cannot start an already running container (only a created container can be started)",
+            ),
+            (Op::Start, Stopped) => Err(
+                "cannot start a container that has stopped (only a created container can be started)",
+            ),
+            (Op::Start, _) => Err("only a created container can be started"),
+            (Op::Kill, Stopped) => Err(NOT_RUNNING),
+            (Op::Kill, _) | (Op::KillAll, _) => Ok(()),
+            (Op::Pause, Running) => Ok(()),
+            (Op::Pause, _) => {
+                Err("container not running (only a running container can be paused)")
+            }
+            (Op::Resume, Paused) => Ok(()),
+            (Op::Resume, _) => {
+                Err("container not paused (only a paused container can be resumed)")
+            }
+            (Op::Delete, Running | Paused) => Err(
+                "cannot delete a container that is not stopped (stop it first, or use delete --force)",
+            ),
+            (Op::Delete, _) | (Op::ForceDelete, _) => Ok(()),
+            (Op::Exec | Op::ExecIgnorePaused, Running | Created) => Ok(()),
+            (Op::ExecIgnorePaused, Paused) => Ok(()),
+            (Op::Exec, Paused) => Err(
+                "cannot exec in a paused container (resume it first, or exec --ignore-paused)",
+            ),
+            (Op::Exec | Op::ExecIgnorePaused, _) => {
+                Err("cannot exec in a stopped container (exec needs a running container)")
+            }
+            (Op::Update, Created | Running | Paused) => Ok(()),
+            (Op::Update, _) => Err("only a created, running or paused container can be updated"),
+            (Op::Inspect, Stopped) => {
+                Err("container not running (it has no processes to report on)")
+            }
+            (Op::Inspect, _) => Ok(()),
+        }
+    }
+}
+
 /// What `--root/<id>/state.json` holds: the OCI state plus what later commands
 /// need without reading the bundle again.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -132,5 +205,73 @@ impl ContainerState {
             "annotations": self.annotations,
         })
         .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Op, Status, NOT_RUNNING};
+
+    const ALL: [Status; 5] = [
+        Status::Creating,
+        Status::Created,
+        Status::Running,
+        Status::Paused,
+        Status::Stopped,
+    ];
+
+    /// Which statuses allow each operation, written out as a list (the table
+    /// in `allows` is a match; this is the same rules the other way round).
+    #[test]
+    fn the_table() {
+        use Status::*;
+        let legal: &[(Op, &[Status])] = &[
+            (Op::Start, &[Created]),
+            (Op::Kill, &[Creating, Created, Running, Paused]),
+            (Op::KillAll, &ALL),
+            (Op::Pause, &[Running]),
+            (Op::Resume, &[Paused]),
+            (Op::Delete, &[Creating, Created, Stopped]),
+            (Op::ForceDelete, &ALL),
+            (Op::Exec, &[Created, Running]),
+            (Op::ExecIgnorePaused, &[Created, Running, Paused]),
+            (Op::Update, &[Created, Running, Paused]),
+            (Op::Inspect, &[Creating, Created, Running, Paused]),
+        ];
+        for (op, ok) in legal {
+            for s in ALL {
+                assert_eq!(s.allows(*op).is_ok(), ok.contains(&s), "{op:?} on {s}");
+            }
+        }
+    }
+
+    /// runc's words lead the error texts (docs/cli-compat.md).
+    #[test]
+    fn runc_words() {
+        use Status::*;
+        let cases = [
+            (
+                Op::Start,
+                Running,
+                "cannot start an already running container",
+            ),
+            (
+                Op::Start,
+                Stopped,
+                "cannot start a container that has stopped",
+            ),
+            (Op::Resume, Running, "container not paused"),
+            (Op::Pause, Paused, "container not running"),
+            (Op::Pause, Stopped, "container not running"),
+            (Op::Exec, Paused, "cannot exec in a paused container"),
+            (Op::Exec, Stopped, "cannot exec in a stopped container"),
+            (Op::Kill, Stopped, NOT_RUNNING),
+            (Op::Inspect, Stopped, NOT_RUNNING),
+        ];
+        for (op, s, words) in cases {
+            let e = s.allows(op).unwrap_err();
+            assert!(e.starts_with(words), "{op:?} on {s}: {e}");
+        }
+        assert_eq!(Stopped.allows(Op::Kill), Err(NOT_RUNNING));
     }
 }

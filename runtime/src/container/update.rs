@@ -10,7 +10,7 @@
 use brig_cgroups::{CgroupError, CgroupManager};
 use oci_spec::runtime::{LinuxCpu, LinuxResources};
 
-use super::state::Status;
+use super::state::Op;
 use super::store::Store;
 use super::{cgroup, ContainerError};
 
@@ -55,14 +55,7 @@ pub fn update(store: &Store, id: &str, resources: &LinuxResources) -> Result<(),
     let locked = store.lock(id)?;
     let state = store.load(&locked, id)?;
     let status = state.current_status();
-    if !matches!(status, Status::Created | Status::Running | Status::Paused) {
-        return Err(ContainerError::status(
-            &state,
-            status,
-            "only a created, running or paused container can be updated",
-        )
-        .into());
-    }
+    super::check(&state, status, Op::Update)?;
     let mut resources = resources.clone();
     if resources.devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(CgroupError::InvalidResource {

@@ -1,7 +1,7 @@
 //! Waiting in the foreground: `run` (create, start, wait, delete, as `runc run`
 //! does) and the relay of signals to the container's process.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
@@ -12,8 +12,8 @@ use nix::unistd::Pid;
 use super::create::{create, CreateOptions};
 use super::store::Store;
 use super::{delete, start, ContainerError};
-use crate::process::exit_code;
 use crate::process::terminal::copy_our_winsize;
+use crate::process::{exit_code, Stdio};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOutcome {
@@ -46,16 +46,28 @@ pub(super) fn with_signals_blocked<T>(
 }
 
 /// Forward every signal to `pid` until it exits, and with a terminal, relay it
-/// to and from our stdio. Returns its exit status (128+n for signal n).
+/// to and from `stdio` (each one not given: ours). Returns its exit status
+/// (128+n for signal n).
 pub(super) fn relay_until_exit(
     pid: i32,
     set: &SigSet,
     console: Option<OwnedFd>,
+    stdio: &Stdio,
 ) -> Result<i32, ContainerError> {
     let err = |what: &str, e: nix::Error| ContainerError::Other(format!("{what}: {e}"));
     let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC).map_err(|e| err("signalfd", e))?;
-    // Our terminal goes raw while the container's terminal is relayed, and comes back after.
-    let _raw = console.as_ref().and_then(|_| RawMode::enter());
+    // SAFETY: fd 0 is open for the whole of this call (brig's own stdin).
+    let stdin = stdio
+        .stdin
+        .as_ref()
+        .map_or(unsafe { BorrowedFd::borrow_raw(0) }, |f| f.as_fd());
+    let out: RawFd = stdio.stdout.as_ref().map_or(1, |f| f.as_raw_fd());
+    // Our terminal goes raw while the container's terminal is relayed (from
+    // our stdin), and comes back after.
+    let _raw = console
+        .as_ref()
+        .filter(|_| stdio.stdin.is_none())
+        .and_then(|_| RawMode::enter());
     if let Some(m) = &console {
         copy_our_winsize(m.as_raw_fd());
     }
@@ -63,9 +75,8 @@ pub(super) fn relay_until_exit(
     let mut buf = [0u8; 8192];
     loop {
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        let stdin = std::io::stdin();
         if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(stdin, PollFlags::POLLIN));
         }
         if let (true, Some(m)) = (master_open, &console) {
             fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
@@ -86,7 +97,7 @@ pub(super) fn relay_until_exit(
                 let m = console
                     .as_ref()
                     .expect("stdin is relayed only with a terminal");
-                match nix::unistd::read(&stdin, &mut buf) {
+                match nix::unistd::read(stdin, &mut buf) {
                     Ok(0) | Err(_) => stdin_open = false,
                     Ok(n) => write_all(m.as_raw_fd(), &buf[..n]),
                 }
@@ -100,7 +111,7 @@ pub(super) fn relay_until_exit(
             match nix::unistd::read(m, &mut buf) {
                 // EIO: every slave fd is closed.
                 Ok(0) | Err(_) => master_open = false,
-                Ok(n) => write_all(1, &buf[..n]),
+                Ok(n) => write_all(out, &buf[..n]),
             }
         }
         if ready[0] {
@@ -112,7 +123,7 @@ pub(super) fn relay_until_exit(
                 Signal::SIGCHLD => {
                     if let Some(code) = reap(pid) {
                         if let (true, Some(m)) = (master_open, &console) {
-                            drain(m, &mut buf);
+                            drain(m, out, &mut buf);
                         }
                         return Ok(code);
                     }
@@ -141,7 +152,7 @@ fn write_all(fd: i32, mut data: &[u8]) {
 }
 
 /// What the container wrote before it exited.
-fn drain(master: &OwnedFd, buf: &mut [u8]) {
+fn drain(master: &OwnedFd, out: RawFd, buf: &mut [u8]) {
     let _ = nix::fcntl::fcntl(
         master,
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
@@ -150,7 +161,7 @@ fn drain(master: &OwnedFd, buf: &mut [u8]) {
         if n == 0 {
             break;
         }
-        write_all(1, &buf[..n]);
+        write_all(out, &buf[..n]);
     }
 }
 
@@ -199,7 +210,7 @@ pub fn run_foreground(
             let _ = delete(store, id, true);
             return Err(e);
         }
-        let exit_code = relay_until_exit(created.state.pid, set, created.console)?;
+        let exit_code = relay_until_exit(created.state.pid, set, created.console, &opts.stdio)?;
         // `run --keep` (runc's flag): leave the stopped container for
         // `state` and `delete`.
         if !keep {

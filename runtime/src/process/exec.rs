@@ -26,6 +26,8 @@ pub struct ExecConfig<'a> {
     pub seccomp: Option<crate::security::seccomp::Program>,
     /// Where a SCMP_ACT_NOTIFY listener goes, and with what.
     pub agent: Option<AgentTarget>,
+    /// The process's fds 0-2 (each inherited when not given).
+    pub stdio: &'a super::Stdio,
 }
 
 /// The seccomp agent of a filter with SCMP_ACT_NOTIFY rules: its socket
@@ -145,6 +147,7 @@ fn exec_child(
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
+    step("stdio", cfg.stdio.install(3 + cfg.preserve_fds))?;
     // Whatever brig inherited past stdio and the preserved fds goes at any exec
     // from here on (hooks included), not only at the program's.
     step("fds", crate::sys::cloexec_from(3 + cfg.preserve_fds))?;

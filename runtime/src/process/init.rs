@@ -41,6 +41,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Init
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
+    step("stdio", cfg.stdio.install(3 + cfg.preserve_fds))?;
     // Whatever brig inherited past stdio and the preserved fds goes at any exec
     // from here on (hooks included), not only at the program's.
     step("fds", crate::sys::cloexec_from(3 + cfg.preserve_fds))?;

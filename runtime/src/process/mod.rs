@@ -10,8 +10,11 @@
 mod exec;
 mod init;
 pub mod message;
+mod stdio;
 pub mod terminal;
 mod user_process;
+
+pub use stdio::Stdio;
 
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -65,6 +68,8 @@ pub struct InitConfig<'a> {
     /// In a user namespace: each bind mount's source cloned on the host side
     /// (see rootfs::RootfsPlan::bind_trees), by index in `mounts`.
     pub bind_trees: Vec<Option<OwnedFd>>,
+    /// The process's fds 0-2 (each inherited when not given).
+    pub stdio: &'a Stdio,
 }
 
 impl InitConfig<'_> {
