@@ -26,6 +26,13 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     /// The caller relays the terminal itself (`run` in the foreground).
     pub foreground: bool,
+    /// runc's `--no-new-keyring`: keep the caller's session keyring.
+    pub no_new_keyring: bool,
+    /// Systemd socket activation: brig got this many fds from 3 on
+    /// (LISTEN_FDS, with LISTEN_PID our pid). They go to the container before
+    /// the `preserve_fds` ones, with LISTEN_FDS=n and LISTEN_PID=1 in its
+    /// environment, as runc passes them.
+    pub listen_fds: i32,
 }
 
 /// A created container: its init waits for `start`.
@@ -92,8 +99,16 @@ impl Drop for Undo<'_> {
 pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, ContainerError> {
     // Everything that can be checked is checked before anything exists.
     super::validate_id(id)?;
-    let (bundle, spec) = spec::load_bundle(&opts.bundle)?;
+    let (bundle, mut spec) = spec::load_bundle(&opts.bundle)?;
     spec::validate(&spec, &bundle)?;
+    if opts.listen_fds > 0 {
+        if let Some(p) = spec.process_mut() {
+            let mut env = p.env().clone().unwrap_or_default();
+            env.push(format!("LISTEN_FDS={}", opts.listen_fds));
+            env.push("LISTEN_PID=1".to_string());
+            p.set_env(Some(env));
+        }
+    }
     check_terminal(&spec, opts)?;
     let seccomp = spec::compile_seccomp(spec::seccomp_of(&spec))?;
     let layout = brig_cgroups::detect_layout()?;
@@ -143,6 +158,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         hooks: spec.hooks().clone(),
         own_pid_ns: ns.creates(LinuxNamespaceType::Pid),
         seccomp: spec::seccomp_of(&spec).cloned(),
+        no_new_keyring: opts.no_new_keyring,
     };
     // Recorded before the cgroup exists, so that delete --force after a crash
     // here knows what to clean up.
@@ -176,9 +192,10 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<Created, 
         fifo,
         bind_trees,
         no_pivot: opts.no_pivot,
-        preserve_fds: opts.preserve_fds,
+        preserve_fds: opts.listen_fds + opts.preserve_fds,
         close_fds: vec![lock_fd],
         seccomp,
+        session_keyring: state.session_keyring(),
     };
     let mut run_create_hooks = |pid: i32| -> Result<String, String> {
         state.pid = pid;

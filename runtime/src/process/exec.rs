@@ -25,6 +25,9 @@ pub struct ExecConfig<'a> {
     pub seccomp: Option<crate::security::seccomp::Program>,
     /// Where a SCMP_ACT_NOTIFY listener goes, and with what.
     pub agent: Option<AgentTarget>,
+    /// The container's session keyring, joined by name (see the init); None
+    /// when it was created with `--no-new-keyring`.
+    pub session_keyring: Option<String>,
 }
 
 /// The seccomp agent of a filter with SCMP_ACT_NOTIFY rules: its socket
@@ -184,6 +187,7 @@ fn exec_child(
         step("joining namespace", namespaces::join(j))?;
     }
     // setns into a mount namespace leaves us at its root: the container's /.
+    user_process::new_session(cfg.session_keyring.as_deref())?;
     if cfg.process.terminal().unwrap_or(false) {
         super::terminal::setup_in_container(
             ch,
@@ -192,7 +196,7 @@ fn exec_child(
             cfg.process.user().uid(),
         )?;
     }
-    let prepared = user_process::prepare(cfg.process)?;
+    let prepared = user_process::prepare(cfg.process, false)?;
     user_process::set_credentials(cfg.process, cfg.seccomp.as_ref())?;
     Err(user_process::exec(
         &prepared,

@@ -64,6 +64,9 @@ pub struct InitConfig<'a> {
     pub bind_trees: Vec<Option<OwnedFd>>,
     /// linux.seccomp, compiled (in `create`, before anything was made).
     pub seccomp: Option<crate::security::seccomp::Program>,
+    /// The session keyring the init joins (`_ses.<id>`, as runc names it);
+    /// None with `--no-new-keyring`.
+    pub session_keyring: Option<String>,
 }
 
 impl InitConfig<'_> {
