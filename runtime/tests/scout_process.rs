@@ -544,3 +544,35 @@ fn state_root_and_file_are_private() {
     ok(&bed.brig(&["start", &id]));
     assert_eq!(mode(&bed.root.join(&id).join("state.json")), 0o600);
 }
+
+// F6 for exec: the same relay.
+#[test]
+fn exec_forwards_realtime_signals() {
+    let bed = Bed::new(&["sleep", "1000"]);
+    let id = unique_id("scoutp-rtx");
+    ok(&run_detached(&bed, &id, &[], |c| c));
+    let out = bed.tmp.path().join("rtx.out");
+    let errf = bed.tmp.path().join("rtx.err");
+    let mut child = Child(
+        bed.command(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "trap 'echo got-40; exit 6' 40; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&errf).unwrap())
+        .spawn()
+        .unwrap(),
+    );
+    wait_for("ready", || {
+        std::fs::read_to_string(&out).unwrap().contains("ready")
+    });
+    // SAFETY: kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, 40) }, 0);
+    let st = child.wait_deadline();
+    let err = std::fs::read_to_string(&errf).unwrap();
+    assert_eq!(st.code(), Some(6), "stderr: {err}");
+    assert!(std::fs::read_to_string(&out).unwrap().contains("got-40"));
+}
