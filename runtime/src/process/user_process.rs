@@ -136,7 +136,10 @@ pub(super) fn prepare(process: &Process, create_cwd: bool) -> Result<Prepared, S
     if create_cwd && !cwd.exists() {
         step("process.cwd", std::fs::create_dir_all(cwd))?;
     }
-    step("process.cwd", nix::unistd::chdir(cwd))?;
+    step(
+        &format!("process.cwd {:?}: chdir", cwd.display().to_string()),
+        nix::unistd::chdir(cwd),
+    )?;
     let mut env_list = process.env().clone().unwrap_or_default();
     if !env_list.iter().any(|e| e.starts_with("HOME=")) {
         // As runc: the user's home from the container's /etc/passwd, else "/".
