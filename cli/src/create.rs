@@ -27,6 +27,9 @@ pub struct CreateArgs {
     /// Unix socket that gets the master of the container's terminal (SCM_RIGHTS).
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
+    /// Keep the caller's session keyring instead of a new one per container.
+    #[arg(long)]
+    pub no_new_keyring: bool,
 }
 
 impl CreateArgs {
@@ -43,7 +46,27 @@ impl CreateArgs {
             foreground,
             // runc's: the container's stdio is brig's own.
             stdio: container::Stdio::inherit(),
+            no_new_keyring: self.no_new_keyring,
+            listen_fds: listen_fds(),
         })
+    }
+}
+
+/// The fds systemd socket activation gave us (sd_listen_fds(3)): LISTEN_FDS,
+/// when LISTEN_PID is our pid; else none, as in runc.
+fn listen_fds() -> i32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    let n = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+        .unwrap_or(0);
+    if ours && n > 0 {
+        n
+    } else {
+        0
     }
 }
 

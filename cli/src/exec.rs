@@ -25,7 +25,8 @@ pub struct Args {
     /// Supplementary group ids.
     #[arg(short = 'g', long)]
     pub additional_gids: Vec<u32>,
-    /// Add a capability to every set.
+    /// Add a capability to the bounding, effective and permitted sets (and
+    /// to ambient when the process's inheritable set has it), as runc.
     #[arg(short, long)]
     pub cap: Vec<String>,
     /// Set no_new_privs for the process.
@@ -87,7 +88,11 @@ fn process(store: &Store, a: &Args) -> anyhow::Result<Process> {
         }
     };
     if a.process.is_some() && !a.command.is_empty() {
-        anyhow::bail!("exec: --process and a command exclude each other");
+        // runc runs the --process file and ignores the arguments.
+        eprintln!(
+            "brig: warning: exec: --process given: ignoring the command {:?}",
+            a.command
+        );
     }
     if !a.env.is_empty() {
         let mut env = p.env().clone().unwrap_or_default();
@@ -137,11 +142,20 @@ fn process(store: &Store, a: &Args) -> anyhow::Result<Process> {
                 s.insert(cap);
                 Some(s)
             };
+            // Never inheritable, and ambient only when inheritable has it
+            // already (what ambient needs anyway): a capability that only
+            // --cap gave must not survive the execve of an unprivileged
+            // program (CVE-2022-29162; runc >= 1.1.2).
             caps.set_bounding(add(caps.bounding().clone()));
             caps.set_effective(add(caps.effective().clone()));
             caps.set_permitted(add(caps.permitted().clone()));
-            caps.set_inheritable(add(caps.inheritable().clone()));
-            caps.set_ambient(add(caps.ambient().clone()));
+            if caps
+                .inheritable()
+                .as_ref()
+                .is_some_and(|i| i.contains(&cap))
+            {
+                caps.set_ambient(add(caps.ambient().clone()));
+            }
         }
         p.set_capabilities(Some(caps));
     }

@@ -13,9 +13,15 @@ pub struct Args {
     /// Do not delete the container after it exits (it stays, stopped).
     #[arg(long)]
     pub keep: bool,
+    /// Accepted for runc compatibility, without effect: a foreground `run`
+    /// stays the reaper of the container's init (with a user namespace the
+    /// init is its grandchild, which it could not wait for otherwise).
+    #[arg(long)]
+    pub no_subreaper: bool,
 }
 
 pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
+    let _ = a.no_subreaper; // see its doc: accepted, no effect
     let opts = a.opts.options(!a.detach)?;
     if a.detach {
         container::create(store, &a.id, &opts)?;

@@ -466,9 +466,6 @@ fn run_keep_version_and_exit_codes() {
 
     // runc flags brig does not support: refused, by name (docs/cli-compat.md).
     for args in [
-        &["run", "--no-subreaper", "x"][..],
-        &["run", "--no-new-keyring", "x"][..],
-        &["create", "--no-new-keyring", "x"][..],
         &["exec", "--apparmor", "p", "x", "true"][..],
         &["exec", "--process-label", "l", "x", "true"][..],
         &["update", "--l3-cache-schema", "L3:0=f", "x"][..],

@@ -28,6 +28,13 @@ pub struct CreateOptions {
     pub foreground: bool,
     /// The init's fds 0-2 when it has no terminal (default: brig's own).
     pub stdio: crate::process::Stdio,
+    /// runc's `--no-new-keyring`: keep the caller's session keyring.
+    pub no_new_keyring: bool,
+    /// Systemd socket activation: brig got this many fds from 3 on
+    /// (LISTEN_FDS, with LISTEN_PID our pid). They go to the container before
+    /// the `preserve_fds` ones, with LISTEN_FDS=n and LISTEN_PID=1 in its
+    /// environment, as runc passes them.
+    pub listen_fds: i32,
 }
 
 /// A created container: its init waits for `start`.
@@ -105,7 +112,15 @@ pub fn create_in(
     // Everything that can be checked is checked before anything exists.
     super::validate_id(id)?;
     let step = |what: std::fmt::Arguments| super::trace::step("create", id, what);
-    let plan = spec::compile(&opts.bundle)?;
+    let mut plan = spec::compile(&opts.bundle)?;
+    if opts.listen_fds > 0 {
+        if let Some(p) = plan.spec.process_mut() {
+            let mut env = p.env().clone().unwrap_or_default();
+            env.push(format!("LISTEN_FDS={}", opts.listen_fds));
+            env.push("LISTEN_PID=1".to_string());
+            p.set_env(Some(env));
+        }
+    }
     step(format_args!(
         "config compiled: {} mounts, namespaces {:?}, seccomp {}",
         plan.mounts.len(),
@@ -169,6 +184,7 @@ pub fn create_in(
         hooks: spec.hooks().clone(),
         own_pid_ns: ns.creates(LinuxNamespaceType::Pid),
         seccomp: spec::seccomp_of(spec).cloned(),
+        no_new_keyring: opts.no_new_keyring,
     };
     // Recorded before the cgroup exists, so that delete --force after a crash
     // here knows what to clean up.
@@ -203,9 +219,10 @@ pub fn create_in(
         fifo,
         bind_trees,
         no_pivot: opts.no_pivot,
-        preserve_fds: opts.preserve_fds,
+        preserve_fds: opts.listen_fds + opts.preserve_fds,
         close_fds: vec![lock_fd],
         stdio: &opts.stdio,
+        session_keyring: state.session_keyring(),
     };
     let mut run_create_hooks = |pid: i32| -> Result<String, String> {
         state.pid = pid;

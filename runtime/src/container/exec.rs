@@ -89,6 +89,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
         agent: super::seccomp_agent(state.seccomp.as_ref(), &state)?,
         seccomp,
         stdio: &opts.stdio,
+        session_keyring: state.session_keyring(),
     };
     let spawn = || -> Result<(i32, Option<OwnedFd>), ContainerError> {
         let spawned = spawn_exec(&cfg).map_err(|e| {

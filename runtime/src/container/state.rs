@@ -133,9 +133,19 @@ pub struct ContainerState {
     /// profile, not whatever the bundle's config.json says by then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// Created with `--no-new-keyring`: exec'd processes keep the caller's
+    /// session keyring too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_new_keyring: bool,
 }
 
 impl ContainerState {
+    /// The session keyring the container's processes join (runc's name),
+    /// None with `--no-new-keyring`.
+    pub fn session_keyring(&self) -> Option<String> {
+        (!self.no_new_keyring).then(|| format!("_ses.{}", self.id))
+    }
+
     /// The status now: the recorded one, unless the init is gone (exited, a zombie,
     /// or its pid reused by another process), which makes it stopped.
     pub fn current_status(&self) -> Status {

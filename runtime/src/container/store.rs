@@ -74,9 +74,12 @@ impl Store {
     /// concurrent creates of an id gets past the mkdir.
     pub fn create_locked(&self, id: &str) -> Result<Locked, ContainerError> {
         validate_id(id)?;
+        // Made 0700 as runc makes its root: only root walks to the states.
+        // Each container's directory stays 0711 (the init may open its fifo
+        // after switching user).
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o711)
+            .mode(0o700)
             .create(&self.root)
             .map_err(|e| ContainerError::io(&self.root, e))?;
         // The directory appears under its id already locked: made under a name
@@ -204,8 +207,9 @@ impl Store {
             msg: e.to_string(),
         })?;
         // Temp file (.state.json.tmp) and rename, without fsync: see the
-        // module's comment.
-        crate::sys::write_atomic(&path, &data, false).map_err(|e| ContainerError::io(&path, e))
+        // module's comment. 0600, as runc's state.json: it names the bundle,
+        // the pid, the cgroup and the hooks.
+        write_private(&path, &data).map_err(|e| ContainerError::io(&path, e))
     }
 
     /// Remove the container's directory (the lock goes with it).
@@ -253,6 +257,28 @@ fn load_state(path: &Path, id: &str) -> Result<ContainerState, ContainerError> {
         state.status = Status::Running;
     }
     Ok(state)
+}
+
+/// Write `data` to `path` through a 0600 temp file and a rename.
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let r = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        std::fs::rename(&tmp, path)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
 }
 
 #[cfg(test)]

@@ -6,14 +6,12 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
 
 use super::create::{create, CreateOptions};
 use super::store::Store;
 use super::{delete, start, ContainerError};
 use crate::process::terminal::copy_our_winsize;
-use crate::process::{exit_code, Stdio};
+use crate::process::Stdio;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOutcome {
@@ -118,9 +116,10 @@ pub(super) fn relay_until_exit(
             let Ok(Some(info)) = sfd.read_signal() else {
                 continue;
             };
-            let sig = Signal::try_from(info.ssi_signo as i32).map_err(|e| err("signal", e))?;
-            match sig {
-                Signal::SIGCHLD => {
+            // The raw number: nix's Signal has no real-time signals (34..64),
+            // which are relayed like any other (systemd stops on SIGRTMIN+3).
+            match info.ssi_signo as i32 {
+                libc::SIGCHLD => {
                     if let Some(code) = reap(pid) {
                         if let (true, Some(m)) = (master_open, &console) {
                             drain(m, out, &mut buf);
@@ -128,11 +127,12 @@ pub(super) fn relay_until_exit(
                         return Ok(code);
                     }
                 }
-                Signal::SIGWINCH if console.is_some() => {
+                libc::SIGWINCH if console.is_some() => {
                     copy_our_winsize(console.as_ref().expect("checked").as_raw_fd());
                 }
                 sig => {
-                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+                    // SAFETY: kill(2) with integer arguments.
+                    let _ = unsafe { libc::kill(pid, sig) };
                 }
             }
         }
@@ -220,14 +220,24 @@ pub fn run_foreground(
     })
 }
 
-/// Reap every exited child; the exit status of `pid` if it was among them.
+/// Reap every exited child; the exit status of `pid` if it was among them
+/// (128+n when signal n killed it). With libc's waitpid: nix's fails to
+/// decode a status of a real-time signal, after the child is reaped already.
 fn reap(pid: i32) -> Option<i32> {
     let mut result = None;
     loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => return result,
-            Ok(st) if st.pid() == Some(Pid::from_raw(pid)) => result = exit_code(st),
-            Ok(_) => {}
+        let mut status = 0;
+        // SAFETY: waitpid(2) writing into a local int.
+        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if r <= 0 {
+            return result;
+        }
+        if r == pid {
+            if libc::WIFEXITED(status) {
+                result = Some(libc::WEXITSTATUS(status));
+            } else if libc::WIFSIGNALED(status) {
+                result = Some(128 + libc::WTERMSIG(status));
+            }
         }
     }
 }

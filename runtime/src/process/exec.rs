@@ -28,6 +28,9 @@ pub struct ExecConfig<'a> {
     pub agent: Option<AgentTarget>,
     /// The process's fds 0-2 (each inherited when not given).
     pub stdio: &'a super::Stdio,
+    /// The container's session keyring, joined by name (see the init); None
+    /// when it was created with `--no-new-keyring`.
+    pub session_keyring: Option<String>,
 }
 
 /// The seccomp agent of a filter with SCMP_ACT_NOTIFY rules: its socket
@@ -190,6 +193,7 @@ fn exec_child(
         step("joining namespace", namespaces::join(j))?;
     }
     // setns into a mount namespace leaves us at its root: the container's /.
+    user_process::new_session(cfg.session_keyring.as_deref())?;
     if cfg.process.terminal().unwrap_or(false) {
         super::terminal::setup_in_container(
             ch,
@@ -199,7 +203,7 @@ fn exec_child(
         )?;
     }
     let compiled = crate::spec::compile_process(cfg.process).map_err(|e| e.to_string())?;
-    let prepared = user_process::prepare(cfg.process, &compiled)?;
+    let prepared = user_process::prepare(cfg.process, &compiled, false)?;
     user_process::set_credentials(cfg.process, cfg.seccomp.as_ref())?;
     Err(user_process::exec(
         &prepared,

@@ -23,12 +23,14 @@ use crate::security;
 /// reporting its error to the parent.
 /// `in_unified`: the clone made it in its cgroup2 directory already.
 pub(super) fn container_init(cfg: &InitConfig, in_unified: bool, ch: Channel) -> ! {
-    let err = match setup(cfg, in_unified, &ch) {
+    let told_start = std::cell::Cell::new(false);
+    let err = match setup(cfg, in_unified, &ch, &told_start) {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    // Before Ready the parent is listening; after it, only stderr is left.
-    if ch.send(&Msg::Error(err.clone())).is_err() {
+    // Before Ready the parent is listening; after it, `start` got the error
+    // through the fifo and reports it (once), else only stderr is left.
+    if ch.send(&Msg::Error(err.clone())).is_err() && !told_start.get() {
         eprintln!("brig: container init: {err}");
     }
     // SAFETY: _exit skips atexit handlers and buffers that belong to the parent.
@@ -37,7 +39,12 @@ pub(super) fn container_init(cfg: &InitConfig, in_unified: bool, ch: Channel) ->
 
 enum Never {}
 
-fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, InitError> {
+fn setup(
+    cfg: &InitConfig,
+    in_unified: bool,
+    ch: &Channel,
+    told_start: &std::cell::Cell<bool>,
+) -> Result<Never, InitError> {
     for fd in &cfg.close_fds {
         let _ = nix::unistd::close(*fd);
     }
@@ -74,7 +81,16 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Init
         step("process.oomScoreAdj", security::set_oom_score_adj(adj))?;
     }
 
+    // The fifo lives outside the rootfs: hold it by an O_PATH fd across
+    // pivot_root. Opened while still the host's root in the host's mounts:
+    // the state root is 0700, which a user namespace's root cannot walk.
+    let fifo = step(
+        "exec fifo",
+        open(&cfg.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()),
+    )?;
     enter_namespaces(cfg, ch)?;
+    // In the container's namespaces (the keyring belongs to its user namespace).
+    user_process::new_session(cfg.session_keyring.as_deref())?;
 
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         step("hostname", nix::unistd::sethostname(h))?;
@@ -97,12 +113,6 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Init
     for fd in cfg.bind_trees.iter().flatten() {
         let _ = nix::unistd::close(fd.as_raw_fd());
     }
-
-    // The fifo lives outside the rootfs: hold it by an O_PATH fd across pivot_root.
-    let fifo = step(
-        "exec fifo",
-        open(&cfg.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()),
-    )?;
 
     ch.send(&Msg::MountsReady).map_err(|e| e.to_string())?;
     let state = match ch.recv().map_err(|e| e.to_string())? {
@@ -144,7 +154,7 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Init
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         set_personality(p)?;
     }
-    let prepared = user_process::prepare(process, &cfg.plan.process)?;
+    let prepared = user_process::prepare(process, &cfg.plan.process, true)?;
     let agent = match agent_sock {
         Some(sock) => Some(user_process::Agent {
             sock,
@@ -163,7 +173,9 @@ fn setup(cfg: &InitConfig, in_unified: bool, ch: &Channel) -> Result<Never, Init
     // or after we wrote why we failed. So start returns, and runs poststart,
     // only once the startContainer hooks ran and the program runs.
     let tell_start = |e: InitError| {
-        let _ = nix::unistd::write(&started, e.to_string().as_bytes());
+        if nix::unistd::write(&started, e.to_string().as_bytes()).is_ok() {
+            told_start.set(true);
+        }
         e
     };
     step(

@@ -70,6 +70,9 @@ pub struct InitConfig<'a> {
     pub bind_trees: Vec<Option<OwnedFd>>,
     /// The process's fds 0-2 (each inherited when not given).
     pub stdio: &'a Stdio,
+    /// The session keyring the init joins (`_ses.<id>`, as runc names it);
+    /// None with `--no-new-keyring`.
+    pub session_keyring: Option<String>,
 }
 
 impl InitConfig<'_> {

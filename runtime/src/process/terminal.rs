@@ -63,7 +63,8 @@ pub(super) fn setup_in_container(
             nix::unistd::fchown(&slave, Some(nix::unistd::Uid::from_raw(uid)), None),
         )?;
     }
-    step("process.terminal: setsid", nix::unistd::setsid())?;
+    // The caller made us a session leader already (see
+    // user_process::new_session), with no controlling terminal yet.
     // SAFETY: TIOCSCTTY takes an int flag; the fd is our open slave.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
         return Err(InitError::at(

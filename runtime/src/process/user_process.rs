@@ -23,6 +23,83 @@ pub(super) fn step<T, E: std::fmt::Display + 'static>(
     r.map_err(|e| InitError::at(what, e))
 }
 
+/// Make the process a session leader (with or without a terminal), then,
+/// unless `keyring` is None, join the session keyring of that name, as runc
+/// does for the init and for each exec'd process.
+///
+/// The new session: the container has no controlling terminal of the
+/// caller's to open as /dev/tty (ENXIO) and push input into with TIOCSTI
+/// (CVE-2016-7545), and a signal to the caller's process group does not
+/// reach it. A terminal container gets its own pty as controlling terminal
+/// afterwards (terminal::setup_in_container).
+///
+/// The keyring: a new anonymous session keyring `_ses.<id>`, so that the
+/// container does not possess the caller's session keyring (and its keys).
+/// Its user gets search permission, as runc gives it, so that an exec'd
+/// process, joining by the same name, finds the container's keyring rather
+/// than making another one. A kernel without keyrings (ENOSYS) is no error.
+pub(super) fn new_session(keyring: Option<&str>) -> Result<(), InitError> {
+    step("setsid", nix::unistd::setsid())?;
+    join_session_keyring(keyring).map_err(InitError::from)
+}
+
+fn join_session_keyring(keyring: Option<&str>) -> Result<(), String> {
+    let Some(name) = keyring else {
+        return Ok(());
+    };
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    const KEYCTL_SETPERM: libc::c_long = 5;
+    const KEYCTL_DESCRIBE: libc::c_long = 6;
+    const KEY_USR_SEARCH: u32 = 0x0008_0000;
+    let err = |what: &str| {
+        format!(
+            "session keyring {name:?}: {what}: {}",
+            std::io::Error::last_os_error()
+        )
+    };
+    let cname = CString::new(name).map_err(|_| format!("session keyring {name:?}: NUL byte"))?;
+    // SAFETY: keyctl(2) with a NUL-terminated name.
+    let id = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            cname.as_ptr(),
+        )
+    };
+    if id < 0 {
+        if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+            return Ok(());
+        }
+        return Err(err("join"));
+    }
+    // "type;uid;gid;perm;description", perm in hex.
+    let mut buf = [0u8; 512];
+    // SAFETY: keyctl(2) writing at most buf.len() bytes into buf.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            id,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(err("describe"));
+    }
+    let text = String::from_utf8_lossy(&buf[..(n as usize).min(buf.len())]).into_owned();
+    let perm = text
+        .split(';')
+        .nth(3)
+        .and_then(|p| u32::from_str_radix(p.trim_end_matches('\0'), 16).ok())
+        .ok_or_else(|| format!("session keyring {name:?}: describe: {text:?}"))?;
+    // SAFETY: keyctl(2) with integer arguments.
+    if unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, id, perm | KEY_USR_SEARCH) } < 0 {
+        return Err(err("setperm"));
+    }
+    Ok(())
+}
+
 /// The program, argv and envp, resolved and checked before anything
 /// irreversible, with the NULL-terminated pointer arrays execve takes built
 /// ahead: nothing may allocate between the seccomp load and the execve (a
@@ -52,7 +129,13 @@ fn pointers(v: &[CString]) -> Vec<*const libc::c_char> {
 
 /// rlimits, I/O priority, scheduler, the working directory (made if missing, as runc does),
 /// HOME, and the program lookup in the container's PATH: everything that needs root.
-pub(super) fn prepare(process: &Process, plan: &ProcessPlan) -> Result<Prepared, InitError> {
+/// `create_cwd`: make a missing cwd (the init); an exec'd process fails
+/// instead, as with runc: exec does not change the container's files.
+pub(super) fn prepare(
+    process: &Process,
+    plan: &ProcessPlan,
+    create_cwd: bool,
+) -> Result<Prepared, InitError> {
     if let Some(rl) = process.rlimits() {
         step("rlimits", security::set_rlimits(rl))?;
     }
@@ -63,10 +146,13 @@ pub(super) fn prepare(process: &Process, plan: &ProcessPlan) -> Result<Prepared,
         step("scheduler", security::sched::set_scheduler(s))?;
     }
     let cwd = process.cwd();
-    if !cwd.exists() {
+    if create_cwd && !cwd.exists() {
         step("process.cwd", std::fs::create_dir_all(cwd))?;
     }
-    step("process.cwd", nix::unistd::chdir(cwd))?;
+    step(
+        &format!("process.cwd {:?}: chdir", cwd.display().to_string()),
+        nix::unistd::chdir(cwd),
+    )?;
     let mut env_list = process.env().clone().unwrap_or_default();
     if !env_list.iter().any(|e| e.starts_with("HOME=")) {
         // As runc: the user's home from the container's /etc/passwd, else "/".
