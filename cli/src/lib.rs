@@ -127,7 +127,7 @@ impl Misplaced {
             ),
         ];
         if let Some((flag, _, groups)) = given.iter().find(|(_, g, _)| *g) {
-            let group = groups.split(' ').next().unwrap_or("container");
+            let group = groups.split([' ', ',']).next().unwrap_or("container");
             anyhow::bail!(
                 "{flag}: applies only to the {groups} commands: give it after the command group \
                  (e.g. `brig {group} {flag} DIR ls`), not before the command"

@@ -1054,7 +1054,7 @@ fn progress_is_redrawn_on_a_terminal_and_plain_otherwise() {
     bed.ok(&["image", "rm", &name]);
     // A real pty (script(1)): per-blob lines redrawn in place.
     let cmdline = format!(
-        "{} --root {} --image-root {} image pull {name}",
+        "{} --root {} image --image-root {} pull {name}",
         common::BRIG,
         bed.img.root.display(),
         bed.img.image_root.display()
