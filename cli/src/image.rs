@@ -149,19 +149,6 @@ pub fn logout(a: LogoutArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn human(n: u64) -> String {
-    let f = n as f64;
-    if f >= 1e9 {
-        format!("{:.1}GB", f / 1e9)
-    } else if f >= 1e6 {
-        format!("{:.1}MB", f / 1e6)
-    } else if f >= 1e3 {
-        format!("{:.1}kB", f / 1e3)
-    } else {
-        format!("{n}B")
-    }
-}
-
 pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
     let store = &engine.images;
     match cmd {
@@ -251,7 +238,9 @@ pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
                 "SIZE".into(),
             ]];
             for i in &images {
-                let size = human(i.layers.iter().map(|l| l.size).sum());
+                let size = brig_engine::image::registry::progress::human(
+                    i.layers.iter().map(|l| l.size).sum(),
+                );
                 let names: Vec<&String> = refs
                     .iter()
                     .filter(|(_, d)| **d == i.id)
@@ -308,7 +297,7 @@ pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
                 rows.push([
                     l.digest.to_string(),
                     l.diff_id.short().to_string(),
-                    human(l.size),
+                    brig_engine::image::registry::progress::human(l.size),
                     created.unwrap_or_default(),
                     by.unwrap_or_default(),
                 ]);

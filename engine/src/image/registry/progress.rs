@@ -16,7 +16,8 @@ struct Inner {
     last_draw: Option<Instant>,
 }
 
-fn human(n: u64) -> String {
+/// A byte count as docker prints sizes (decimal units: kB, MB, GB).
+pub fn human(n: u64) -> String {
     let f = n as f64;
     if f >= 1e9 {
         format!("{:.1}GB", f / 1e9)
