@@ -8,6 +8,7 @@ mod events;
 mod exec;
 mod features;
 mod image;
+mod image_build;
 mod kill;
 mod list;
 pub mod log;
