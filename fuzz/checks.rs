@@ -342,7 +342,7 @@ pub fn dockerfile(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
     };
-    let env = |k: &str| (k.len() % 2 == 0).then(|| k.to_string());
+    let env = |k: &str| k.len().is_multiple_of(2).then(|| k.to_string());
     let _ = expand(s, &env);
     let _ = split_words(s);
     match parse(s) {

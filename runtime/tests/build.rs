@@ -436,6 +436,52 @@ fn a_failing_run_shows_its_output_and_code_and_leaves_nothing() {
 }
 
 #[test]
+fn a_killed_build_is_cleaned_up_by_the_next() {
+    let bed = bed_with_busybox();
+    let ctx = context(
+        &bed,
+        "ctx-kill",
+        &[("Dockerfile", "FROM bb\nRUN echo started; sleep 300\n")],
+    );
+    let mut child = bed
+        .command(&["image", "build", "-t", "killed", ctx.to_str().unwrap()])
+        // The RUN's process has brig's stdio: never the test's own.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (with a deadline) until the RUN's container is in the runtime's state.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let running = std::fs::read_dir(&bed.root)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("build-"))
+            })
+            .unwrap_or(false);
+        if running {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RUN never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        bed.entries("build").len(),
+        1,
+        "the killed build's step is there"
+    );
+    // The next build removes it: its container, mount and dir.
+    let ctx2 = context(&bed, "ctx-kill2", &[("Dockerfile", "FROM bb\nRUN true\n")]);
+    build(&bed, &["-t", "next", ctx2.to_str().unwrap()]);
+    assert_no_build_leftovers(&bed);
+}
+
+#[test]
 fn scratch_and_copy_semantics() {
     let bed = bed_with_busybox();
     let ctx = context(

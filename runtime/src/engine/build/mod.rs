@@ -435,6 +435,7 @@ impl Engine {
             bases.push(base);
         }
         let _lock = self.images.lock()?;
+        self.remove_stale_steps();
         let total: usize = df.stages[..=last]
             .iter()
             .map(|s| 1 + s.instructions.len())
@@ -715,6 +716,25 @@ impl Engine {
             cached,
             ran,
         })
+    }
+
+    /// The steps of a build that was killed (a build holds the store's lock,
+    /// so every step dir found under it is a leftover): their container,
+    /// network attachment, snapshot and dir go.
+    fn remove_stale_steps(&self) {
+        let dir = self.images.root().join("build");
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if !id.starts_with("build-") {
+                continue;
+            }
+            drop(Step {
+                engine: self,
+                id,
+                dir: e.path(),
+                attached: true,
+            });
+        }
     }
 
     /// A FROM image: from the store, else pulled.
