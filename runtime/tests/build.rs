@@ -273,6 +273,11 @@ fn an_unchanged_rebuild_comes_from_the_cache() {
     );
     assert_eq!(again.matches("--> Using cache").count(), 3, "{again}");
     assert_eq!(layers("cache:1"), layers("cache:2"), "the same layers");
+    assert_eq!(
+        inspect(&bed, "cache:1")["id"],
+        inspect(&bed, "cache:2")["id"],
+        "the same image"
+    );
     let uuid = run(&bed, "cache:1", &["cat", "/uuid"]);
     assert_eq!(run(&bed, "cache:2", &["cat", "/uuid"]), uuid);
     // A changed COPY source: the first RUN is cached, the COPY and the RUN after it are not.

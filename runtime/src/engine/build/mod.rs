@@ -14,11 +14,16 @@
 //! layers' chain id, the instruction after substitution and what else it
 //! depends on (RUN: the config's Env, User and WorkingDir and the ARGs in
 //! scope; COPY/ADD: the content hash of the sources) to the layer it made.
+//! A final config that differs from an earlier build's only in its times
+//! gives that earlier image again (same id), as docker's cached rebuild.
 //! Its layers live as long as an image holds them: `image rm` and the GC of
 //! `image import` drop the others, and the cache misses for them.
 //!
-//! The store's lock is held for the whole build (pulls of missing FROM images
-//! happen before it is taken).
+//! The store's lock is held for the build (pulls of missing FROM images
+//! happen before it is taken), except while a RUN's container runs: that
+//! container's init is a fork of brig and would keep the lock's fd. A lease
+//! (ROOT/leases/build-PID.json) keeps the build's layers from the GC of
+//! another brig meanwhile, as long as the build's process lives.
 
 pub mod context;
 pub mod copy;
@@ -221,9 +226,8 @@ impl Step<'_> {
 
 impl Drop for Step<'_> {
     fn drop(&mut self) {
-        if self.engine.runtime.peek(&self.id).is_ok() {
-            let _ = container::delete(&self.engine.runtime, &self.id, true);
-        }
+        // Forced: it also clears a create that was killed half-way.
+        let _ = container::delete(&self.engine.runtime, &self.id, true);
         if self.attached {
             let _ = self.engine.networks.detach(&self.id);
         }
@@ -279,12 +283,7 @@ impl Engine {
     }
 
     fn cache_put(&self, key: &Digest, l: &LayerRecord) -> Result<()> {
-        let p = self.cache_path(key);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).map_err(io_err(d))?;
-        }
-        image::store::write_json(&p, l)?;
-        Ok(())
+        self.cache_write(key, l)
     }
 
     /// A new step dir with its snapshot mounted over `layers`.
@@ -298,6 +297,8 @@ impl Engine {
             dir,
             attached: false,
         };
+        let owner = step.dir.join("owner");
+        std::fs::write(&owner, std::process::id().to_string()).map_err(io_err(&owner))?;
         let lowers: Vec<PathBuf> = layers
             .iter()
             .map(|l| self.images.ensure_layer(l))
@@ -434,8 +435,13 @@ impl Engine {
             };
             bases.push(base);
         }
-        let _lock = self.images.lock()?;
+        let mut lock = Some(self.images.lock()?);
         self.remove_stale_steps();
+        let lease = LeaseGuard {
+            path: self
+                .images
+                .lease_path(&format!("build-{}", std::process::id())),
+        };
         let total: usize = df.stages[..=last]
             .iter()
             .map(|s| 1 + s.instructions.len())
@@ -618,7 +624,24 @@ impl Engine {
                             }
                             None => {
                                 ran += 1;
-                                let l = self.run_step(&st, argv, &o.network, ins)?;
+                                // The layers in use, leased from the GC while
+                                // the RUN runs without the store's lock.
+                                let mut all: Vec<&LayerRecord> =
+                                    done.iter().flat_map(|d| &d.layers).collect();
+                                all.extend(&st.layers);
+                                let lease_data = image::store::Lease {
+                                    pid: std::process::id(),
+                                    blobs: all.iter().map(|l| l.digest.hex().to_string()).collect(),
+                                    layers: all
+                                        .iter()
+                                        .map(|l| l.diff_id.hex().to_string())
+                                        .collect(),
+                                };
+                                if let Some(d) = lease.path.parent() {
+                                    std::fs::create_dir_all(d).map_err(io_err(d))?;
+                                }
+                                image::store::write_json(&lease.path, &lease_data)?;
+                                let l = self.run_step(&st, argv, &o.network, ins, &mut lock)?;
                                 self.cache_put(&key, &l)?;
                                 l
                             }
@@ -710,6 +733,8 @@ impl Engine {
         }
         let st = done.pop().expect("one stage at least");
         let rec = self.commit_image(st, &names)?;
+        drop(lease);
+        drop(lock);
         Ok(Built {
             record: rec,
             names,
@@ -718,14 +743,22 @@ impl Engine {
         })
     }
 
-    /// The steps of a build that was killed (a build holds the store's lock,
-    /// so every step dir found under it is a leftover): their container,
-    /// network attachment, snapshot and dir go.
+    /// The steps of a build that was killed (the process named in their
+    /// `owner` file is gone): their container, network attachment, snapshot
+    /// and dir go.
     fn remove_stale_steps(&self) {
         let dir = self.images.root().join("build");
         for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
             if !id.starts_with("build-") {
+                continue;
+            }
+            // A build that runs a RUN (without the lock) owns its step.
+            let owner = std::fs::read_to_string(e.path().join("owner")).unwrap_or_default();
+            if !owner.is_empty()
+                && owner != std::process::id().to_string()
+                && Path::new(&format!("/proc/{owner}")).exists()
+            {
                 continue;
             }
             drop(Step {
@@ -763,7 +796,51 @@ impl Engine {
     }
 
     /// The final config and manifest, stored, and the names pointed at them.
-    fn commit_image(&self, mut st: StageState, names: &[String]) -> Result<ImageRecord> {
+    fn commit_image(&self, st: StageState, names: &[String]) -> Result<ImageRecord> {
+        // An image with the same layers and config but for its times, built
+        // before: the same image again (as docker's cached rebuild).
+        let mut timeless = st.cfg.clone();
+        if let Some(o) = timeless.as_object_mut() {
+            o.remove("created");
+        }
+        for h in timeless["history"].as_array_mut().into_iter().flatten() {
+            if let Some(o) = h.as_object_mut() {
+                o.remove("created");
+            }
+        }
+        let key = cache_key(&["IMAGE", &timeless.to_string()]);
+        let same = std::fs::read(self.cache_path(&key))
+            .ok()
+            .and_then(|d| serde_json::from_slice::<Digest>(&d).ok())
+            .and_then(|id| self.images.load_image(&id).ok())
+            .filter(|r| r.layers == st.layers);
+        let rec = match same {
+            Some(r) => r,
+            None => {
+                let r = self.write_image(st)?;
+                self.cache_write(&key, &r.id)?;
+                r
+            }
+        };
+        let mut refs = self.images.refs()?;
+        for n in names {
+            refs.insert(n.clone(), rec.id.clone());
+        }
+        self.images.save_refs(&refs)?;
+        Ok(rec)
+    }
+
+    fn cache_write<T: serde::Serialize>(&self, key: &Digest, v: &T) -> Result<()> {
+        let p = self.cache_path(key);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(io_err(d))?;
+        }
+        image::store::write_json(&p, v)?;
+        Ok(())
+    }
+
+    /// The config and manifest blobs and the image record.
+    fn write_image(&self, mut st: StageState) -> Result<ImageRecord> {
         let now = crate::sys::rfc3339_now();
         st.cfg["created"] = json!(now);
         let cfg_bytes = serde_json::to_vec(&st.cfg).map_err(|e| msg(e.to_string()))?;
@@ -793,11 +870,6 @@ impl Engine {
             imported: now,
         };
         self.images.save_image(&rec)?;
-        let mut refs = self.images.refs()?;
-        for n in names {
-            refs.insert(n.clone(), rec.id.clone());
-        }
-        self.images.save_refs(&refs)?;
         Ok(rec)
     }
 
@@ -810,6 +882,7 @@ impl Engine {
         argv: Vec<String>,
         network: &NetworkMode,
         ins: &Instruction,
+        lock: &mut Option<image::StoreLock>,
     ) -> Result<LayerRecord> {
         let mut step = self.step(&st.layers)?;
         let snap = step.snap();
@@ -900,9 +973,16 @@ impl Engine {
             foreground: true,
             ..Default::default()
         };
+        // Not under the store's lock: the container's init is a fork of
+        // this process and would hold the lock's fd as long as it lives (for
+        // ever, if brig is killed before the start). The lease keeps the
+        // layers from the GC meanwhile.
+        *lock = None;
         let code = cmds::with_null_stdin(true, || {
             Ok(container::run_foreground(&self.runtime, &step.id, &opts, false)?.exit_code)
-        })?;
+        });
+        *lock = Some(self.images.lock()?);
+        let code = code?;
         if code != 0 {
             return Err(step_err(
                 ins,
@@ -1105,6 +1185,17 @@ impl Engine {
         drop(step);
         self.cache_put(&key, &l)?;
         Ok(l)
+    }
+}
+
+/// Removes the build's lease file.
+struct LeaseGuard {
+    path: PathBuf,
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
