@@ -334,3 +334,47 @@ pub fn image_manifest(data: &[u8]) {
         let _ = brig_engine::image::store::normalize_ref(s);
     }
 }
+
+/// `brig image build`'s Dockerfile parser and its word expansion: never a
+/// panic; an error names a line of the input; every word a parsed file
+/// holds expands (or fails) without panicking.
+pub fn dockerfile(data: &[u8]) {
+    use brig_engine::build::dockerfile::{expand, parse, split_words, Kind};
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let env = |k: &str| k.len().is_multiple_of(2).then(|| k.to_string());
+    let _ = expand(s, &env);
+    let _ = split_words(s);
+    match parse(s) {
+        Err(e) => assert!(
+            e.line >= 1 && e.line <= s.lines().count().max(1),
+            "line {} of {}: {e}",
+            e.line,
+            s.lines().count()
+        ),
+        Ok(df) => {
+            assert!(!df.stages.is_empty());
+            for st in &df.stages {
+                let _ = expand(&st.base, &env);
+                for i in &st.instructions {
+                    assert!(i.line >= st.line);
+                    match &i.kind {
+                        Kind::Copy { srcs, dest, .. } => {
+                            assert!(!srcs.is_empty());
+                            for w in srcs.iter().chain([dest]) {
+                                let _ = expand(w, &env);
+                            }
+                        }
+                        Kind::Env(p) | Kind::Label(p) => {
+                            for (k, v) in p {
+                                let _ = (expand(k, &env), expand(v, &env));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}

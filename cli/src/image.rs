@@ -71,6 +71,18 @@ pub enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Build an image from a Dockerfile.
+    Build(super::image_build::BuildArgs),
+    /// Show the history of an image: what made each layer.
+    History {
+        reference: String,
+        /// Show the whole CREATED BY and image id.
+        #[arg(long)]
+        no_trunc: bool,
+        /// Only the image ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Remove images (untag; the last name removes the image and its unused layers).
     #[command(alias = "remove")]
     Rm {
@@ -155,6 +167,12 @@ pub fn run(engine: &Engine, cmd: Cmd) -> anyhow::Result<i32> {
         c @ (Cmd::Tag { .. } | Cmd::Save { .. } | Cmd::Load { .. }) => {
             return run_archive(engine, c)
         }
+        Cmd::Build(a) => return super::image_build::build(engine, a),
+        Cmd::History {
+            reference,
+            no_trunc,
+            quiet,
+        } => return super::image_build::history(engine, &reference, no_trunc, quiet),
         Cmd::Import {
             source,
             name,

@@ -9,6 +9,7 @@ mod events;
 mod exec;
 mod features;
 mod image;
+mod image_build;
 mod kill;
 mod list;
 pub mod network;

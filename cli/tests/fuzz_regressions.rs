@@ -23,6 +23,7 @@ const TARGETS: &[(&str, Check)] = &[
     ("seccomp", checks::seccomp),
     ("layer_unpack", checks::layer_unpack),
     ("image_manifest", checks::image_manifest),
+    ("dockerfile", checks::dockerfile),
 ];
 
 fn fuzz_dir() -> PathBuf {

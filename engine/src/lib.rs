@@ -9,6 +9,7 @@
 //! runtime's own state dir (`--root`) stays as runc's.
 
 pub mod archive;
+pub mod build;
 pub mod bundle;
 pub mod cmds;
 pub mod flags;

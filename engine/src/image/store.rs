@@ -359,6 +359,12 @@ impl ImageStore {
                 layers.insert(l.diff_id.hex().to_string());
             }
         }
+        // What a running build uses (see engine::build): its lease, kept
+        // while the process that wrote it lives.
+        for (b, l) in self.leased() {
+            blobs.extend(b);
+            layers.extend(l);
+        }
         let mut removed = (0, 0);
         let bdir = self.root.join("blobs/sha256");
         for e in std::fs::read_dir(&bdir).map_err(io(&bdir))? {
@@ -394,6 +400,46 @@ impl ImageStore {
                 super::unpack::remove_tree(&e.path()).or_else(|_| std::fs::remove_file(e.path()));
         }
         Ok(removed)
+    }
+}
+
+/// A lease on blobs and layers (hex digests) that `gc` keeps while the
+/// process `pid` lives: a build, which does not hold the store's lock while
+/// its RUN containers run.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Lease {
+    pub pid: u32,
+    pub blobs: Vec<String>,
+    pub layers: Vec<String>,
+}
+
+impl ImageStore {
+    pub fn lease_path(&self, name: &str) -> PathBuf {
+        self.root.join("leases").join(format!("{name}.json"))
+    }
+
+    /// The blobs and layers of the leases of live processes; the others'
+    /// files are removed.
+    fn leased(&self) -> Vec<(Vec<String>, Vec<String>)> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.root.join("leases"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let lease = std::fs::read(e.path())
+                .ok()
+                .and_then(|d| serde_json::from_slice::<Lease>(&d).ok());
+            match lease {
+                Some(l) if Path::new(&format!("/proc/{}", l.pid)).exists() => {
+                    out.push((l.blobs, l.layers))
+                }
+                _ => {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        out
     }
 }
 
