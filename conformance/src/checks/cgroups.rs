@@ -41,7 +41,7 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "cgroup.memory.kernel", group: Cgroups, spec: "config-linux.md#memory", level: Should,
             summary: "a config with the deprecated memory.kernel runs, with its other memory limits applied",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: memory_kernel,
+            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Controller("memory")], run: memory_kernel,
         },
         check! {
             id: "cgroup.cpu.quota", group: Cgroups, spec: "config-linux.md#cpu", level: Must,
