@@ -30,39 +30,8 @@ pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
     match a.format {
         Format::Json => super::out!("{}", serde_json::to_string(&pids)?)?,
         Format::Table => {
-            let args: Vec<String> = if a.ps_args.is_empty() {
-                vec!["-ef".into()]
-            } else {
-                a.ps_args.clone()
-            };
-            let out = std::process::Command::new("ps")
-                .args(&args)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .map_err(|e| anyhow::anyhow!("ps {}: {e}", args.join(" ")))?;
-            if !out.status.success() {
-                anyhow::bail!(
-                    "ps {}: {}: {}",
-                    args.join(" "),
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
-            let mut lines = text.lines();
-            let header = lines.next().unwrap_or_default();
-            let Some(col) = header.split_whitespace().position(|c| c == "PID") else {
-                anyhow::bail!("ps {}: no PID column in its output", args.join(" "));
-            };
-            super::out!("{header}")?;
-            for line in lines {
-                let pid = line
-                    .split_whitespace()
-                    .nth(col)
-                    .and_then(|p| p.parse::<i32>().ok());
-                if pid.is_some_and(|p| pids.contains(&p)) {
-                    super::out!("{line}")?;
-                }
+            for line in container::ps_lines(&pids, &a.ps_args).map_err(anyhow::Error::msg)? {
+                super::out!("{line}")?;
             }
         }
     }

@@ -255,43 +255,7 @@ impl Engine {
     /// (docker's default -ef), only the lines of the container's processes.
     pub fn top(&self, r: &ContainerRecord, ps_args: &[String]) -> Result<Vec<String>> {
         let pids = self.pids(r)?;
-        let args: Vec<String> = if ps_args.is_empty() {
-            vec!["-ef".into()]
-        } else {
-            ps_args.to_vec()
-        };
-        let o = std::process::Command::new("ps")
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| msg(format!("top: running ps: {e}")))?;
-        if !o.status.success() {
-            return Err(msg(format!(
-                "top: ps {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&o.stderr).trim()
-            )));
-        }
-        let text = String::from_utf8_lossy(&o.stdout);
-        let mut lines = text.lines();
-        let header = lines.next().unwrap_or_default();
-        let Some(col) = header.split_whitespace().position(|c| c == "PID") else {
-            return Err(msg(format!(
-                "top: ps {}: its output has no PID column",
-                args.join(" ")
-            )));
-        };
-        let mut out = vec![header.to_string()];
-        for l in lines {
-            let pid = l
-                .split_whitespace()
-                .nth(col)
-                .and_then(|p| p.parse::<i32>().ok());
-            if pid.is_some_and(|p| pids.contains(&p)) {
-                out.push(l.to_string());
-            }
-        }
-        Ok(out)
+        container::ps_lines(&pids, ps_args).map_err(|e| msg(format!("top: {e}")))
     }
 
     /// `container port NAME [PORT[/PROTO]]`: docker's lines,

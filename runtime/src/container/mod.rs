@@ -22,7 +22,7 @@ pub use delete::{delete, delete_in};
 pub use events::{stats, watch as watch_events, Event, EventKind};
 pub use exec::{base_process, exec, ExecOptions};
 pub use kill::{kill, kill_in, parse_signal};
-pub use pause::{pause, pause_in, pids, pids_or_none, resume, resume_in};
+pub use pause::{pause, pause_in, pids, pids_or_none, ps_lines, resume, resume_in};
 pub use start::{start, start_in};
 pub use state::{ContainerState, Op, Status, NOT_RUNNING};
 pub use store::{validate_id, Store};

@@ -77,3 +77,45 @@ pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>, ContainerError> {
     pids.sort_unstable();
     Ok(pids)
 }
+
+/// `ps(1)` with `args` (default `-ef`, as runc and docker): its header and the
+/// lines whose PID column is one of `pids`. Shared by `brig ps` and the engine's
+/// `container top`. The error says what failed, for the caller to prefix.
+pub fn ps_lines(pids: &[i32], args: &[String]) -> Result<Vec<String>, String> {
+    let args: Vec<String> = if args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        args.to_vec()
+    };
+    let shown = args.join(" ");
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("ps {shown}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ps {shown}: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let Some(col) = header.split_whitespace().position(|c| c == "PID") else {
+        return Err(format!("ps {shown}: no PID column in its output"));
+    };
+    let mut kept = vec![header.to_string()];
+    kept.extend(
+        lines
+            .filter(|l| {
+                l.split_whitespace()
+                    .nth(col)
+                    .and_then(|p| p.parse::<i32>().ok())
+                    .is_some_and(|p| pids.contains(&p))
+            })
+            .map(str::to_string),
+    );
+    Ok(kept)
+}
