@@ -9,6 +9,8 @@ struct Logger {
     file: Option<Mutex<std::fs::File>>,
     json: bool,
     debug: bool,
+    /// When [`init`] ran (about when main began): debug lines carry the time since.
+    start: std::time::Instant,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
@@ -30,6 +32,7 @@ pub fn init(path: Option<&Path>, json: bool, debug: bool) {
         file: file.map(Mutex::new),
         json,
         debug,
+        start: std::time::Instant::now(),
     });
 }
 
@@ -57,8 +60,11 @@ pub fn error(msg: &str) {
 }
 
 pub fn debug(msg: &str) {
-    if LOGGER.get().is_some_and(|l| l.debug) {
-        eprintln!("brig: debug: {msg}");
+    if let Some(l) = LOGGER.get().filter(|l| l.debug) {
+        // Milliseconds since main began: `--debug` is also how to see where
+        // a create's time goes (docs/benchmarks.md).
+        let ms = l.start.elapsed().as_secs_f64() * 1e3;
+        eprintln!("brig: debug: +{ms:.3}ms {msg}");
         write("debug", msg);
     }
 }
