@@ -36,6 +36,31 @@ use brig_runtime::container::Store;
     about = "An OCI container runtime with a runc-compatible CLI"
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub globals: Globals,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The runc-level commands alone, as one small command tree. `create`,
+/// `start`, `run`, ... parse against it: building clap's tree for every
+/// engine command too cost about 0.3 ms of each start (docs/benchmarks.md,
+/// "where the time goes"). See [`parse`].
+#[derive(Debug, Parser)]
+#[command(
+    name = "brig",
+    about = "An OCI container runtime with a runc-compatible CLI"
+)]
+struct RuncCli {
+    #[command(flatten)]
+    globals: Globals,
+    #[command(subcommand)]
+    command: RuncCommand,
+}
+
+/// The flags before the command (runc's global flags).
+#[derive(Debug, clap::Args)]
+pub struct Globals {
     /// Print the version, the commit and the runtime-spec version (as runc).
     #[arg(short = 'v', long = "version")]
     pub version: bool,
@@ -62,8 +87,6 @@ pub struct Cli {
     /// Without a value, after `spec`: write runc's rootless spec (`spec --rootless`).
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "")]
     pub rootless: Option<String>,
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 /// `--image-root`, `--network-root`, `--netns-dir` and `--cni-path` apply only
@@ -181,6 +204,25 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Runc(RuncCommand),
+    /// Log in to a registry: check the credentials, store them in docker's config.json.
+    Login(image::LoginArgs),
+    /// Forget the credentials stored for a registry.
+    Logout(image::LogoutArgs),
+    /// Images: import, pull, push, build, ls, inspect, rm, tag, save, load.
+    Image(ImageGroup),
+    /// Containers from images, docker-style: create, run, start, stop, rm, ls, logs.
+    Container(Box<ContainerGroup>),
+    /// Named volumes: create, ls, rm.
+    Volume(VolumeGroup),
+    /// Manage container networks (CNI bridge networks, port publishing).
+    Network(network::Args),
+}
+
+/// The runc-level commands: the lifecycle over a bundle (brig-runtime).
+#[derive(Debug, Subcommand)]
+pub enum RuncCommand {
     /// Create a container; its process waits for `start`.
     Create(create::Args),
     /// Start the process of a created container.
@@ -212,18 +254,6 @@ pub enum Command {
     Spec(spec::Args),
     /// Print the OCI features document: what brig supports.
     Features(features::Args),
-    /// Log in to a registry: check the credentials, store them in docker's config.json.
-    Login(image::LoginArgs),
-    /// Forget the credentials stored for a registry.
-    Logout(image::LogoutArgs),
-    /// Images: import, pull, push, build, ls, inspect, rm, tag, save, load.
-    Image(ImageGroup),
-    /// Containers from images, docker-style: create, run, start, stop, rm, ls, logs.
-    Container(Box<ContainerGroup>),
-    /// Named volumes: create, ls, rm.
-    Volume(VolumeGroup),
-    /// Manage container networks (CNI bridge networks, port publishing).
-    Network(network::Args),
 }
 
 /// The engine over `root`; `net` for the commands that attach networks (the
@@ -258,21 +288,58 @@ pub(crate) fn write_line(args: std::fmt::Arguments) -> anyhow::Result<()> {
 /// the one it was built against).
 pub const SPEC_VERSION: &str = "1.2.1";
 
-/// `-v`/`--version` among the global flags, before any subcommand.
-fn wants_version(args: &[std::ffi::OsString]) -> bool {
+/// The global flags that take a value as the next word.
+const GLOBAL_VALUE_FLAGS: &[&str] = &[
+    "--root",
+    "--log",
+    "--log-format",
+    "--rootless",
+    "--image-root",
+    "--network-root",
+    "--netns-dir",
+    "--cni-path",
+];
+
+/// The first word that is not a global flag (or its value): the command, if
+/// any. `version` is true when `-v`/`--version` comes before it.
+fn command_word(args: &[std::ffi::OsString]) -> (Option<&str>, bool) {
     let mut rest = args.iter().skip(1);
     while let Some(a) = rest.next() {
         match a.to_str() {
-            Some("-v" | "--version") => return true,
-            // Global flags that take a value as the next word.
-            Some("--root" | "--log" | "--log-format" | "--rootless") => {
+            Some("-v" | "--version") => return (None, true),
+            Some(s) if GLOBAL_VALUE_FLAGS.contains(&s) => {
                 rest.next();
             }
             Some(s) if s.starts_with('-') => {}
-            _ => return false,
+            word => return (word, false),
         }
     }
-    false
+    (None, false)
+}
+
+/// The names (and aliases) of [`RuncCommand`]'s commands; a test keeps
+/// them equal.
+const RUNC_COMMANDS: &[&str] = &[
+    "create", "start", "state", "kill", "delete", "exec", "run", "list", "ps-all", "pause",
+    "resume", "ps", "update", "events", "spec", "features",
+];
+
+/// Parse the command line. A runc-level command parses against the small
+/// tree of [`RuncCli`]; whatever that tree does not take (help, an error, a
+/// misread word) is parsed again against the whole CLI, so help and errors
+/// are always the whole CLI's.
+fn parse(args: Vec<std::ffi::OsString>) -> Cli {
+    if let (Some(word), _) = command_word(&args) {
+        if RUNC_COMMANDS.contains(&word) {
+            if let Ok(c) = RuncCli::try_parse_from(&args) {
+                return Cli {
+                    globals: c.globals,
+                    command: Command::Runc(c.command),
+                };
+            }
+        }
+    }
+    Cli::parse_from(args)
 }
 
 /// runc's layout: `runc version X`, `commit: ...`, `spec: ...`.
@@ -291,17 +358,14 @@ fn version_text() -> String {
 /// (so that an engine can tell "exec failed" from "the program exited 1").
 pub fn main() -> i32 {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if wants_version(&args) {
+    if command_word(&args).1 {
         let _ = write_line(format_args!("{}", version_text()));
         return 0;
     }
-    let cli = Cli::parse_from(args);
-    log::init(
-        cli.log.as_deref(),
-        cli.log_format == LogFormat::Json,
-        cli.debug,
-    );
-    let own_error_code = if matches!(cli.command, Command::Exec(_)) {
+    let cli = parse(args);
+    let g = &cli.globals;
+    log::init(g.log.as_deref(), g.log_format == LogFormat::Json, g.debug);
+    let own_error_code = if matches!(cli.command, Command::Runc(RuncCommand::Exec(_))) {
         255
     } else {
         1
@@ -318,43 +382,105 @@ pub fn main() -> i32 {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    cli.misplaced.check()?;
-    if cli.systemd_cgroup {
+    let g = &cli.globals;
+    g.misplaced.check()?;
+    if g.systemd_cgroup {
         anyhow::bail!(
             "--systemd-cgroup: brig does not manage cgroups through systemd; leave it out"
         );
     }
-    let spec_rootless =
-        matches!(cli.command, Command::Spec(_)) && cli.rootless.as_deref() == Some("");
-    match cli.rootless.as_deref() {
+    let spec_rootless = matches!(cli.command, Command::Runc(RuncCommand::Spec(_)))
+        && g.rootless.as_deref() == Some("");
+    match g.rootless.as_deref() {
         None | Some("false") => {}
         Some("") if spec_rootless => {}
         Some("") => anyhow::bail!("--rootless: give a value (auto, true or false)"),
         Some("auto") if nix::unistd::geteuid().is_root() => {}
         Some(v) => anyhow::bail!("--rootless {v}: brig runs as root only"),
     }
-    let store = Store::new(&cli.root);
+    let store = Store::new(&g.root);
     match cli.command {
-        Command::Create(a) => create::run(&store, a),
-        Command::Start(a) => start::run(&store, a),
-        Command::State(a) => state::run(&store, a),
-        Command::Kill(a) => kill::run(&store, a),
-        Command::Delete(a) => delete::run(&store, a),
-        Command::Exec(a) => exec::run(&store, a),
-        Command::Run(a) => run::run(&store, a),
-        Command::List(a) => list::run(&store, a),
-        Command::Pause(a) => pause::pause(&store, a),
-        Command::Resume(a) => pause::resume(&store, a),
-        Command::Ps(a) => ps::run(&store, a),
-        Command::Update(a) => update::run(&store, a),
-        Command::Events(a) => events::run(&store, a),
-        Command::Spec(a) => spec::run(a, spec_rootless),
-        Command::Features(a) => features::run(a),
+        Command::Runc(c) => match c {
+            RuncCommand::Create(a) => create::run(&store, a),
+            RuncCommand::Start(a) => start::run(&store, a),
+            RuncCommand::State(a) => state::run(&store, a),
+            RuncCommand::Kill(a) => kill::run(&store, a),
+            RuncCommand::Delete(a) => delete::run(&store, a),
+            RuncCommand::Exec(a) => exec::run(&store, a),
+            RuncCommand::Run(a) => run::run(&store, a),
+            RuncCommand::List(a) => list::run(&store, a),
+            RuncCommand::Pause(a) => pause::pause(&store, a),
+            RuncCommand::Resume(a) => pause::resume(&store, a),
+            RuncCommand::Ps(a) => ps::run(&store, a),
+            RuncCommand::Update(a) => update::run(&store, a),
+            RuncCommand::Events(a) => events::run(&store, a),
+            RuncCommand::Spec(a) => spec::run(a, spec_rootless),
+            RuncCommand::Features(a) => features::run(a),
+        },
         Command::Login(a) => image::login(a),
         Command::Logout(a) => image::logout(a),
         Command::Image(g) => image::run(&engine(&g.root, None, store)?, g.command),
         Command::Container(g) => container::run(&engine(&g.root, Some(&g.net), store)?, g.command),
         Command::Volume(g) => volume::run(&engine(&g.root, None, store)?, g.command),
         Command::Network(a) => network::run(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runc_command_names_are_the_small_trees() {
+        use clap::CommandFactory;
+        let mut names: Vec<String> = RuncCli::command()
+            .get_subcommands()
+            .flat_map(|c| {
+                std::iter::once(c.get_name().to_string())
+                    .chain(c.get_all_aliases().map(str::to_string))
+            })
+            .collect();
+        names.sort();
+        let mut listed: Vec<String> = RUNC_COMMANDS.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(names, listed);
+    }
+
+    fn argv(words: &[&str]) -> Vec<std::ffi::OsString> {
+        words.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn the_command_word_skips_global_flags_and_their_values() {
+        let w = |a: &[&str]| {
+            let args = argv(a);
+            let (word, version) = command_word(&args);
+            (word.map(str::to_string), version)
+        };
+        let some = |s: &str| (Some(s.to_string()), false);
+        assert_eq!(w(&["brig", "--root", "run", "state", "x"]), some("state"));
+        assert_eq!(
+            w(&["brig", "--debug", "--root=/r", "run", "x"]),
+            some("run")
+        );
+        assert_eq!(w(&["brig", "--log", "f", "-v"]), (None, true));
+        assert_eq!(w(&["brig", "image", "ls"]), some("image"));
+        assert_eq!(w(&["brig"]), (None, false));
+    }
+
+    #[test]
+    fn runc_level_commands_parse_as_with_the_whole_tree() {
+        for a in [
+            &[
+                "brig", "--root", "/r", "--debug", "run", "-b", "/b", "--detach", "c1",
+            ][..],
+            &["brig", "kill", "--all", "c1", "KILL"],
+            &["brig", "--log-format", "json", "exec", "-t", "c1", "sh"],
+            &["brig", "--rootless", "false", "ps-all"],
+        ] {
+            let small = format!("{:?}", parse(argv(a)));
+            let whole = format!("{:?}", Cli::try_parse_from(argv(a)).unwrap());
+            assert_eq!(small, whole, "{a:?}");
+        }
     }
 }

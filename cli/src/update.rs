@@ -397,7 +397,7 @@ mod tests {
         let mut full = vec!["brig", "update"];
         full.extend_from_slice(argv);
         match crate::Cli::try_parse_from(full)?.command {
-            crate::Command::Update(a) => Ok(a),
+            crate::Command::Runc(crate::RuncCommand::Update(a)) => Ok(a),
             other => panic!("parsed as {other:?}"),
         }
     }
