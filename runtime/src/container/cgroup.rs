@@ -257,7 +257,7 @@ pub fn sub_of_state(
             "must be a path below the container's cgroup (no /, . or ..)".into(),
         ));
     }
-    let layout = brig_cgroups::detect_layout()?;
+    let layout = crate::kernel::LINUX.cgroups.layout()?;
     let base = match &state.cgroups_path {
         Some(p) => p.clone(),
         None => Path::new("/brig").join(&state.id),

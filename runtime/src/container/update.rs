@@ -69,7 +69,7 @@ pub fn update(store: &Store, id: &str, resources: &LinuxResources) -> Result<(),
     if resources.pids().is_some_and(|p| p.limit() == 0) {
         resources.set_pids(None);
     }
-    let layout = brig_cgroups::detect_layout()?;
+    let layout = crate::kernel::LINUX.cgroups.layout()?;
     brig_cgroups::validate_resources(&layout, &resources)?;
     let mgr = cgroup::of_state(&state)?;
     apply_in_parts(mgr.as_ref(), &resources)?;

@@ -205,7 +205,15 @@ impl InitSpawner for LinuxSpawner {
 
 impl CgroupSystem for LinuxCgroups {
     fn layout(&self) -> Result<Layout, CgroupError> {
-        brig_cgroups::detect_layout()
+        // Read once per process: `run` asks in create and again in delete,
+        // the mounts do not change under one command, and each read of
+        // /proc/self/mountinfo costs the kernel a walk of every mount.
+        static LAYOUT: std::sync::OnceLock<Layout> = std::sync::OnceLock::new();
+        if let Some(l) = LAYOUT.get() {
+            return Ok(l.clone());
+        }
+        let l = brig_cgroups::detect_layout()?;
+        Ok(LAYOUT.get_or_init(|| l).clone())
     }
 
     fn validate(&self, layout: &Layout, resources: &LinuxResources) -> Result<(), CgroupError> {
