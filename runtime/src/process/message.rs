@@ -163,7 +163,19 @@ impl Channel {
 
     /// Receive a message and the file descriptor sent with it, if any.
     pub fn recv_fd(&self) -> Result<(Msg, Option<OwnedFd>), ChannelError> {
-        let mut buf = vec![0u8; 64 * 1024];
+        // The packet's size first (MSG_PEEK|MSG_TRUNC gives its full length),
+        // then a buffer of that size: a fixed 64 KiB buffer cost each receive
+        // 16 freshly faulted pages, on both sides of every create.
+        let len = loop {
+            let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC;
+            match nix::sys::socket::recv(self.fd.as_raw_fd(), &mut [], flags) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(0) => return Err(ChannelError::Closed),
+                Ok(n) => break n,
+            }
+        };
+        let mut buf = vec![0u8; len];
         let mut space = nix::cmsg_space!([RawFd; 1]);
         loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -247,6 +259,12 @@ mod tests {
             }
         );
         assert_eq!(b.recv().unwrap(), Msg::Pid(42));
+        // A state bigger than the old fixed buffer (hooks get every annotation).
+        let big = Msg::HooksDone {
+            state: "a".repeat(100 * 1024),
+        };
+        a.send(&big).unwrap();
+        assert_eq!(b.recv().unwrap(), big);
         let f = std::fs::File::open("/proc/self/stat").unwrap();
         a.send_fds(&Msg::Console, &[f.as_raw_fd()]).unwrap();
         let (m, fd) = b.recv_fd().unwrap();
