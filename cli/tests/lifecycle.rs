@@ -471,10 +471,13 @@ fn debug_flag_logs_steps() {
         .unwrap();
     assert!(st.success());
     let text = std::fs::read_to_string(&err).unwrap();
-    assert!(
-        text.contains("debug: created") && text.contains(&id),
-        "{text}"
-    );
+    // Each line: "brig: debug: +N.NNNms STEP" (milliseconds since main began).
+    let created = text.lines().any(|l| {
+        l.strip_prefix("brig: debug: +")
+            .and_then(|rest| rest.split_once("ms "))
+            .is_some_and(|(ms, step)| ms.parse::<f64>().is_ok() && step.starts_with("created"))
+    });
+    assert!(created && text.contains(&id), "{text}");
 }
 
 #[test]
@@ -582,7 +585,7 @@ fn debug_logs_each_step_of_create_start_and_delete() {
         format!("create {id}: init "),
         format!("create {id}: state saved (created"),
         format!("start {id}: releasing init"),
-        format!("start {id}: state saved (running)"),
+        format!("start {id}: running; poststart hooks"),
         format!("delete {id}: status running"),
         format!("delete {id}: cgroup removed"),
         format!("delete {id}: state dir removed"),

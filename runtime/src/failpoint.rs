@@ -28,8 +28,6 @@ pub const POINTS: &[&str] = &[
     // start: the init was released (it execs the program); the state still
     // says `created`.
     "start.after-release",
-    // start: the state says `running`; poststart hooks have not run.
-    "start.after-save",
     // delete: the init was killed; cgroup and state are still there.
     "delete.after-kill",
     // delete: the cgroup is gone; the state dir is still there.

@@ -1,6 +1,6 @@
 //! The state store: one directory per container under `--root`, holding
 //! state.json and the exec fifo. Every operation on an id holds an flock on its
-//! directory; state.json is replaced atomically (temp file, rename).
+//! directory; state.json is replaced atomically (temp file, swapped in).
 //!
 //! No fsync: the rename is what makes a save atomic against a crash of brig
 //! (a reader sees the old or the new file, never half of one), and that is the
@@ -8,7 +8,8 @@
 //! loss or kernel crash, after which no container the state describes is still
 //! running; and a state file torn by one is reported as corrupt, which
 //! `delete --force` clears. It cost 0.2-7 ms per save on this project's hosts,
-//! where /run is on the root disk (create saves twice, start once).
+//! where /run is on the root disk (create saves twice; start saves nothing:
+//! the fifo's absence records it, see `load_state`).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
@@ -259,7 +260,17 @@ fn load_state(path: &Path, id: &str) -> Result<ContainerState, ContainerError> {
     Ok(state)
 }
 
-/// Write `data` to `path` through a 0600 temp file and a rename.
+/// Write `data` to `path` through a 0600 temp file, swapped in atomically.
+///
+/// The swap is `renameat2(RENAME_EXCHANGE)`, then the temp name (now the old
+/// state) is unlinked. A plain rename over an existing file makes ext4
+/// (auto_da_alloc, on by default) start writeback of the new file at once;
+/// then every later replace and the final unlink by `delete` wait for that
+/// I/O: 0.3-2.8 ms per container on this project's hosts, where /run is on
+/// the root disk (docs/benchmarks.md, "where the time goes"). An exchange
+/// leaves both files' data in the page cache, and the unlink of a file never
+/// written back costs no I/O. The first save (no state.json yet) and a
+/// filesystem without RENAME_EXCHANGE take the plain rename.
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -273,7 +284,21 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(data)?;
-        std::fs::rename(&tmp, path)
+        drop(f);
+        let cwd = nix::fcntl::AT_FDCWD;
+        match nix::fcntl::renameat2(
+            cwd,
+            &tmp,
+            cwd,
+            path,
+            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+        ) {
+            // The temp name holds the old state now; a leftover (a crash
+            // right here) is truncated by the next save or goes with the dir.
+            Ok(()) => std::fs::remove_file(&tmp),
+            Err(nix::Error::ENOENT | nix::Error::EINVAL) => std::fs::rename(&tmp, path),
+            Err(e) => Err(e.into()),
+        }
     })();
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -284,6 +309,24 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saves_swap_whole_files_and_leave_no_temp() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_private(&path, b"first").unwrap(); // no file yet: a plain rename
+        write_private(&path, b"second, longer").unwrap(); // an exchange
+        write_private(&path, b"third").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"third");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["state.json"]);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 
     #[test]
     fn ids_are_names_not_paths() {
