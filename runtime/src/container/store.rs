@@ -260,50 +260,9 @@ fn load_state(path: &Path, id: &str) -> Result<ContainerState, ContainerError> {
     Ok(state)
 }
 
-/// Write `data` to `path` through a 0600 temp file, swapped in atomically.
-///
-/// The swap is `renameat2(RENAME_EXCHANGE)`, then the temp name (now the old
-/// state) is unlinked. A plain rename over an existing file makes ext4
-/// (auto_da_alloc, on by default) start writeback of the new file at once;
-/// then every later replace and the final unlink by `delete` wait for that
-/// I/O: 0.3-2.8 ms per container on this project's hosts, where /run is on
-/// the root disk (docs/benchmarks.md, "where the time goes"). An exchange
-/// leaves both files' data in the page cache, and the unlink of a file never
-/// written back costs no I/O. The first save (no state.json yet) and a
-/// filesystem without RENAME_EXCHANGE take the plain rename.
+/// Write `data` to `path` as a 0600 file, swapped in atomically.
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let r = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        drop(f);
-        let cwd = nix::fcntl::AT_FDCWD;
-        match nix::fcntl::renameat2(
-            cwd,
-            &tmp,
-            cwd,
-            path,
-            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
-        ) {
-            // The temp name holds the old state now; a leftover (a crash
-            // right here) is truncated by the next save or goes with the dir.
-            Ok(()) => std::fs::remove_file(&tmp),
-            Err(nix::Error::ENOENT | nix::Error::EINVAL) => std::fs::rename(&tmp, path),
-            Err(e) => Err(e.into()),
-        }
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
+    crate::sys::replace_file(path, data, false, 0o600)
 }
 
 #[cfg(test)]
