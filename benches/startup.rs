@@ -21,8 +21,13 @@
 //! is printed at the end and written to `target/brig-benches/startup.{md,json}`,
 //! with two interleaved comparisons of `run`: back to back
 //! (`BRIG_BENCH_ROUNDS`, default 40; 0 skips it) and cold, each `run` after
-//! 200 ms idle (`BRIG_BENCH_COLD_ROUNDS`, default 20). The targets are judged
-//! on criterion's medians and on both of these.
+//! 200 ms idle (`BRIG_BENCH_COLD_ROUNDS`, default 20). The target (issue 19:
+//! `brig run` ≤ 2 × the unshare floor) is judged on criterion's medians and on
+//! both of these. Last, "where the time goes": `brig --debug run`
+//! (`BRIG_BENCH_PHASE_ROUNDS`, default 30) for every runtime whose name starts
+//! with "brig" (e.g. `BRIGBEFORE_BIN=/tmp/old-brig
+//! BRIG_BENCH_RUNTIMES=brig,brigbefore,...` for a before/after), the median
+//! of each step.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -285,28 +290,182 @@ fn inter_table(
     med
 }
 
-/// The two targets of issue 8 on one set of medians.
+/// Issue 19's target on one set of medians (`brig run` ≤ 2 × the unshare
+/// floor), with brig's ratio to crun for reference.
 fn targets(md: &mut String, label: &str, brig: Option<f64>, crun: Option<f64>, floor: Option<f64>) {
-    if let (Some(b), Some(c)) = (brig, crun) {
-        md.push_str(&format!(
-            "- {label}: `brig run` ≤ 0.5 × crun's: {} vs 0.5 × {} = {} → **{}** (ratio {:.2})\n",
-            ms(b),
-            ms(c),
-            ms(c / 2.0),
-            if b <= c / 2.0 { "met" } else { "not met" },
-            b / c
-        ));
-    }
     if let (Some(b), Some(f)) = (brig, floor) {
         md.push_str(&format!(
-            "- {label}: `brig run` ≤ 3 × the unshare floor: {} vs 3 × {} = {} → **{}** ({:.2} × floor)\n",
+            "- {label}: `brig run` ≤ 2 × the unshare floor: {} vs 2 × {} = {} → **{}** ({:.2} × floor)",
             ms(b),
             ms(f),
-            ms(3.0 * f),
-            if b <= 3.0 * f { "met" } else { "not met" },
+            ms(2.0 * f),
+            if b <= 2.0 * f { "met" } else { "not met" },
             b / f
         ));
+        if let Some(c) = crun {
+            md.push_str(&format!("; {:.2} × crun's {}", b / c, ms(c)));
+        }
+        md.push('\n');
     }
+}
+
+/// `--debug` rounds of `run` per brig build (`BRIG_BENCH_PHASE_ROUNDS`, default 30).
+fn phase_rounds() -> usize {
+    env_usize("BRIG_BENCH_PHASE_ROUNDS", 30)
+}
+
+/// The row for the wall time outside main's steps.
+const OUTSIDE_MAIN: &str = "exec of brig up to main, and exit after the last step";
+
+/// What the kernel does in each `--debug` step of `run` (by the step's first words).
+const STEP_WORK: &[(&str, &str)] = &[
+    (OUTSIDE_MAIN, "execve, ld.so's relocations and glibc's cpuid probes (each cpuid traps to the hypervisor: ~6 µs here), page faults; exit and reaping"),
+    ("create: config compiled", "argument parsing, config.json read and compiled"),
+    ("create: state dir", "mountinfo read (cgroup layout), state dir mkdir + flock + rename"),
+    ("create: state saved (creating)", "state.json written"),
+    ("create: cgroup made", "mkdir in each cgroup hierarchy (11 here), device rules written"),
+    ("create: init N waits", "hostname, masked paths, capabilities; the init reports ready"),
+    ("create: init", "clone3 into the cgroup with new namespaces; the init joins the v1 cgroups, makes its keyring, mounts /proc and /dev, makes the device nodes, pivot_root"),
+    ("create: state saved (created", "state.json swapped in"),
+    ("start: releasing", "state read, pidfd opened"),
+    ("start: released", "the init wakes on the fifo and execs the program (the fifo closes at execve)"),
+    ("start: state saved (running)", "state.json rewritten (before: a rename over it)"),
+    ("start: running", "nothing saved: the fifo's absence records it"),
+    ("delete: status", "the program runs and exits; run waits for it (pidfd)"),
+    ("delete: init", "state read"),
+    ("delete: cgroup removed", "rmdir in each hierarchy"),
+    ("delete: state dir removed", "state dir unlinked"),
+];
+
+/// "Where the time goes": for each brig build among the runtimes (any name
+/// starting with "brig"), the median time of each `--debug` step of `run`.
+/// Each step's time is from the previous step's line (the first: from main).
+fn phase_table(env: &Env) -> String {
+    let builds: Vec<&Runtime> = env
+        .runtimes
+        .iter()
+        .filter(|r| r.name.starts_with("brig"))
+        .collect();
+    let mut order: Vec<String> = Vec::new();
+    let mut data: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for round in 0..phase_rounds() {
+        for rt in &builds {
+            let id = env.id(rt);
+            let t0 = Instant::now();
+            let out = Command::new(&rt.bin)
+                .args(["--debug", "--root"])
+                .arg(rt.root())
+                .args(["run", "--bundle"])
+                .arg(&env.run.dir)
+                .arg(&id)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .expect("spawn brig --debug run");
+            let wall = t0.elapsed().as_secs_f64() * 1e3;
+            assert!(out.status.success(), "{}: round {round}: {out:?}", rt.name);
+            let mut prev = 0.0;
+            let mut prev_key: Option<String> = None;
+            for line in String::from_utf8_lossy(&out.stderr).lines() {
+                let Some((t, step)) = line
+                    .strip_prefix("brig: debug: +")
+                    .and_then(|r| r.split_once("ms "))
+                else {
+                    continue;
+                };
+                let Ok(t) = t.parse::<f64>() else { continue };
+                let key = step_key(step, &id);
+                if !order.contains(&key) {
+                    // After this build's previous step: builds differ in steps.
+                    let at = prev_key
+                        .as_ref()
+                        .and_then(|p| order.iter().position(|k| k == p))
+                        .map_or(order.len(), |i| i + 1);
+                    order.insert(at, key.clone());
+                }
+                data.entry((rt.name.clone(), key.clone()))
+                    .or_default()
+                    .push(t - prev);
+                prev = t;
+                prev_key = Some(key);
+            }
+            // The rest of the wall time: brig's exec up to main, and its exit.
+            data.entry((rt.name.clone(), OUTSIDE_MAIN.to_string()))
+                .or_default()
+                .push(wall - prev);
+        }
+        host::reap_all();
+    }
+    let mut md = format!(
+        "Where the time goes: `brig --debug run` of /bin/true, {} rounds per build, median ms of each step (from the previous step's line, the first from main's start; the last row is the rest of the wall time, from spawn to exit):\n\n| step |",
+        phase_rounds()
+    );
+    for rt in &builds {
+        md.push_str(&format!(" {} |", rt.name));
+    }
+    md.push_str(" what the kernel does |\n|");
+    md.push_str(&" --- |".repeat(builds.len() + 2));
+    md.push('\n');
+    let mut sums = vec![0.0; builds.len()];
+    order.push(OUTSIDE_MAIN.to_string());
+    for key in &order {
+        md.push_str(&format!("| {key} |"));
+        for (i, rt) in builds.iter().enumerate() {
+            match data.get_mut(&(rt.name.clone(), key.clone())) {
+                Some(v) => {
+                    let m = brig_benches::median(v);
+                    sums[i] += m;
+                    md.push_str(&format!(" {m:.3} |"));
+                }
+                None => md.push_str(" - |"),
+            }
+        }
+        let work = STEP_WORK
+            .iter()
+            .find(|(p, _)| key.starts_with(p))
+            .map_or("", |(_, w)| w);
+        md.push_str(&format!(" {work} |\n"));
+    }
+    md.push_str("| sum of the medians (≈ the median wall time) |");
+    for s in sums {
+        md.push_str(&format!(" {s:.3} |"));
+    }
+    md.push_str(" |\n\n");
+    md
+}
+
+/// A `--debug` step without its container id, pids or paths: "create: state dir made and locked".
+fn step_key(step: &str, id: &str) -> String {
+    let (op, rest) = step.split_once(' ').unwrap_or((step, ""));
+    let rest = rest
+        .strip_prefix(id)
+        .unwrap_or(rest)
+        .trim_start_matches(':')
+        .trim();
+    let words: Vec<String> = rest
+        .split_whitespace()
+        .take_while(|w| !w.contains('('))
+        .map(|w| {
+            if w.starts_with('/') {
+                "DIR".to_string()
+            } else if w.trim_end_matches([',', ';', ')']).parse::<u64>().is_ok() {
+                "N".to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    let mut key = format!("{op}: {}", words.join(" "));
+    if let Some(paren) = rest.find("(cr").or_else(|| rest.find("(ru")) {
+        // Keep "(created" / "(running" / "(creating": what was saved.
+        let word: String = rest[paren..]
+            .chars()
+            .take_while(|c| *c != ',' && *c != ')')
+            .collect();
+        key.push_str(&format!(" {word})"));
+    }
+    key.trim_end_matches([';', ':', ',']).to_string()
 }
 
 /// criterion's median (ns) of a benchmark that ran.
@@ -456,6 +615,8 @@ fn report(env: &Env, inter: &(Runs, Runs)) -> Result<()> {
             );
         }
     }
+    md.push('\n');
+    md.push_str(&phase_table(env));
     println!("\n{md}");
     let out = runtime::out_dir();
     std::fs::write(out.join("startup.md"), &md)?;
