@@ -36,6 +36,7 @@ use std::time::Duration;
 use oci_spec::runtime::LinuxResources;
 
 pub use clone::{clone3_into_cgroup, CLONE_INTO_CGROUP};
+pub use fsutil::read_proc;
 pub use hybrid::HybridManager;
 pub use mountinfo::{parse_mountinfo, parse_proc_cgroup, ProcCgroup};
 pub use oom::{OomEvent, OomWatcher};

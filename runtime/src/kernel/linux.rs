@@ -125,7 +125,8 @@ impl InitSpawner for LinuxSpawner {
             // Gone (reaped), or a zombie that only this process can reap
             // (`run` is the init's parent): waiting longer would wait for
             // ourselves.
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", state.pid)) else {
+            let Ok(stat) = brig_cgroups::read_proc(format!("/proc/{}/stat", state.pid).as_ref())
+            else {
                 return true;
             };
             let mut f = stat[stat.rfind(')').map_or(0, |i| i + 1)..].split_whitespace();
@@ -234,6 +235,6 @@ impl CgroupSystem for LinuxCgroups {
     }
 
     fn own_cgroups(&self) -> io::Result<String> {
-        std::fs::read_to_string("/proc/self/cgroup")
+        brig_cgroups::read_proc("/proc/self/cgroup".as_ref())
     }
 }

@@ -214,7 +214,7 @@ fn is_under(path: &Path, dir: &Path) -> bool {
 /// The mount point of the mount that holds `path` (from mountinfo; `/` if none
 /// is found).
 fn mount_point_of(path: &Path) -> PathBuf {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let info = brig_cgroups::read_proc("/proc/self/mountinfo".as_ref()).unwrap_or_default();
     let mut best = PathBuf::from("/");
     for line in info.lines() {
         let Some(mp) = line.split(' ').nth(4) else {
@@ -567,7 +567,7 @@ pub fn pivot(m: &dyn Mounter, rootfs: &Path, no_pivot: bool) -> Result<()> {
 /// namespace mount a new, fully visible procfs or sysfs when one such mount
 /// exists anywhere in the namespace, past every masked path.
 fn hide_host_proc_and_sys(m: &dyn Mounter, rootfs: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
+    let info = brig_cgroups::read_proc("/proc/self/mountinfo".as_ref())
         .map_err(io("reading", Path::new("/proc/self/mountinfo")))?;
     let mut targets: Vec<PathBuf> = Vec::new();
     for line in info.lines() {

@@ -200,7 +200,7 @@ pub struct ProcStat {
 }
 
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let text = brig_cgroups::read_proc(format!("/proc/{pid}/stat").as_ref()).ok()?;
     parse_proc_stat(&text)
 }
 
