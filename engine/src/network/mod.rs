@@ -8,7 +8,7 @@
 //! The front end's part (`brig container run --network/-p`):
 //! 1. `let nets = Networks::system();` (or `brig`'s `network::Paths` flattened
 //!    into its arguments, for `--network-root`, `--netns-dir`, `--cni-path`);
-//! 2. `let att = nets.attach(id, &AttachRequest { mode, ports, hostname })?;`
+//! 2. `let att = nets.attach(id, &AttachRequest { mode, ports, hostname, ephemeral })?;`
 //!    with `NetworkMode::parse(--network)` and `PortMapping::parse(-p)`;
 //! 3. `att.apply_to_config(&mut config_json)`: the net namespace entry gets
 //!    `"path": att.netns` (host mode: no entry), and `att.hosts` and
@@ -105,6 +105,13 @@ pub struct AttachRequest {
     pub ports: Vec<PortMapping>,
     /// The container's hostname, for its /etc/hosts.
     pub hostname: String,
+    /// The attachment never outlives the process that makes it, except by a
+    /// crash (`container run --rm`): its hosts and resolv.conf, and without a
+    /// CNI network its final record, are written without fsync. The first
+    /// record (status Adding) is synced all the same, so that `container rm`
+    /// after a host crash finds a whole record; the final one replaces it by
+    /// rename, and with a CNI network (whose DEL needs the result) is synced.
+    pub ephemeral: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +259,18 @@ impl Networks {
     /// mode) joined to the network by CNI ADD, with the ports published, and
     /// its hosts and resolv.conf files. Either all of it is done, or nothing.
     pub fn attach(&self, id: &str, req: &AttachRequest) -> Result<Attachment> {
+        self.attach_with(id, req, None)
+    }
+
+    /// [`attach`](Self::attach) into a network namespace made beforehand
+    /// (see [`netns::spawn_fresh`]), if one is given and the mode needs one;
+    /// it is pinned where attach would have made one.
+    pub fn attach_with(
+        &self,
+        id: &str,
+        req: &AttachRequest,
+        fresh: Option<netns::Fresh>,
+    ) -> Result<Attachment> {
         validate_id(id)?;
         let h = &req.hostname;
         if h.len() > 253
@@ -316,7 +335,7 @@ impl Networks {
         std::fs::create_dir(&dir).map_err(|e| NetworkError::io(&dir, e))?;
         let done = self
             .write_record(&att)
-            .and_then(|()| self.setup(&mut att, req));
+            .and_then(|()| self.setup(&mut att, req, fresh));
         if let Err(e) = done {
             return Err(match self.teardown(&att) {
                 Ok(()) => e,
@@ -329,10 +348,19 @@ impl Networks {
         Ok(att)
     }
 
-    fn setup(&self, att: &mut Attachment, req: &AttachRequest) -> Result<()> {
+    fn setup(
+        &self,
+        att: &mut Attachment,
+        req: &AttachRequest,
+        fresh: Option<netns::Fresh>,
+    ) -> Result<()> {
         if let Some(ns) = &att.netns {
             store::mkdir(&self.netns_dir)?;
-            netns::create(ns).map_err(|source| NetworkError::Netns {
+            match fresh {
+                Some(f) => f.pin(ns),
+                None => netns::create(ns),
+            }
+            .map_err(|source| NetworkError::Netns {
                 path: ns.clone(),
                 source,
             })?;
@@ -364,14 +392,15 @@ impl Networks {
                 "127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
             ),
         };
-        store::write_atomic(&att.hosts, hosts.as_bytes())?;
+        let durable = !req.ephemeral;
+        store::write_atomic_with(&att.hosts, hosts.as_bytes(), durable)?;
         let resolv = match att.mode {
             NetworkMode::Host => read_or_empty(Path::new("/etc/resolv.conf")),
             _ => container_resolv_conf(),
         };
-        store::write_atomic(&att.resolv_conf, resolv.as_bytes())?;
+        store::write_atomic_with(&att.resolv_conf, resolv.as_bytes(), durable)?;
         att.status = AttachStatus::Ready;
-        self.write_record(att)
+        self.write_record_with(att, durable || att.conflist.is_some())
     }
 
     fn call<'a>(&'a self, att: &'a Attachment, netns: &'a str) -> cni::Call<'a> {
@@ -386,8 +415,12 @@ impl Networks {
     }
 
     fn write_record(&self, att: &Attachment) -> Result<()> {
+        self.write_record_with(att, true)
+    }
+
+    fn write_record_with(&self, att: &Attachment, sync: bool) -> Result<()> {
         let path = self.record_dir(&att.container_id).join(RECORD);
-        store::write_atomic(&path, &serde_json::to_vec_pretty(att).unwrap())
+        store::write_atomic_with(&path, &serde_json::to_vec_pretty(att).unwrap(), sync)
     }
 
     /// Undo an attachment from its record: CNI DEL (when there was a network),
@@ -613,6 +646,7 @@ mod tests {
             mode: NetworkMode::Host,
             ports: vec![PortMapping::parse("8080:80").unwrap()],
             hostname: "h".into(),
+            ephemeral: false,
         };
         let e = n.attach("c1", &req).unwrap_err().to_string();
         assert_eq!(
@@ -627,6 +661,7 @@ mod tests {
             mode: NetworkMode::None,
             ports: vec![],
             hostname: "a\n1.2.3.4 evil".into(),
+            ephemeral: false,
         };
         let e = n.attach("c1", &bad).unwrap_err().to_string();
         assert!(
