@@ -301,6 +301,11 @@ impl Networks {
                 }
                 self.check_ports(&req.ports)?;
                 guard::ensure(&net.bridge)?;
+                brig_runtime::container::trace::step(
+                    "engine",
+                    id,
+                    format_args!("network: {} found, its loopback guard checked", net.name),
+                );
                 Some(net)
             }
             _ => None,
@@ -441,6 +446,11 @@ impl Networks {
                 guard::remove_masquerade_leftover(net, &att.container_id)?;
             }
         }
+        brig_runtime::container::trace::step(
+            "engine",
+            &att.container_id,
+            format_args!("network: torn down"),
+        );
         if let Some(ns) = &att.netns {
             netns::remove(ns).map_err(|source| NetworkError::Netns {
                 path: ns.clone(),
