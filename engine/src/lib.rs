@@ -232,13 +232,6 @@ impl Engine {
         step(&id, format_args!("create: name checked"));
         let lowers = self.lowers(&img)?;
         step(&id, format_args!("create: layers found"));
-        // The network namespace is made meanwhile (nothing of it is pinned
-        // or outlives us before attach): the kernel's part of it overlaps the
-        // record's fsync and the overlay mount, on the other core.
-        let fresh = match f.network {
-            NetworkMode::Host => None,
-            _ => Some(network::netns::spawn_fresh()),
-        };
         let dir = self.dir(&id);
         std::fs::create_dir(&dir).map_err(|e| image::ImageError::io(&dir, e))?;
         let mut undo = Undo {
@@ -282,13 +275,7 @@ impl Engine {
             }
         }
         undo.attached = Some(id.clone());
-        let fresh = match fresh.map(|t| t.join()) {
-            Some(Ok(Ok(ns))) => Some(ns),
-            Some(Ok(Err(e))) => return Err(msg(format!("a network namespace: {e}"))),
-            Some(Err(_)) => return Err(msg("the network namespace thread panicked")),
-            None => None,
-        };
-        let attachment = self.networks.attach_with(
+        let attachment = self.networks.attach(
             &id,
             &AttachRequest {
                 mode: f.network.clone(),
@@ -297,7 +284,6 @@ impl Engine {
                 hostname: bundle::hostname(f, &id),
                 ephemeral: f.auto_remove,
             },
-            fresh,
         )?;
         step(
             &id,

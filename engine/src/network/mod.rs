@@ -106,11 +106,10 @@ pub struct AttachRequest {
     /// The container's hostname, for its /etc/hosts.
     pub hostname: String,
     /// The attachment never outlives the process that makes it, except by a
-    /// crash (`container run --rm`): its hosts and resolv.conf, and without a
-    /// CNI network its final record, are written without fsync. The first
-    /// record (status Adding) is synced all the same, so that `container rm`
-    /// after a host crash finds a whole record; the final one replaces it by
-    /// rename, and with a CNI network (whose DEL needs the result) is synced.
+    /// crash (`container run --rm`): its hosts and resolv.conf, which nothing
+    /// reads after a crash (`container rm` removes them unread), are written
+    /// without fsync. Its records are synced all the same, so that detach
+    /// after a host crash finds a whole one.
     pub ephemeral: bool,
 }
 
@@ -259,18 +258,6 @@ impl Networks {
     /// mode) joined to the network by CNI ADD, with the ports published, and
     /// its hosts and resolv.conf files. Either all of it is done, or nothing.
     pub fn attach(&self, id: &str, req: &AttachRequest) -> Result<Attachment> {
-        self.attach_with(id, req, None)
-    }
-
-    /// [`attach`](Self::attach) into a network namespace made beforehand
-    /// (see [`netns::spawn_fresh`]), if one is given and the mode needs one;
-    /// it is pinned where attach would have made one.
-    pub fn attach_with(
-        &self,
-        id: &str,
-        req: &AttachRequest,
-        fresh: Option<netns::Fresh>,
-    ) -> Result<Attachment> {
         validate_id(id)?;
         let h = &req.hostname;
         if h.len() > 253
@@ -340,7 +327,7 @@ impl Networks {
         std::fs::create_dir(&dir).map_err(|e| NetworkError::io(&dir, e))?;
         let done = self
             .write_record(&att)
-            .and_then(|()| self.setup(&mut att, req, fresh));
+            .and_then(|()| self.setup(&mut att, req));
         if let Err(e) = done {
             return Err(match self.teardown(&att) {
                 Ok(()) => e,
@@ -353,19 +340,10 @@ impl Networks {
         Ok(att)
     }
 
-    fn setup(
-        &self,
-        att: &mut Attachment,
-        req: &AttachRequest,
-        fresh: Option<netns::Fresh>,
-    ) -> Result<()> {
+    fn setup(&self, att: &mut Attachment, req: &AttachRequest) -> Result<()> {
         if let Some(ns) = &att.netns {
             store::mkdir(&self.netns_dir)?;
-            match fresh {
-                Some(f) => f.pin(ns),
-                None => netns::create(ns),
-            }
-            .map_err(|source| NetworkError::Netns {
+            netns::create(ns).map_err(|source| NetworkError::Netns {
                 path: ns.clone(),
                 source,
             })?;
@@ -405,7 +383,7 @@ impl Networks {
         };
         store::write_atomic_with(&att.resolv_conf, resolv.as_bytes(), durable)?;
         att.status = AttachStatus::Ready;
-        self.write_record_with(att, durable || att.conflist.is_some())
+        self.write_record(att)
     }
 
     fn call<'a>(&'a self, att: &'a Attachment, netns: &'a str) -> cni::Call<'a> {
@@ -420,12 +398,8 @@ impl Networks {
     }
 
     fn write_record(&self, att: &Attachment) -> Result<()> {
-        self.write_record_with(att, true)
-    }
-
-    fn write_record_with(&self, att: &Attachment, sync: bool) -> Result<()> {
         let path = self.record_dir(&att.container_id).join(RECORD);
-        store::write_atomic_with(&path, &serde_json::to_vec_pretty(att).unwrap(), sync)
+        store::write_atomic(&path, &serde_json::to_vec_pretty(att).unwrap())
     }
 
     /// Undo an attachment from its record: CNI DEL (when there was a network),

@@ -5,7 +5,6 @@
 //! (config.json `linux.namespaces` net `path`); CNI plugins get it as CNI_NETNS.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -17,56 +16,32 @@ const NSFS_MAGIC: i64 = 0x6e73_6673;
 
 /// Make a new network namespace, its loopback up, pinned at `path` (a new file).
 pub fn create(path: &Path) -> io::Result<()> {
-    fresh()?.pin(path)
-}
-
-/// A new network namespace with its loopback up, pinned nowhere yet: it
-/// lives as long as this handle (an nsfs fd) or a pin of it.
-#[derive(Debug)]
-pub struct Fresh(OwnedFd);
-
-/// Make a [`Fresh`] namespace. Only a short-lived thread changes namespace:
-/// the rest of brig stays where it is (a thread spawned here starts in the
-/// caller's namespaces).
-pub fn fresh() -> io::Result<Fresh> {
-    spawn_fresh()
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
-}
-
-/// [`fresh`] on a thread of its own, to join later: the kernel's work for a
-/// new network namespace (a third of a millisecond) then overlaps the
-/// caller's, e.g. the fsync of a container's record. Nothing outlives a
-/// handle dropped unjoined.
-pub fn spawn_fresh() -> std::thread::JoinHandle<io::Result<Fresh>> {
-    std::thread::spawn(|| -> io::Result<Fresh> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(path)?;
+    let target = path.to_path_buf();
+    // Only this short-lived thread changes namespace: the rest of brig stays
+    // where it is. A thread spawned here starts in the caller's namespaces.
+    let made = std::thread::spawn(move || -> io::Result<()> {
         unshare(CloneFlags::CLONE_NEWNET)?;
         loopback_up()?;
-        let ns = std::fs::File::open("/proc/thread-self/ns/net")?;
-        Ok(Fresh(ns.into()))
-    })
-}
-
-impl Fresh {
-    /// Pin the namespace at `path` (a new file), as `ip netns add` does.
-    pub fn pin(self, path: &Path) -> io::Result<()> {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o444)
-            .open(path)?;
-        let made = mount(
-            Some(format!("/proc/self/fd/{}", self.0.as_raw_fd()).as_str()),
-            path,
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
             None::<&str>,
             MsFlags::MS_BIND,
             None::<&str>,
-        );
-        if made.is_err() {
-            let _ = std::fs::remove_file(path);
-        }
-        Ok(made?)
+        )?;
+        Ok(())
+    })
+    .join()
+    .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")));
+    if made.is_err() {
+        let _ = std::fs::remove_file(path);
     }
+    made
 }
 
 /// Unpin and remove the namespace file. Missing or already unmounted is fine:
@@ -102,7 +77,8 @@ fn loopback_up() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: the kernel just gave us this fd.
-    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    use std::os::fd::AsRawFd;
     // SAFETY: ifreq is plain old data; all zeroes is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
