@@ -174,6 +174,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
                 mode: NetworkMode::parse(&network)?,
                 hostname: hostname.unwrap_or_else(|| id.clone()),
                 ports: publish,
+                ephemeral: false,
             };
             let att = nets.attach(&id, &req)?;
             super::out!("{}", serde_json::to_string_pretty(&att.to_public_json())?)?;

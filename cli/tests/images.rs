@@ -320,6 +320,44 @@ fn gzip_zstd_and_plain_layers() {
     assert!(inspect.contains("layer 3"), "{inspect}");
 }
 
+/// The overlay options of the container's `/`, from its own mountinfo.
+fn root_overlay_options(mountinfo: &str) -> String {
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap_or_else(|| panic!("no / in {mountinfo}"));
+    let (_, fs) = line.split_once(" - ").expect("a mountinfo line");
+    assert!(fs.starts_with("overlay "), "{line}");
+    fs.to_string()
+}
+
+/// `container run --rm` mounts its writable layer with overlayfs' `volatile`
+/// (its unmount then syncs nothing: the layer goes right after); a container
+/// that outlives its run keeps the plain, synced overlay. Both leave nothing.
+#[test]
+fn run_rm_overlay_is_volatile_and_a_kept_container_is_not() {
+    let bed = ImgBed::new();
+    bed.busybox_image(
+        "vol",
+        vec![],
+        json!({"Cmd": ["cat", "/proc/self/mountinfo"]}),
+    );
+    // Kernels since 6.x show it as fsync=volatile, older ones as volatile.
+    let volatile = |opts: &str| {
+        opts.split(',')
+            .any(|o| o == "volatile" || o == "fsync=volatile")
+    };
+    let rm = root_overlay_options(&bed.ok(&["container", "run", "--rm", "vol"]));
+    assert!(volatile(&rm), "{rm}");
+    bed.assert_no_containers();
+
+    let (id, out) = create_and_run(&bed, &["vol"]);
+    let kept = root_overlay_options(&out);
+    assert!(!volatile(&kept), "{kept}");
+    bed.ok(&["container", "rm", &id]);
+    bed.assert_no_containers();
+}
+
 #[test]
 fn corrupt_blobs_are_detected_and_never_used() {
     let bed = ImgBed::new();

@@ -52,6 +52,13 @@ fn msg(s: impl Into<String>) -> EngineError {
     EngineError::Msg(s.into())
 }
 
+/// A `--debug` line for one of the engine's steps on container `id` (with the
+/// milliseconds since main began, as the runtime's steps have them), so that
+/// `brig --debug container run` shows where the engine's time goes.
+fn step(id: &str, what: std::fmt::Arguments) {
+    container::trace::step("engine", id, what);
+}
+
 /// What brig keeps about a container made from an image.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerRecord {
@@ -196,9 +203,12 @@ impl Engine {
     /// `container create`: the record, the snapshot (mounted), the volumes and
     /// config.json. Nothing runs yet. Returns the record.
     pub fn create(&self, f: &RunFlags) -> Result<ContainerRecord> {
+        step("-", format_args!("create: begin"));
         let _lock = self.images.lock()?;
+        step("-", format_args!("create: store locked"));
         let img = self.images.resolve(&f.image)?;
         let cfg = image::import::image_config(&self.images, &img)?;
+        step("-", format_args!("create: image resolved, config read"));
         if bundle::args_of(&cfg, f).is_empty() {
             return Err(msg(format!(
                 "image {}: no Entrypoint or Cmd; give a command after the image",
@@ -219,7 +229,9 @@ impl Engine {
                 &o.id[..12]
             )));
         }
+        step(&id, format_args!("create: name checked"));
         let lowers = self.lowers(&img)?;
+        step(&id, format_args!("create: layers found"));
         let dir = self.dir(&id);
         std::fs::create_dir(&dir).map_err(|e| image::ImageError::io(&dir, e))?;
         let mut undo = Undo {
@@ -251,9 +263,12 @@ impl Engine {
             network: f.network.clone(),
         };
         image::store::write_json(&dir.join("record.json"), &rec)?;
+        step(&id, format_args!("create: record written"));
         let snap = Snapshot::new(&dir);
         snap.prepare()?;
-        snap.mount(&lowers)?;
+        // A --rm container's writable layer goes when it exits: no sync of it.
+        snap.mount_with(&lowers, f.auto_remove)?;
+        step(&id, format_args!("create: overlay mounted"));
         for name in &rec.volumes {
             if let Some(made) = volume::ensure(&self.dirs, name)? {
                 undo.volumes.push(made);
@@ -267,8 +282,13 @@ impl Engine {
                 ports: f.ports.clone(),
                 // As docker: the container's hostname in its /etc/hosts.
                 hostname: bundle::hostname(f, &id),
+                ephemeral: f.auto_remove,
             },
         )?;
+        step(
+            &id,
+            format_args!("create: network attached ({})", f.network),
+        );
         let vols = self.dirs.volumes();
         let vdir = move |n: &str| volume::data_dir(&vols, n);
         let spec = bundle::config_json(&bundle::BundleInput {
@@ -283,12 +303,18 @@ impl Engine {
             init_shim: init_shim.as_deref(),
         })
         .map_err(msg)?;
+        step(&id, format_args!("create: config built"));
         let cfg_path = dir.join("config.json");
-        image::store::write_json(&cfg_path, &spec)?;
+        // config.json is read by the runtime's create next; only a container
+        // that may be started after a crash needs it on disk for sure (a --rm
+        // one is never started again: `container rm` removes it unread).
+        image::store::write_json_with(&cfg_path, &spec, !f.auto_remove)?;
+        step(&id, format_args!("create: config written"));
         // The runtime's own checks, now, so that a bad config fails at create.
         let (b, spec) =
             brig_runtime::spec::load_bundle(&dir).map_err(container::ContainerError::from)?;
         brig_runtime::spec::validate(&spec, &b).map_err(container::ContainerError::from)?;
+        step(&id, format_args!("create: config validated"));
         undo.dir = None;
         undo.volumes.clear();
         undo.attached = None;
@@ -298,6 +324,7 @@ impl Engine {
     /// Make the overlay rootfs ready and the runtime's old, stopped container
     /// (if any) gone, so that the runtime's create can run.
     fn prepare_start(&self, r: &ContainerRecord) -> Result<CreateOptions> {
+        step(&r.id, format_args!("start: begin"));
         let _lock = self.images.lock()?;
         match self.status(r) {
             CStatus::Running | CStatus::Paused => {
@@ -311,9 +338,10 @@ impl Engine {
         let img = self.images.load_image(&r.image)?;
         let lowers = self.lowers(&img)?;
         let dir = self.dir(&r.id);
-        Snapshot::new(&dir).mount(&lowers)?;
+        Snapshot::new(&dir).mount_with(&lowers, r.auto_remove)?;
         let started = dir.join("started");
         std::fs::write(&started, b"").map_err(|e| image::ImageError::io(&started, e))?;
+        step(&r.id, format_args!("start: overlay ready, runtime next"));
         Ok(CreateOptions {
             bundle: dir,
             ..Default::default()
@@ -359,7 +387,12 @@ impl Engine {
         let mut opts = self.prepare_start(r)?;
         opts.foreground = true;
         opts.stdio = stdio;
-        Ok(container::run_foreground(&self.runtime, &r.id, &opts, false)?.exit_code)
+        let code = container::run_foreground(&self.runtime, &r.id, &opts, false)?.exit_code;
+        step(
+            &r.id,
+            format_args!("start: exited with {code}, runtime deleted"),
+        );
+        Ok(code)
     }
 
     /// Whether the container's process has a terminal (`-t`).
@@ -449,6 +482,7 @@ impl Engine {
     /// the runtime's container, unmounts the overlay, removes the writable
     /// layer and the record. Volumes stay.
     pub fn remove(&self, r: &ContainerRecord, force: bool) -> Result<()> {
+        step(&r.id, format_args!("rm: begin"));
         let _lock = self.images.lock()?;
         let st = self.status(r);
         if matches!(st, CStatus::Running | CStatus::Paused) && !force {
@@ -460,10 +494,24 @@ impl Engine {
         if self.runtime.peek(&r.id).is_ok() || force {
             container::delete(&self.runtime, &r.id, true)?;
         }
-        // CNI DEL (idempotent): no veth, rule or lease outlives the container.
-        self.networks.detach(&r.id)?;
+        step(&r.id, format_args!("rm: runtime state gone"));
         let dir = self.dir(&r.id);
-        Snapshot::new(&dir).remove()?;
+        // The network and the snapshot are independent: each goes on its own
+        // core. CNI DEL (idempotent): no veth, rule or lease outlives the
+        // container.
+        let (detached, removed) = std::thread::scope(|s| {
+            let net = s.spawn(|| {
+                let d = self.networks.detach(&r.id);
+                step(&r.id, format_args!("rm: network detached"));
+                d
+            });
+            let snap = Snapshot::new(&dir).remove();
+            step(&r.id, format_args!("rm: snapshot removed"));
+            let net = net.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (net, snap)
+        });
+        detached?;
+        removed?;
         for f in ["config.json", "log", "started", "record.json"] {
             let p = dir.join(f);
             match std::fs::remove_file(&p) {
@@ -474,6 +522,7 @@ impl Engine {
             }
         }
         std::fs::remove_dir(&dir).map_err(|e| image::ImageError::io(&dir, e))?;
+        step(&r.id, format_args!("rm: done"));
         Ok(())
     }
 

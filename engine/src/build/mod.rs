@@ -923,6 +923,7 @@ impl Engine {
                 mode: network.clone(),
                 ports: Vec::new(),
                 hostname: bundle::hostname(&flags, &step.id),
+                ephemeral: false,
             },
         )?;
         let vols = self.dirs.volumes();

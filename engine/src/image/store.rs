@@ -445,8 +445,13 @@ impl ImageStore {
 
 /// Write JSON atomically (temp file, fsync, rename).
 pub(crate) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    write_json_with(path, v, true)
+}
+
+/// [`write_json`], with the fsync only when `sync`.
+pub(crate) fn write_json_with<T: Serialize>(path: &Path, v: &T, sync: bool) -> Result<()> {
     let data = serde_json::to_vec_pretty(v).map_err(|e| invalid(e.to_string()))?;
-    brig_runtime::sys::write_atomic(path, &data, true).map_err(io(path))
+    brig_runtime::sys::write_atomic(path, &data, sync).map_err(io(path))
 }
 
 /// `name[:tag]` with the tag made explicit (`latest`), checked: a name is

@@ -208,6 +208,11 @@ pub fn add(conflist: &Value, call: &Call) -> Result<Value> {
         let path = find_plugin(call.cni_path, call.network, ty)?;
         let conf = plugin_config(conflist, plugin, call, prev.as_ref());
         let out = exec(&path, "ADD", call, &conf)?;
+        brig_runtime::container::trace::step(
+            "engine",
+            call.container_id,
+            format_args!("cni: ADD {ty} done"),
+        );
         let result: Value = serde_json::from_slice(&out).map_err(|e| {
             NetworkError::Plugin(Box::new(PluginFailure {
                 network: call.network.to_string(),
@@ -239,6 +244,11 @@ pub fn del(conflist: &Value, call: &Call, result: Option<&Value>) -> Result<()> 
             let conf = plugin_config(conflist, plugin, call, result);
             exec(&path, "DEL", call, &conf).map(drop)
         });
+        brig_runtime::container::trace::step(
+            "engine",
+            call.container_id,
+            format_args!("cni: DEL {ty} done"),
+        );
         if let Err(e) = r {
             first.get_or_insert(e);
         }

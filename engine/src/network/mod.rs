@@ -8,7 +8,7 @@
 //! The front end's part (`brig container run --network/-p`):
 //! 1. `let nets = Networks::system();` (or `brig`'s `network::Paths` flattened
 //!    into its arguments, for `--network-root`, `--netns-dir`, `--cni-path`);
-//! 2. `let att = nets.attach(id, &AttachRequest { mode, ports, hostname })?;`
+//! 2. `let att = nets.attach(id, &AttachRequest { mode, ports, hostname, ephemeral })?;`
 //!    with `NetworkMode::parse(--network)` and `PortMapping::parse(-p)`;
 //! 3. `att.apply_to_config(&mut config_json)`: the net namespace entry gets
 //!    `"path": att.netns` (host mode: no entry), and `att.hosts` and
@@ -105,6 +105,12 @@ pub struct AttachRequest {
     pub ports: Vec<PortMapping>,
     /// The container's hostname, for its /etc/hosts.
     pub hostname: String,
+    /// The attachment never outlives the process that makes it, except by a
+    /// crash (`container run --rm`): its hosts and resolv.conf, which nothing
+    /// reads after a crash (`container rm` removes them unread), are written
+    /// without fsync. Its records are synced all the same, so that detach
+    /// after a host crash finds a whole one.
+    pub ephemeral: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,6 +288,11 @@ impl Networks {
                 }
                 self.check_ports(&req.ports)?;
                 guard::ensure(&net.bridge)?;
+                brig_runtime::container::trace::step(
+                    "engine",
+                    id,
+                    format_args!("network: {} found, its loopback guard checked", net.name),
+                );
                 Some(net)
             }
             _ => None,
@@ -364,12 +375,13 @@ impl Networks {
                 "127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
             ),
         };
-        store::write_atomic(&att.hosts, hosts.as_bytes())?;
+        let durable = !req.ephemeral;
+        store::write_atomic_with(&att.hosts, hosts.as_bytes(), durable)?;
         let resolv = match att.mode {
             NetworkMode::Host => read_or_empty(Path::new("/etc/resolv.conf")),
             _ => container_resolv_conf(),
         };
-        store::write_atomic(&att.resolv_conf, resolv.as_bytes())?;
+        store::write_atomic_with(&att.resolv_conf, resolv.as_bytes(), durable)?;
         att.status = AttachStatus::Ready;
         self.write_record(att)
     }
@@ -408,6 +420,11 @@ impl Networks {
                 guard::remove_masquerade_leftover(net, &att.container_id)?;
             }
         }
+        brig_runtime::container::trace::step(
+            "engine",
+            &att.container_id,
+            format_args!("network: torn down"),
+        );
         if let Some(ns) = &att.netns {
             netns::remove(ns).map_err(|source| NetworkError::Netns {
                 path: ns.clone(),
@@ -613,6 +630,7 @@ mod tests {
             mode: NetworkMode::Host,
             ports: vec![PortMapping::parse("8080:80").unwrap()],
             hostname: "h".into(),
+            ephemeral: false,
         };
         let e = n.attach("c1", &req).unwrap_err().to_string();
         assert_eq!(
@@ -627,6 +645,7 @@ mod tests {
             mode: NetworkMode::None,
             ports: vec![],
             hostname: "a\n1.2.3.4 evil".into(),
+            ephemeral: false,
         };
         let e = n.attach("c1", &bad).unwrap_err().to_string();
         assert!(

@@ -457,8 +457,14 @@ pub(crate) fn mkdir(dir: &Path) -> Result<()> {
 /// Write a file whole or not at all (temp file, fsync, rename), making its
 /// directory first.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_atomic_with(path, data, true)
+}
+
+/// [`write_atomic`], with the fsync only when `sync` (a file nothing reads
+/// after a crash needs none).
+pub(crate) fn write_atomic_with(path: &Path, data: &[u8], sync: bool) -> Result<()> {
     mkdir(path.parent().unwrap_or(Path::new(".")))?;
-    brig_runtime::sys::write_atomic(path, data, true).map_err(|e| NetworkError::io(path, e))
+    brig_runtime::sys::write_atomic(path, data, sync).map_err(|e| NetworkError::io(path, e))
 }
 
 #[cfg(test)]
