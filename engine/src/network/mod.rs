@@ -220,14 +220,44 @@ impl Networks {
         validate_id(id)?;
         let path = self.record_dir(id).join(RECORD);
         match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| NetworkError::Corrupt {
+            Ok(b) => match serde_json::from_slice(&b) {
+                Ok(a) => Ok(Some(a)),
+                // Only an unsynced record can be torn (a synced one is renamed
+                // into place whole), and only an ephemeral `none` one is
+                // unsynced: what it held is the namespace pin and its files.
+                Err(_) if b.iter().all(|c| *c == 0 || c.is_ascii_whitespace()) => {
+                    Ok(Some(self.torn(id)))
+                }
+                Err(e) => Err(NetworkError::Corrupt {
                     path,
                     msg: e.to_string(),
                 }),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(NetworkError::io(&path, e)),
+        }
+    }
+
+    /// What a torn record (empty after a power loss) stands for: an
+    /// ephemeral `--network none` attachment, its namespace pin and files.
+    fn torn(&self, id: &str) -> Attachment {
+        let dir = self.record_dir(id);
+        Attachment {
+            container_id: id.to_string(),
+            mode: NetworkMode::None,
+            status: AttachStatus::Adding,
+            netns: Some(self.netns_dir.join(id)),
+            interface: None,
+            ip: None,
+            prefix_len: None,
+            gateway: None,
+            mac: None,
+            bridge: None,
+            ports: Vec::new(),
+            hosts: dir.join("hosts"),
+            resolv_conf: dir.join("resolv.conf"),
+            conflist: None,
+            cni_result: None,
         }
     }
 
@@ -325,9 +355,14 @@ impl Networks {
         store::mkdir(&self.attachments_dir())?;
         remove_stray_dir(&dir)?;
         std::fs::create_dir(&dir).map_err(|e| NetworkError::io(&dir, e))?;
+        // A `--rm` container without a network holds nothing outside its
+        // namespace pin, which a reboot drops: its record needs no fsync, and
+        // one torn by a power loss still tears down (see `torn`). Every other
+        // record is synced: it names leases, veths and rules to undo.
+        let durable = !(req.ephemeral && req.mode == NetworkMode::None);
         let done = self
-            .write_record(&att)
-            .and_then(|()| self.setup(&mut att, req));
+            .write_record(&att, durable)
+            .and_then(|()| self.setup(&mut att, req, durable));
         if let Err(e) = done {
             return Err(match self.teardown(&att) {
                 Ok(()) => e,
@@ -340,7 +375,7 @@ impl Networks {
         Ok(att)
     }
 
-    fn setup(&self, att: &mut Attachment, req: &AttachRequest) -> Result<()> {
+    fn setup(&self, att: &mut Attachment, req: &AttachRequest, durable: bool) -> Result<()> {
         if let Some(ns) = &att.netns {
             store::mkdir(&self.netns_dir)?;
             netns::create(ns).map_err(|source| NetworkError::Netns {
@@ -375,15 +410,15 @@ impl Networks {
                 "127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
             ),
         };
-        let durable = !req.ephemeral;
-        store::write_atomic_with(&att.hosts, hosts.as_bytes(), durable)?;
+        let files_durable = !req.ephemeral;
+        store::write_atomic_with(&att.hosts, hosts.as_bytes(), files_durable)?;
         let resolv = match att.mode {
             NetworkMode::Host => read_or_empty(Path::new("/etc/resolv.conf")),
             _ => container_resolv_conf(),
         };
-        store::write_atomic_with(&att.resolv_conf, resolv.as_bytes(), durable)?;
+        store::write_atomic_with(&att.resolv_conf, resolv.as_bytes(), files_durable)?;
         att.status = AttachStatus::Ready;
-        self.write_record(att)
+        self.write_record(att, durable)
     }
 
     fn call<'a>(&'a self, att: &'a Attachment, netns: &'a str) -> cni::Call<'a> {
@@ -397,9 +432,9 @@ impl Networks {
         }
     }
 
-    fn write_record(&self, att: &Attachment) -> Result<()> {
+    fn write_record(&self, att: &Attachment, durable: bool) -> Result<()> {
         let path = self.record_dir(&att.container_id).join(RECORD);
-        store::write_atomic(&path, &serde_json::to_vec_pretty(att).unwrap())
+        store::write_atomic_with(&path, &serde_json::to_vec_pretty(att).unwrap(), durable)
     }
 
     /// Undo an attachment from its record: CNI DEL (when there was a network),
@@ -619,6 +654,30 @@ mod tests {
         assert!(matches!(
             NetworkMode::parse("a/b"),
             Err(NetworkError::BadName(_))
+        ));
+    }
+
+    #[test]
+    fn a_record_torn_by_a_power_loss_still_tears_down() {
+        let t = tempfile::tempdir().unwrap();
+        let n = Networks::new(t.path().join("n"), t.path().join("ns"), vec![]);
+        // What an unsynced record can be after a power loss: empty, or zeros.
+        for (id, torn) in [("t1", &b""[..]), ("t2", &[0u8; 64][..])] {
+            let dir = n.record_dir(id);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(RECORD), torn).unwrap();
+            let a = n.attachment(id).unwrap().unwrap();
+            assert_eq!(a.mode, NetworkMode::None);
+            assert!(n.detach(id).unwrap());
+            assert!(!dir.exists());
+        }
+        // Anything else in a record is not a torn write: an error, kept.
+        let dir = n.record_dir("bad");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(RECORD), b"{\"container_id\": 1").unwrap();
+        assert!(matches!(
+            n.attachment("bad"),
+            Err(NetworkError::Corrupt { .. })
         ));
     }
 
