@@ -2,7 +2,6 @@
 //! the exec fifo for `start`, and execs the user's process.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
@@ -92,10 +91,10 @@ fn setup(
     // In the container's namespaces (the keyring belongs to its user namespace).
     user_process::new_session(cfg.session_keyring.as_deref())?;
 
-    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+    if let Some(h) = &cfg.plan.hostname {
         step("hostname", nix::unistd::sethostname(h))?;
     }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+    if let Some(d) = &cfg.plan.domainname {
         step("domainname", set_domainname(d))?;
     }
 
@@ -119,7 +118,7 @@ fn setup(
         Msg::HooksDone { state } => state,
         other => return Err(format!("unexpected message {other:?}").into()),
     };
-    let hook_list = spec.hooks().as_ref();
+    let hook_list = cfg.plan.hooks.as_ref();
     let hook_env = process.env().as_deref();
     step(
         "createContainer hook",
@@ -135,11 +134,11 @@ fn setup(
         "pivot_root",
         rootfs::pivot(mounter, &cfg.plan.rootfs, cfg.no_pivot),
     )?;
-    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
-        for (k, v) in sysctl {
-            let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
-            step(&format!("linux.sysctl.{k}"), std::fs::write(&path, v))?;
-        }
+    for s in &cfg.plan.sysctl {
+        step(
+            &format!("linux.sysctl.{}", s.key),
+            std::fs::write(&s.path, &s.value),
+        )?;
     }
     step("rootfs", rootfs::finish(mounter, spec))?;
     if process.terminal().unwrap_or(false) {
@@ -151,7 +150,7 @@ fn setup(
         )?;
     }
 
-    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+    if let Some(p) = &cfg.plan.personality {
         set_personality(p)?;
     }
     let prepared = user_process::prepare(process, &cfg.plan.process, true)?;
@@ -193,10 +192,7 @@ fn setup(
 
 /// linux.seccomp.listenerPath, when the filter has a SCMP_ACT_NOTIFY rule.
 fn agent_path<'a>(cfg: &InitConfig<'a>) -> Option<&'a std::path::Path> {
-    cfg.plan.seccomp.as_ref().filter(|p| p.has_listener())?;
-    crate::spec::seccomp_of(&cfg.plan.spec)?
-        .listener_path()
-        .as_deref()
+    cfg.plan.seccomp_listener.as_ref().map(|l| l.path.as_path())
 }
 
 /// The ContainerProcessState for the seccomp agent, from the state JSON the
@@ -204,8 +200,11 @@ fn agent_path<'a>(cfg: &InitConfig<'a>) -> Option<&'a std::path::Path> {
 fn agent_message(cfg: &InitConfig, state: &str) -> Result<Vec<u8>, InitError> {
     let st: oci_spec::runtime::State =
         serde_json::from_str(state).map_err(|e| InitError::at("linux.seccomp: state", e))?;
-    let metadata =
-        crate::spec::seccomp_of(&cfg.plan.spec).and_then(|s| s.listener_metadata().as_deref());
+    let metadata = cfg
+        .plan
+        .seccomp_listener
+        .as_ref()
+        .and_then(|l| l.metadata.as_deref());
     crate::security::seccomp::listener_message(&st, metadata)
         .map_err(|e| InitError::at("linux.seccomp.listenerPath", e))
 }

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Mount, Spec};
+use oci_spec::runtime::{Hooks, LinuxPersonality, Mount, Spec};
 
 use super::SpecError;
 use crate::namespaces::NsPlan;
@@ -33,6 +33,24 @@ pub struct ProcessPlan {
     pub sched: Option<SchedAttr>,
 }
 
+/// One entry of linux.sysctl: the file under /proc/sys it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sysctl {
+    /// The key as configured (`net.ipv4.ip_forward`), for errors.
+    pub key: String,
+    /// `/proc/sys/net/ipv4/ip_forward`.
+    pub path: PathBuf,
+    pub value: String,
+}
+
+/// Where a SCMP_ACT_NOTIFY listener goes (linux.seccomp.listenerPath and
+/// listenerMetadata), when the compiled filter has such a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeccompListener {
+    pub path: PathBuf,
+    pub metadata: Option<String>,
+}
+
 /// config.json compiled: everything create and the init act on.
 #[derive(Debug)]
 pub struct ContainerPlan {
@@ -50,6 +68,35 @@ pub struct ContainerPlan {
     pub seccomp: Option<Program>,
     /// Which namespaces to make and which to join.
     pub ns: NsPlan,
+    /// hostname and domainname, when set and not empty.
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    /// linux.sysctl, by key.
+    pub sysctl: Vec<Sysctl>,
+    /// linux.personality.
+    pub personality: Option<LinuxPersonality>,
+    /// hooks: the init runs createContainer and startContainer.
+    pub hooks: Option<Hooks>,
+    /// The seccomp agent's socket, when the program has a SCMP_ACT_NOTIFY rule.
+    pub seccomp_listener: Option<SeccompListener>,
+}
+
+/// linux.sysctl as the files it writes, sorted by key.
+fn compile_sysctl(spec: &Spec) -> Vec<Sysctl> {
+    let mut v: Vec<Sysctl> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| Sysctl {
+            key: k.clone(),
+            path: PathBuf::from("/proc/sys").join(k.replace('.', "/")),
+            value: v.clone(),
+        })
+        .collect();
+    v.sort_by(|a, b| a.key.cmp(&b.key));
+    v
 }
 
 /// The process plan of a validated `Process`; the errors name the field.
@@ -114,7 +161,24 @@ pub fn compile_spec(bundle: PathBuf, mut spec: Spec) -> Result<ContainerPlan, Pl
     let seccomp = super::compile_seccomp(super::seccomp_of(&spec))?;
     let ns = NsPlan::from_spec(&spec)?;
     let rootfs = super::rootfs_of(&bundle, &spec);
+    let seccomp_listener = seccomp
+        .as_ref()
+        .filter(|p| p.has_listener())
+        .and_then(|_| super::seccomp_of(&spec))
+        .and_then(|s| {
+            Some(SeccompListener {
+                path: s.listener_path().clone()?,
+                metadata: s.listener_metadata().clone(),
+            })
+        });
+    let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
     Ok(ContainerPlan {
+        hostname: non_empty(spec.hostname()),
+        domainname: non_empty(spec.domainname()),
+        sysctl: compile_sysctl(&spec),
+        personality: spec.linux().as_ref().and_then(|l| l.personality().clone()),
+        hooks: spec.hooks().clone(),
+        seccomp_listener,
         bundle,
         spec,
         rootfs,
@@ -176,6 +240,42 @@ mod tests {
         );
         assert!(plan.process.sched.is_some());
         assert_eq!(plan.rootfs, plan.bundle.join("rootfs"));
+    }
+
+    #[test]
+    fn the_init_settings_are_typed_in_the_plan() {
+        let tmp = bundle_with(serde_json::json!([]), serde_json::Value::Null);
+        let path = tmp.path().join("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        c["hostname"] = "box".into();
+        c["domainname"] = "".into();
+        c["linux"]["sysctl"] =
+            serde_json::json!({"net.ipv4.ip_forward": "1", "kernel.msgmax": "8192"});
+        c["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/true"}]});
+        std::fs::write(&path, c.to_string()).unwrap();
+        let plan = compile(tmp.path()).unwrap();
+        assert_eq!(plan.hostname.as_deref(), Some("box"));
+        // An empty name is left alone, as when it is missing.
+        assert_eq!(plan.domainname, None);
+        assert_eq!(
+            plan.sysctl,
+            [
+                Sysctl {
+                    key: "kernel.msgmax".into(),
+                    path: "/proc/sys/kernel/msgmax".into(),
+                    value: "8192".into()
+                },
+                Sysctl {
+                    key: "net.ipv4.ip_forward".into(),
+                    path: "/proc/sys/net/ipv4/ip_forward".into(),
+                    value: "1".into()
+                },
+            ]
+        );
+        let hooks = plan.hooks.as_ref().unwrap();
+        assert_eq!(hooks.create_container().as_ref().unwrap().len(), 1);
+        assert!(plan.seccomp_listener.is_none());
     }
 
     #[test]
