@@ -400,13 +400,7 @@ impl InitSpawner for Emulator {
         hooks: &mut dyn FnMut(i32) -> Result<String, String>,
     ) -> Result<Spawned, ProcessError> {
         let plan = cfg.plan;
-        let program = (self.programs)(
-            plan.spec
-                .process()
-                .as_ref()
-                .and_then(|p| p.args().as_deref())
-                .unwrap_or(&[]),
-        );
+        let program = (self.programs)(&plan.process.args);
         let pid = {
             let mut w = self.lock();
             let pid = w.next_pid;

@@ -58,7 +58,7 @@ fn setup(
     // Die with the parent while it drives the setup.
     step("prctl", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
     let spec = &cfg.plan.spec;
-    let process = spec.process().as_ref().ok_or("process: missing")?;
+    let process = &cfg.plan.process;
     // A SCMP_ACT_NOTIFY listener goes straight from here to the seccomp agent,
     // right before the execve (see user_process::exec). Its socket is reached
     // now, while the path is the runtime's and we are still the runtime's user.
@@ -76,7 +76,7 @@ fn setup(
     // single-threaded, which join_new_process needs: on v1 it moves the calling
     // thread only (through `tasks`), and here that thread is the whole process.
     step("joining cgroup", cfg.cgroup.join_new_process(in_unified))?;
-    if let Some(adj) = process.oom_score_adj() {
+    if let Some(adj) = process.oom_score_adj {
         step("process.oomScoreAdj", security::set_oom_score_adj(adj))?;
     }
 
@@ -119,7 +119,7 @@ fn setup(
         other => return Err(format!("unexpected message {other:?}").into()),
     };
     let hook_list = cfg.plan.hooks.as_ref();
-    let hook_env = process.env().as_deref();
+    let hook_env = process.env.as_deref();
     step(
         "createContainer hook",
         hooks::run_phase_env(
@@ -141,19 +141,19 @@ fn setup(
         )?;
     }
     step("rootfs", rootfs::finish(mounter, spec))?;
-    if process.terminal().unwrap_or(false) {
+    if process.terminal {
         super::terminal::setup_in_container(
             ch,
-            process.console_size().as_ref(),
+            process.console_size.as_ref(),
             true,
-            process.user().uid(),
+            process.user.uid(),
         )?;
     }
 
     if let Some(p) = &cfg.plan.personality {
         set_personality(p)?;
     }
-    let prepared = user_process::prepare(process, &cfg.plan.process, true)?;
+    let prepared = user_process::prepare(process, true)?;
     let agent = match agent_sock {
         Some(sock) => Some(user_process::Agent {
             sock,

@@ -7,13 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Hooks, LinuxPersonality, Mount, Spec};
+use oci_spec::runtime::{Hooks, LinuxPersonality, Mount, PosixRlimit, Spec, User};
 
 use super::SpecError;
 use crate::namespaces::NsPlan;
 use crate::rootfs::mounts::MountOptions;
 use crate::security::sched::SchedAttr;
 use crate::security::seccomp::Program;
+use crate::security::CapSets;
 
 /// One entry of `mounts`, with its options parsed and a relative bind source
 /// made absolute against the bundle.
@@ -23,10 +24,26 @@ pub struct PlannedMount {
     pub opts: MountOptions,
 }
 
-/// What the process's own setup needs beyond its `Process`: the values
-/// validation computed, so that the init (and exec) only apply them.
-#[derive(Debug, Default)]
+/// `process` compiled: everything the init (and exec) apply to the process
+/// and its execve, with the values validation computed, so that they only
+/// apply them.
+#[derive(Debug)]
 pub struct ProcessPlan {
+    /// process.args (not empty: validated).
+    pub args: Vec<String>,
+    /// process.env as configured (the init adds HOME when it is missing).
+    pub env: Option<Vec<String>>,
+    pub cwd: PathBuf,
+    pub terminal: bool,
+    pub console_size: Option<oci_spec::runtime::Box>,
+    /// process.user: uid, gid, additionalGids, umask.
+    pub user: User,
+    /// process.capabilities, each set resolved to the capabilities the
+    /// running kernel has (the others are ignored, as runtime-spec says).
+    pub capabilities: Option<CapSets>,
+    pub no_new_privileges: bool,
+    pub rlimits: Vec<PosixRlimit>,
+    pub oom_score_adj: Option<i32>,
     /// process.ioPriority as the value ioprio_set(2) takes.
     pub ioprio: Option<i32>,
     /// process.scheduler as the struct sched_setattr(2) takes.
@@ -113,7 +130,20 @@ pub fn compile_process(p: &oci_spec::runtime::Process) -> Result<ProcessPlan, Sp
         .map(crate::security::sched::sched_attr)
         .transpose()
         .map_err(|(f, m)| SpecError::invalid(f, m))?;
-    Ok(ProcessPlan { ioprio, sched })
+    Ok(ProcessPlan {
+        args: p.args().clone().unwrap_or_default(),
+        env: p.env().clone(),
+        cwd: p.cwd().clone(),
+        terminal: p.terminal().unwrap_or(false),
+        console_size: p.console_size(),
+        user: p.user().clone(),
+        capabilities: p.capabilities().as_ref().map(CapSets::resolve),
+        no_new_privileges: p.no_new_privileges().unwrap_or(false),
+        rlimits: p.rlimits().clone().unwrap_or_default(),
+        oom_score_adj: p.oom_score_adj(),
+        ioprio,
+        sched,
+    })
 }
 
 /// Why a bundle did not compile: the config is wrong (naming the field), or
