@@ -57,7 +57,6 @@ fn setup(
     step("prctl", nix::sys::prctl::set_dumpable(false))?;
     // Die with the parent while it drives the setup.
     step("prctl", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
-    let spec = &cfg.plan.spec;
     let process = &cfg.plan.process;
     // A SCMP_ACT_NOTIFY listener goes straight from here to the seccomp agent,
     // right before the execve (see user_process::exec). Its socket is reached
@@ -100,7 +99,9 @@ fn setup(
 
     let mounter = cfg.mounter;
     let plan = RootfsPlan {
-        spec,
+        spec: &cfg.plan.spec,
+        propagation: cfg.plan.rootfs_propagation,
+        devices: &cfg.plan.devices,
         mounts: &cfg.plan.mounts,
         rootfs: &cfg.plan.rootfs,
         cgroups: &cfg.cgroup_mounts,
@@ -140,7 +141,7 @@ fn setup(
             std::fs::write(&s.path, &s.value),
         )?;
     }
-    step("rootfs", rootfs::finish(mounter, spec))?;
+    step("rootfs", rootfs::finish(mounter, cfg.plan))?;
     if process.terminal {
         super::terminal::setup_in_container(
             ch,

@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Hooks, LinuxPersonality, Mount, PosixRlimit, Spec, User};
+use nix::mount::MsFlags;
+use oci_spec::runtime::{Hooks, LinuxDevice, LinuxPersonality, Mount, PosixRlimit, Spec, User};
 
 use super::SpecError;
 use crate::namespaces::NsPlan;
@@ -96,6 +97,15 @@ pub struct ContainerPlan {
     pub hooks: Option<Hooks>,
     /// The seccomp agent's socket, when the program has a SCMP_ACT_NOTIFY rule.
     pub seccomp_listener: Option<SeccompListener>,
+    /// linux.rootfsPropagation as mount flags.
+    pub rootfs_propagation: Option<MsFlags>,
+    /// root.readonly.
+    pub readonly_root: bool,
+    /// linux.readonlyPaths and linux.maskedPaths (paths in the container).
+    pub readonly_paths: Vec<PathBuf>,
+    pub masked_paths: Vec<PathBuf>,
+    /// linux.devices.
+    pub devices: Vec<LinuxDevice>,
 }
 
 /// linux.sysctl as the files it writes, sorted by key.
@@ -202,7 +212,22 @@ pub fn compile_spec(bundle: PathBuf, mut spec: Spec) -> Result<ContainerPlan, Pl
             })
         });
     let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    let linux = spec.linux().as_ref();
+    let paths = |v: Option<&Vec<String>>| -> Vec<PathBuf> {
+        v.into_iter().flatten().map(PathBuf::from).collect()
+    };
     Ok(ContainerPlan {
+        rootfs_propagation: linux
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .and_then(crate::rootfs::mounts::propagation_flags),
+        readonly_root: spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false),
+        readonly_paths: paths(linux.and_then(|l| l.readonly_paths().as_ref())),
+        masked_paths: paths(linux.and_then(|l| l.masked_paths().as_ref())),
+        devices: linux.and_then(|l| l.devices().clone()).unwrap_or_default(),
         hostname: non_empty(spec.hostname()),
         domainname: non_empty(spec.domainname()),
         sysctl: compile_sysctl(&spec),
