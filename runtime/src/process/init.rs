@@ -99,7 +99,6 @@ fn setup(
 
     let mounter = cfg.mounter;
     let plan = RootfsPlan {
-        spec: &cfg.plan.spec,
         propagation: cfg.plan.rootfs_propagation,
         devices: &cfg.plan.devices,
         mounts: &cfg.plan.mounts,

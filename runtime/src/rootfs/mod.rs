@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{open, OFlag};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{Mount, Spec};
+use oci_spec::runtime::Mount;
 
 pub use devices::{create_devices, DEFAULT_DEVICES};
 pub use mounts::{parse_options, propagation_flags, secure_join, LinuxMounter, Mounter};
@@ -71,9 +71,6 @@ pub struct CgroupMount {
 
 /// What the rootfs setup needs: the compiled config's parts, and the host's.
 pub struct RootfsPlan<'a> {
-    /// Only for `devices::create_devices`, which still reads linux.devices
-    /// from it; everything else comes typed from the plan.
-    pub spec: &'a Spec,
     /// linux.rootfsPropagation, parsed.
     pub propagation: Option<MsFlags>,
     /// linux.devices.
@@ -170,7 +167,7 @@ pub fn prepare(m: &dyn Mounter, plan: &RootfsPlan) -> Result<()> {
         }
     }
     if !dev_is_bound {
-        create_devices(m, plan.spec, rootfs, plan.bind_devices)?;
+        create_devices(m, plan.devices, rootfs, plan.bind_devices)?;
         dev_links(rootfs, plan.mounts)?;
     }
     // Innermost first, as runc remounts /dev read-only last.
