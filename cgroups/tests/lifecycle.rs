@@ -9,6 +9,9 @@ use common::{controllers, TestCgroup};
 
 #[test]
 fn create_join_list_destroy_leaves_nothing() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     let mut child = cg.spawn_sh("exec sleep 1000");
     let pid = child.id() as i32;
@@ -62,6 +65,9 @@ fn create_join_list_destroy_leaves_nothing() {
 
 #[test]
 fn destroy_removes_child_cgroups_and_their_processes() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     let mut outer = cg.spawn_sh("exec sleep 1000");
     // A nested cgroup with its own process, in every hierarchy.
@@ -134,6 +140,9 @@ fn assert_in_every_hierarchy(cg: &TestCgroup, pid: u32) {
 
 #[test]
 fn join_new_process_moves_a_forked_child_into_every_hierarchy() {
+    if common::skip_without_root() {
+        return;
+    }
     use std::os::unix::process::CommandExt;
     for layout in layouts() {
         let cg = TestCgroup::with_layout(layout);
@@ -155,6 +164,9 @@ fn join_new_process_moves_a_forked_child_into_every_hierarchy() {
 
 #[test]
 fn remove_if_empty_leaves_a_busy_cgroup_and_removes_an_empty_one() {
+    if common::skip_without_root() {
+        return;
+    }
     for layout in layouts() {
         let cg = TestCgroup::with_layout(layout);
         let dirs: Vec<_> = controllers(&cg.layout).iter().map(|c| cg.dir(c)).collect();

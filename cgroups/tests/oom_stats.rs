@@ -15,6 +15,9 @@ use oci_spec::runtime::{
 
 #[test]
 fn allocating_past_the_limit_is_oom_killed_and_reported() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     let r = LinuxResourcesBuilder::default()
         .memory(
@@ -64,6 +67,9 @@ fn allocating_past_the_limit_is_oom_killed_and_reported() {
 
 #[test]
 fn oom_watcher_times_out_quietly_and_sees_the_cgroup_go() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     let mut watcher = cg.mgr.oom_watcher().unwrap();
     assert_eq!(
@@ -84,6 +90,9 @@ fn oom_watcher_times_out_quietly_and_sees_the_cgroup_go() {
 
 #[test]
 fn stats_report_the_cgroup_counters() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     let r = LinuxResourcesBuilder::default()
         .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())

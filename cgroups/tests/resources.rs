@@ -37,6 +37,9 @@ fn read_u64(cg: &TestCgroup, controller: &str, file: &str) -> u64 {
 
 #[test]
 fn memory_limit_and_swap_are_written_in_an_order_the_kernel_accepts() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     let (limit, swap) = if cg.mgr.path_of("unified") == cg.mgr.path_of("memory") {
         ("memory.max", "memory.swap.max")
@@ -70,6 +73,9 @@ fn memory_limit_and_swap_are_written_in_an_order_the_kernel_accepts() {
 
 #[test]
 fn pids_max_makes_fork_fail() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     apply(
         &cg,
@@ -101,6 +107,9 @@ fn pids_max_makes_fork_fail() {
 
 #[test]
 fn cpu_quota_throttles_a_busy_loop() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     apply(
         &cg,
@@ -124,6 +133,9 @@ fn cpu_quota_throttles_a_busy_loop() {
 
 #[test]
 fn cpuset_pins_the_process() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     apply(
         &cg,
@@ -187,6 +199,9 @@ fn touch_devices(cg: &TestCgroup) -> Result<(), String> {
 
 #[test]
 fn v1_device_rules_deny_what_is_not_allowed() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     assert!(
         cg.mgr.path_of("devices").is_some(),
@@ -201,6 +216,9 @@ fn v1_device_rules_deny_what_is_not_allowed() {
 
 #[test]
 fn cgroup2_device_program_denies_and_is_replaced_on_update() {
+    if common::skip_without_root() {
+        return;
+    }
     // The host's layout without its v1 devices hierarchy: device rules then
     // go to the cgroup2 side as an eBPF program.
     let Layout::Hybrid { v1, unified } = detect_layout().unwrap() else {
@@ -239,6 +257,9 @@ fn cgroup2_device_program_denies_and_is_replaced_on_update() {
 
 #[test]
 fn freeze_stops_a_counter_and_thaw_restarts_it() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     let scratch = tempfile::tempdir().unwrap();
     let file = scratch.path().join("counter");
@@ -271,6 +292,9 @@ fn freeze_stops_a_counter_and_thaw_restarts_it() {
 
 #[test]
 fn destroy_kills_a_frozen_container() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     let mut child = cg.spawn_sh("exec sleep 1000");
     cg.mgr.freeze().unwrap();
@@ -284,6 +308,9 @@ fn destroy_kills_a_frozen_container() {
 /// runc and crun, brig accepts it with a warning and writes nothing.
 #[test]
 fn kernel_memory_is_ignored_on_this_kernel() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     #[allow(deprecated)]
     let r = LinuxResourcesBuilder::default()
@@ -320,6 +347,9 @@ fn a_disk() -> (i64, i64) {
 
 #[test]
 fn block_io_weight_and_throttle_reach_the_kernel() {
+    if common::skip_without_root() {
+        return;
+    }
     let cg = TestCgroup::new();
     let (major, minor) = a_disk();
     let r = LinuxResourcesBuilder::default()

@@ -56,6 +56,9 @@ fn assert_no_build_leftovers(bed: &ImgBed) {
 
 #[test]
 fn multi_stage_build_sets_the_config_and_runs() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = bed_with_busybox();
     let ctx = context(
         &bed,
@@ -208,6 +211,9 @@ fn saved_layers(bed: &ImgBed, image: &str) -> (std::path::PathBuf, Vec<Vec<Strin
 
 #[test]
 fn deletions_become_oci_whiteouts() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = bed_with_busybox();
     let ctx = context(
         &bed,
@@ -245,6 +251,9 @@ fn deletions_become_oci_whiteouts() {
 
 #[test]
 fn an_unchanged_rebuild_comes_from_the_cache() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = bed_with_busybox();
     let ctx = context(
         &bed,
@@ -316,6 +325,9 @@ fn an_unchanged_rebuild_comes_from_the_cache() {
 
 #[test]
 fn dockerignore_and_add_of_a_tar() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = bed_with_busybox();
     let ctx = context(
         &bed,
@@ -368,6 +380,9 @@ fn dockerignore_and_add_of_a_tar() {
 
 #[test]
 fn parse_errors_name_the_line_and_instruction() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = bed_with_busybox();
     let before = bed.ok(&["image", "ls", "-q"]);
     for (df, want) in [
@@ -411,6 +426,9 @@ fn parse_errors_name_the_line_and_instruction() {
 
 #[test]
 fn a_failing_run_shows_its_output_and_code_and_leaves_nothing() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = bed_with_busybox();
     let ctx = context(
         &bed,
@@ -442,6 +460,9 @@ fn a_failing_run_shows_its_output_and_code_and_leaves_nothing() {
 
 #[test]
 fn a_killed_build_is_cleaned_up_by_the_next() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = bed_with_busybox();
     let ctx = context(
         &bed,
@@ -488,6 +509,9 @@ fn a_killed_build_is_cleaned_up_by_the_next() {
 
 #[test]
 fn scratch_and_copy_semantics() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = bed_with_busybox();
     let ctx = context(
         &bed,
@@ -634,6 +658,9 @@ fn layout_config(layout: &Path) -> Value {
 
 #[test]
 fn the_same_dockerfile_built_by_buildah_gives_the_same_image() {
+    if common::skip_without_root() {
+        return;
+    }
     let Some(buildah) = buildah() else {
         panic!("buildah is not installed and apt-get could not install it");
     };

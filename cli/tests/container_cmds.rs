@@ -204,6 +204,9 @@ impl Pty {
 
 #[test]
 fn run_it_is_a_real_terminal_with_resize_stdin_and_exit_code() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     image(&bed, "tty");
     let pty = Pty::spawn(
@@ -239,6 +242,9 @@ fn run_it_is_a_real_terminal_with_resize_stdin_and_exit_code() {
 
 #[test]
 fn exec_it_through_a_real_pty() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     image(&bed, "ex");
     bed.ok(&[
@@ -266,6 +272,9 @@ fn exec_it_through_a_real_pty() {
 
 #[test]
 fn run_takes_the_image_first_and_refuses_unknown_flags() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     image(&bed, "pos");
     assert_eq!(
@@ -317,6 +326,9 @@ fn run_takes_the_image_first_and_refuses_unknown_flags() {
 
 #[test]
 fn exit_codes_are_dockers() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     image(&bed, "codes");
     let run = |args: &[&str]| {
@@ -359,6 +371,9 @@ fn exit_codes_are_dockers() {
 
 #[test]
 fn exec_flags_and_stdin_only_with_i() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     image(&bed, "flags");
     bed.ok(&[
@@ -447,6 +462,9 @@ fn exec_flags_and_stdin_only_with_i() {
 
 #[test]
 fn logs_follow_until_the_container_exits() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     image(&bed, "logs");
     bed.ok(&[
@@ -487,6 +505,9 @@ fn logs_follow_until_the_container_exits() {
 
 #[test]
 fn pause_unpause_top_stats_port() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     image(&bed, "ops");
     bed.ok(&[
@@ -573,6 +594,9 @@ fn pause_unpause_top_stats_port() {
 
 #[test]
 fn entrypoint_read_only_and_env_file() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     image(&bed, "ep");
     // --entrypoint replaces the image's, and drops its Cmd.
@@ -667,6 +691,9 @@ fn entrypoint_read_only_and_env_file() {
 
 #[test]
 fn init_reaps_orphans_and_forwards_signals() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     image(&bed, "init");
     let zombies = |name: &str| {
@@ -767,6 +794,9 @@ fn init_reaps_orphans_and_forwards_signals() {
 
 #[test]
 fn image_tag_save_load_round_trip_with_skopeo_and_podman() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     image(&bed, "orig");
     bed.ok(&["image", "tag", "orig", "localhost/copy:v1"]);
@@ -927,6 +957,9 @@ fn in_test_netns<F: FnOnce() + Send + 'static>(f: F) {
 
 #[test]
 fn port_lists_published_ports_as_docker() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let bed = ImgBed::new();
         image(&bed, "ports");
@@ -975,6 +1008,9 @@ fn port_lists_published_ports_as_docker() {
 
 #[test]
 fn run_t_without_i_has_a_terminal_of_our_size() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     image(&bed, "t");
     // Without -i brig's stdin is /dev/null: the size comes from its output.

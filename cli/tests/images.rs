@@ -27,6 +27,9 @@ fn create_and_run(bed: &ImgBed, args: &[&str]) -> (String, String) {
 
 #[test]
 fn copy_up_whiteout_and_shared_lower_dirs() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     let data = Layer::new()
         .dir("data/")
@@ -128,6 +131,9 @@ fn copy_up_whiteout_and_shared_lower_dirs() {
 
 #[test]
 fn opaque_dirs_and_layer_whiteouts_hide_lower_entries() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     let l1 = Layer::new()
         .dir("d/")
@@ -183,6 +189,9 @@ fn xattr_get(p: &Path, name: &str, buf: &mut [u8]) -> usize {
 /// the store changes, and the store keeps nothing of the failed import.
 #[test]
 fn hostile_layers_are_refused() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     let outside = bed.path("outside");
     std::fs::create_dir(&outside).unwrap();
@@ -303,6 +312,9 @@ fn hostile_layers_are_refused() {
 /// Layers may be plain, gzip or zstd; each is checked against its diff id.
 #[test]
 fn gzip_zstd_and_plain_layers() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     bed.busybox_image(
         "comp",
@@ -360,6 +372,9 @@ fn run_rm_overlay_is_volatile_and_a_kept_container_is_not() {
 
 #[test]
 fn corrupt_blobs_are_detected_and_never_used() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     let dir = bed.path("layout");
     let digests = img::write_layout(
@@ -441,6 +456,9 @@ impl ReplaceBytes for Vec<u8> {
 
 #[test]
 fn volumes_survive_rm_and_the_writable_layer_does_not() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     bed.busybox_image("vol", vec![], no_cmd());
     bed.ok(&[
@@ -517,6 +535,9 @@ fn volumes_survive_rm_and_the_writable_layer_does_not() {
 
 #[test]
 fn tmpfs_is_in_memory_only() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     bed.busybox_image("tmpfs", vec![], no_cmd());
     let (id, out) = create_and_run(
@@ -546,6 +567,9 @@ fn tmpfs_is_in_memory_only() {
 
 #[test]
 fn image_config_and_flags_make_the_process() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     bed.busybox_image(
         "cfg",
@@ -623,6 +647,9 @@ fn image_config_and_flags_make_the_process() {
 /// leave no container dir, mount, runtime state or volume behind.
 #[test]
 fn bad_flags_and_refs_leave_nothing() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     bed.busybox_image("ok", vec![], no_cmd());
     let cases: &[(&[&str], &str)] = &[
@@ -700,6 +727,9 @@ fn bad_flags_and_refs_leave_nothing() {
 /// the image and the layers no other image shares.
 #[test]
 fn image_rm_refuses_in_use_and_collects_unused_layers() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     let top1 = Layer::new().file("one", b"1").tar();
     let top2 = Layer::new().file("two", b"2").tar();
@@ -756,6 +786,9 @@ fn image_rm_refuses_in_use_and_collects_unused_layers() {
 /// again, rm -f.
 #[test]
 fn detached_stop_start_and_rm() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     bed.busybox_image("det", vec![], no_cmd());
     let id = bed
@@ -804,6 +837,9 @@ fn detached_stop_start_and_rm() {
 /// layout as an oci-archive tarball imports too.
 #[test]
 fn umoci_image_runs() {
+    if common::skip_without_root() {
+        return;
+    }
     if std::process::Command::new("umoci")
         .arg("--version")
         .output()
@@ -868,6 +904,9 @@ fn umoci_image_runs() {
 /// A plain rootfs tarball is a one-layer image, as `docker import` makes.
 #[test]
 fn rootfs_tarball_import() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     let tar = img::compress(&Layer::new().busybox().tar(), Comp::Zstd);
     let p = bed.path("rootfs.tar.zst");
@@ -892,6 +931,9 @@ fn rootfs_tarball_import() {
 /// ones), devices, fifos, hard links and symlinks.
 #[test]
 fn unpack_keeps_metadata() {
+    if common::skip_without_root() {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_ustar();
@@ -986,6 +1028,9 @@ fn unpack_keeps_metadata() {
 /// host`: the host's.
 #[test]
 fn network_none_and_host() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = ImgBed::new();
     bed.busybox_image("net", vec![], no_cmd());
     let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();

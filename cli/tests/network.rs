@@ -247,6 +247,9 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 #[test]
 fn two_containers_on_one_network_reach_each_other_by_ip() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let mut net = Net::new();
         let a = net.attach("srv", &["--hostname", "srv"]);
@@ -290,6 +293,9 @@ fn two_containers_on_one_network_reach_each_other_by_ip() {
 
 #[test]
 fn published_ports_answer_on_localhost_and_the_bridge_address() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let mut net = Net::new();
         // Two containers publish the same container port on two host ports.
@@ -358,6 +364,9 @@ fn published_ports_answer_on_localhost_and_the_bridge_address() {
 
 #[test]
 fn a_taken_host_port_is_a_clear_error_and_leaves_nothing() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let net = Net::new();
         let _held = TcpListener::bind("0.0.0.0:8090").unwrap();
@@ -396,6 +405,9 @@ fn a_taken_host_port_is_a_clear_error_and_leaves_nothing() {
 
 #[test]
 fn network_none_has_only_lo_and_host_shares_the_hosts() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let mut net = Net::new();
         let att = net.attach("none1", &["--network", "none"]);
@@ -429,6 +441,9 @@ fn network_none_has_only_lo_and_host_shares_the_hosts() {
 
 #[test]
 fn missing_and_failing_plugins_are_clear_errors_and_undone() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let mut net = Net::new();
         // A plugin dir without portmap: refused before anything is made.
@@ -468,6 +483,9 @@ fn missing_and_failing_plugins_are_clear_errors_and_undone() {
 
 #[test]
 fn subnet_overlap_and_an_exhausted_range_are_clear_errors() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let net = Net::new();
         assert_eq!(
@@ -536,6 +554,9 @@ impl Net {
 
 #[test]
 fn detach_after_a_crash_cleans_up() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let mut net = Net::new();
         // The container's processes are gone and brig's state too, as after a
@@ -661,6 +682,9 @@ fn detach_after_a_crash_cleans_up() {
 
 #[test]
 fn containers_cannot_reach_services_on_the_hosts_loopback() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let net = Net::new();
         let a = net.attach("evil", &["-p", "8080:80"]);
@@ -716,6 +740,9 @@ fn containers_cannot_reach_services_on_the_hosts_loopback() {
 
 #[test]
 fn parallel_attaches_get_their_own_addresses_and_detach_cleanly() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let net = Net::new();
         // Threads made here start in this test's network namespace.
@@ -843,6 +870,9 @@ impl Drop for World {
 
 #[test]
 fn a_container_reaches_the_outside_through_nat_even_with_forward_drop() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let mut net = Net::new();
         // docker's FORWARD policy: the firewall plugin must let the container through.
@@ -878,6 +908,9 @@ fn a_container_reaches_the_outside_through_nat_even_with_forward_drop() {
 /// leaves nothing of either.
 #[test]
 fn container_run_with_a_published_port_and_rm_leaves_nothing() {
+    if common::skip_without_root() {
+        return;
+    }
     in_test_netns(|| {
         let net = Net::new();
         let bed = img::ImgBed::new();

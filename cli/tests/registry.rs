@@ -556,6 +556,9 @@ fn import_two_layers(bed: &Bed, name: &str) -> (String, String) {
 
 #[test]
 fn push_pull_round_trip_then_run() {
+    if common::skip_without_root() {
+        return;
+    }
     let reg = Registry::start(false);
     let proxy = Proxy::start(reg.port);
     let bed = Bed::new();
@@ -627,6 +630,9 @@ fn push_pull_round_trip_then_run() {
 
 #[test]
 fn auth_refused_then_accepted() {
+    if common::skip_without_root() {
+        return;
+    }
     let reg = Registry::start(true);
     let bed = Bed::new();
     let host = reg.host();
@@ -681,6 +687,9 @@ fn auth_refused_then_accepted() {
 
 #[test]
 fn a_corrupt_blob_is_refused_and_named() {
+    if common::skip_without_root() {
+        return;
+    }
     let reg = Registry::start(false);
     let proxy = Proxy::start(reg.port);
     let bed = Bed::new();
@@ -735,6 +744,9 @@ fn a_corrupt_blob_is_refused_and_named() {
 
 #[test]
 fn a_killed_pull_resumes_and_leaves_nothing_corrupt() {
+    if common::skip_without_root() {
+        return;
+    }
     let reg = Registry::start(false);
     let proxy = Proxy::start(reg.port);
     let bed = Bed::new();
@@ -845,6 +857,9 @@ fn put(dir: &Path, data: &[u8]) -> String {
 
 #[test]
 fn a_multi_arch_index_gives_the_host_platform_or_the_one_asked_for() {
+    if common::skip_without_root() {
+        return;
+    }
     let reg = Registry::start(false);
     let bed = Bed::new();
     // An index of two images, pushed with skopeo.
@@ -939,6 +954,9 @@ fn a_multi_arch_index_gives_the_host_platform_or_the_one_asked_for() {
 
 #[test]
 fn loopback_is_insecure_by_default_and_bad_flags_are_refused() {
+    if common::skip_without_root() {
+        return;
+    }
     let reg = Registry::start(false);
     let bed = Bed::new();
     // localhost, as docker: loopback registries are spoken to over plain HTTP
@@ -977,6 +995,9 @@ fn loopback_is_insecure_by_default_and_bad_flags_are_refused() {
 
 #[test]
 fn bearer_token_auth_for_login_push_and_pull() {
+    if common::skip_without_root() {
+        return;
+    }
     let reg = Registry::start(false);
     let proxy = Proxy::start(reg.port);
     proxy.set(Mode::Bearer);
@@ -1009,6 +1030,9 @@ fn bearer_token_auth_for_login_push_and_pull() {
 
 #[test]
 fn two_pulls_of_one_image_at_once() {
+    if common::skip_without_root() {
+        return;
+    }
     let reg = Registry::start(false);
     let bed = Bed::new();
     let name = format!("{}/p/two:v1", reg.host());
@@ -1053,6 +1077,9 @@ fn two_pulls_of_one_image_at_once() {
 
 #[test]
 fn progress_is_redrawn_on_a_terminal_and_plain_otherwise() {
+    if common::skip_without_root() {
+        return;
+    }
     let reg = Registry::start(false);
     let bed = Bed::new();
     let name = format!("{}/tty/two:v1", reg.host());

@@ -185,6 +185,9 @@ fn a_device_outside_dev_is_created_with_its_parents() {
 /// device is an error; brig used to delete it and put the node there (the image's /etc/group).
 #[test]
 fn a_device_over_a_file_that_is_not_the_device_is_refused() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     let group = bed.bundle.join("rootfs/etc/group");
     std::fs::create_dir_all(group.parent().unwrap()).unwrap();
@@ -213,6 +216,9 @@ fn a_device_over_a_file_that_is_not_the_device_is_refused() {
 /// Linux, and means the path under `/`; brig refused it as not absolute.
 #[test]
 fn a_relative_mount_destination_is_under_root() {
+    if skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     mounts(&mut bed).push(json!({"destination": "tmp/rel", "type": "tmpfs", "source": "tmpfs"}));
     sh(

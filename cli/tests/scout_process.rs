@@ -94,6 +94,9 @@ fn run_detached(
 // write to or TIOCSTI into), and is not in the caller's process group.
 #[test]
 fn init_and_exec_lead_their_own_session() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("scoutp-sid");
     let pidf = bed.tmp.path().join("init.pid");
@@ -128,6 +131,9 @@ fn init_and_exec_lead_their_own_session() {
 
 #[test]
 fn container_cannot_open_the_callers_terminal() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sh", "-c", "echo x > /dev/tty && echo wrote-tty"]);
     let id = unique_id("scoutp-tty");
     bed.write_config();
@@ -180,6 +186,9 @@ fn cap_field(out: &str, name: &str) -> String {
 // to inheritable or ambient (CVE-2022-29162).
 #[test]
 fn exec_cap_is_not_inheritable_nor_ambient() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sleep", "1000"]);
     bed.config["process"]["capabilities"] = json!({});
     let id = unique_id("scoutp-cap");
@@ -224,6 +233,9 @@ fn exec_cap_is_not_inheritable_nor_ambient() {
 // "[ambient is set from spec]").
 #[test]
 fn exec_cap_reaches_ambient_when_inheritable_has_it() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sleep", "1000"]);
     let caps = &mut bed.config["process"]["capabilities"];
     for set in ["bounding", "permitted", "inheritable"] {
@@ -300,6 +312,9 @@ fn keyring_bed(id: &str) -> Bed {
 // possess the keys of the caller's session keyring.
 #[test]
 fn container_does_not_share_the_callers_session_keyring() {
+    if common::skip_without_root() {
+        return;
+    }
     let id = unique_id("scoutp-key");
     let bed = keyring_bed(&id);
     let desc = format!("brig-scout-secret-{}", std::process::id());
@@ -332,6 +347,9 @@ fn container_does_not_share_the_callers_session_keyring() {
 // runc's --no-new-keyring keeps the caller's keyring.
 #[test]
 fn no_new_keyring_keeps_the_callers_keyring() {
+    if common::skip_without_root() {
+        return;
+    }
     let id = unique_id("scoutp-nokey");
     let bed = keyring_bed(&id);
     let desc = format!("brig-scout-kept-{}", std::process::id());
@@ -350,6 +368,9 @@ fn no_new_keyring_keeps_the_callers_keyring() {
 // F4. Systemd socket activation, as runc: fds 3.. and LISTEN_FDS/LISTEN_PID.
 #[test]
 fn socket_activation_fds_and_env_reach_the_container() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&[
         "sh",
         "-c",
@@ -391,6 +412,9 @@ fn socket_activation_fds_and_env_reach_the_container() {
 // Not ours (LISTEN_PID is another process's): nothing is passed, as runc.
 #[test]
 fn socket_activation_for_another_pid_is_ignored() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sh", "-c", "echo \"fds=$LISTEN_FDS\""]);
     let id = unique_id("scoutp-lfd");
     bed.write_config();
@@ -408,6 +432,9 @@ fn socket_activation_for_another_pid_is_ignored() {
 // with SIGRTMIN+3), as runc does.
 #[test]
 fn run_forwards_realtime_signals() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&[
         "sh",
         "-c",
@@ -441,6 +468,9 @@ fn run_forwards_realtime_signals() {
 // cannot decode that wait status).
 #[test]
 fn run_reports_death_by_realtime_signal() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sh", "-c", "echo ready; exec sleep 1000"]);
     // In the host pid namespace, so that the signal's default action kills.
     if let Some(ns) = bed.config["linux"]["namespaces"].as_array_mut() {
@@ -467,6 +497,9 @@ fn run_reports_death_by_realtime_signal() {
 // F7. kill takes the numbers of real-time signals, as runc.
 #[test]
 fn kill_accepts_realtime_signal_numbers() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sh", "-c", "trap '' 34 37 64; echo ready; sleep 1000"]);
     let id = unique_id("scoutp-kill");
     let out = bed.create(&id);
@@ -482,6 +515,9 @@ fn kill_accepts_realtime_signal_numbers() {
 // F15. runc's run.bats/exec.bats "[execve error]": one line, naming the program.
 #[test]
 fn failed_execve_is_reported_once() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["/run.sh"]);
     let script = bed.bundle.join("rootfs/run.sh");
     std::fs::write(&script, "#!/mmnnttbb foo bar\n").unwrap();
@@ -497,6 +533,9 @@ fn failed_execve_is_reported_once() {
 // F11. exec --cwd of a missing directory fails, as runc's, and makes nothing.
 #[test]
 fn exec_cwd_missing_fails_and_creates_nothing() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("scoutp-cwd");
     bed.write_config();
@@ -511,6 +550,9 @@ fn exec_cwd_missing_fails_and_creates_nothing() {
 // ignores the arguments).
 #[test]
 fn exec_process_file_wins_over_arguments() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("scoutp-pfile");
     bed.write_config();
@@ -534,6 +576,9 @@ fn exec_process_file_wins_over_arguments() {
 // F17. runc: the state root 0700, state.json 0600.
 #[test]
 fn state_root_and_file_are_private() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("scoutp-mode");
     ok(&bed.create(&id));
@@ -548,6 +593,9 @@ fn state_root_and_file_are_private() {
 // F6 for exec: the same relay.
 #[test]
 fn exec_forwards_realtime_signals() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "1000"]);
     let id = unique_id("scoutp-rtx");
     ok(&run_detached(&bed, &id, &[], |c| c));

@@ -31,6 +31,9 @@ fn hook(script: &str) -> Value {
 /// crun runs. brig refused the config at create.
 #[test]
 fn kernel_memory_is_ignored_with_a_warning() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     bed.config["linux"]["resources"]["memory"] = json!({
         "limit": 50593792, "reservation": 50593792, "swap": 50593792,
@@ -50,6 +53,9 @@ fn kernel_memory_is_ignored_with_a_warning() {
 /// as runc does, instead of failing.
 #[test]
 fn update_kernel_memory_is_ignored_with_a_warning() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sleep", "100"]);
     let id = unique_id("fixb-kmemu");
     ok(&bed.create(&id));
@@ -65,6 +71,9 @@ fn update_kernel_memory_is_ignored_with_a_warning() {
 /// part of the update had been applied.
 #[test]
 fn update_with_runcs_all_zero_template_changes_nothing() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sleep", "100"]);
     bed.config["linux"]["resources"]["memory"] = json!({"limit": 67108864});
     let id = unique_id("fixb-upd0");
@@ -91,6 +100,9 @@ fn update_with_runcs_all_zero_template_changes_nothing() {
 /// cgroup open, so with CAP_MKNOD a container could open host devices.
 #[test]
 fn no_device_rules_still_denies_other_devices() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     bed.config["linux"]
         .as_object_mut()
@@ -124,6 +136,9 @@ fn no_device_rules_still_denies_other_devices() {
 /// poststart_fail, poststop_fail). brig stopped at the first failure.
 #[test]
 fn failing_poststart_and_poststop_hooks_do_not_skip_the_rest() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     let out_file = bed.tmp.path().join("hooks.out");
     let o = out_file.to_str().unwrap();
@@ -147,6 +162,9 @@ fn failing_poststart_and_poststop_hooks_do_not_skip_the_rest() {
 /// the rest of the phase.
 #[test]
 fn failing_create_runtime_hook_still_fails_and_stops() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     let out_file = bed.tmp.path().join("hooks.out");
     let o = out_file.to_str().unwrap();
@@ -164,6 +182,9 @@ fn failing_create_runtime_hook_still_fails_and_stops() {
 /// test_hooks.py createContainer_hook_after_mounts uses `rootfs/...`).
 #[test]
 fn hooks_run_in_the_bundle_directory() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["true"]);
     let out_dir = bed.tmp.path().join("cwd");
     std::fs::create_dir(&out_dir).unwrap();
@@ -211,6 +232,9 @@ fn hooks_run_in_the_bundle_directory() {
 /// crun), but not next to `domainname` (crun; runc lets the sysctl win).
 #[test]
 fn sysctl_kernel_hostname_is_refused() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["hostname"]);
     bed.config["linux"]["sysctl"] = json!({"kernel.hostname": "foo"});
     let id = unique_id("fixb-sysh");
@@ -235,6 +259,9 @@ fn sysctl_kernel_hostname_is_refused() {
 /// directory tmpfs's own 1777.
 #[test]
 fn tmpfs_without_mode_keeps_the_directory_mode() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&[]);
     let rootfs = bed.bundle.join("rootfs");
     for (d, mode) in [
@@ -281,6 +308,9 @@ fn with_userns(bed: &mut Bed) {
 /// /dev/pts (the host uid stayed unmapped in the joined namespace).
 #[test]
 fn joining_a_user_namespace_by_path() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut target = Bed::new(&["sleep", "100"]);
     with_userns(&mut target);
     let tid = unique_id("fixb-usert");
@@ -346,6 +376,9 @@ fn joining_a_user_namespace_by_path() {
 /// F22: `"path": ""` means a new namespace, as runc reads it.
 #[test]
 fn empty_namespace_path_means_a_new_namespace() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["hostname"]);
     for ns in bed.config["linux"]["namespaces"].as_array_mut().unwrap() {
         if ns["type"] == "uts" {
@@ -363,6 +396,9 @@ fn empty_namespace_path_means_a_new_namespace() {
 /// report a 32-bit machine, as with crun (runc 1.2 personality.bats).
 #[test]
 fn personality_linux32() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["uname", "-m"]);
     bed.config["linux"]["personality"] = json!({"domain": "LINUX32"});
     let out = bed.run(&unique_id("fixb-pers"));
@@ -386,6 +422,9 @@ fn personality_linux32() {
 /// The spec runs.
 #[test]
 fn spec_rootless_writes_runcs_rootless_shape_and_runs() {
+    if common::skip_without_root() {
+        return;
+    }
     let mut bed = Bed::new(&["sh", "-c", "cat /proc/self/uid_map | tr -s ' '"]);
     let dir = bed.tmp.path().join("rootless");
     std::fs::create_dir(&dir).unwrap();

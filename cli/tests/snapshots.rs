@@ -69,6 +69,9 @@ fn features_says_this() {
 
 #[test]
 fn state_and_list_say_this() {
+    if common::skip_without_root() {
+        return;
+    }
     let bed = Bed::new(&["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]);
     // Unique ids (cgroups are host-wide), shown as snap-a and snap-b.
     let (a, b) = (unique_id("snapa"), unique_id("snapb"));

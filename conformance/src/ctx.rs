@@ -356,7 +356,7 @@ impl Ctx {
             {
                 fail!("the probe failed: {err}");
             }
-            if !crate::sys::pid_alive(c.pid) {
+            if !self.rt.pid_alive(c.pid) {
                 // One more read: the line may have landed just before the exit.
                 let lines = self.output(c)?;
                 if let Some(l) = lines.iter().find(|l| pred(l)) {
@@ -382,7 +382,7 @@ impl Ctx {
 
     /// Waits (with the deadline) for the container's init process to exit.
     pub async fn wait_exit(&self, c: &Container) -> Result<(), Verdict> {
-        match crate::sys::wait_pid_exit(c.pid, DEADLINE).await {
+        match self.rt.wait_pid_exit(c.pid, DEADLINE).await {
             Ok(true) => Ok(()),
             Ok(false) => fail!(
                 "container process {} still alive after {} s",

@@ -285,8 +285,12 @@ fn probe_kmem_limit(memory_mount: &Path) -> std::io::Result<bool> {
 /// A requirement a check states as data. When one is unmet the check is skipped with the reason.
 #[derive(Clone, Copy, Debug)]
 pub enum Req {
-    /// The suite runs as root.
+    /// The suite runs as root (when the runtime needs it: see
+    /// [`RuntimeUnderTest::needs_root`]).
     Root,
+    /// The containers run on the host's kernel, where the check observes them (/proc, cgroupfs,
+    /// mounts, namespaces, the probe's answers): not on an emulated one.
+    HostKernel,
     /// The runtime implements this operation.
     Op(Op),
     /// The cgroup controller is available (v1 hierarchy or enabled on cgroup2).
@@ -320,7 +324,13 @@ impl Req {
     /// `None` when met, else the reason it is not.
     pub fn unmet(&self, host: &HostFacts, rt: &dyn RuntimeUnderTest) -> Option<String> {
         match *self {
-            Req::Root => (!host.is_root).then(|| "the suite is not running as root".into()),
+            Req::Root => (!host.is_root && rt.needs_root())
+                .then(|| "the suite is not running as root".into()),
+            Req::HostKernel => (!rt.host_kernel()).then(|| {
+                "the runtime runs on an emulated kernel: this check observes the container \
+                 through the host's (/proc, cgroupfs, mounts, namespaces or the probe)"
+                    .into()
+            }),
             Req::Op(op) => (!rt.supports(op))
                 .then(|| format!("runtime does not implement `{}`", op.subcommand())),
             Req::Controller(c) => host

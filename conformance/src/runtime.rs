@@ -149,6 +149,26 @@ pub trait RuntimeUnderTest: Send + Sync {
     fn command(&self, _args: &[String]) -> Option<Vec<String>> {
         None
     }
+    /// Whether driving containers needs the suite to be root (a runtime on an emulated kernel
+    /// does not). Checks that require [`crate::host::Req::Root`] are skipped otherwise.
+    fn needs_root(&self) -> bool {
+        true
+    }
+    /// Whether the containers are processes of the host's kernel, which the suite can observe
+    /// through /proc, cgroupfs, mounts, namespaces and the probe it puts in them. `false` for a
+    /// runtime on an emulated kernel: checks that require [`crate::host::Req::HostKernel`] are
+    /// skipped with that reason.
+    fn host_kernel(&self) -> bool {
+        true
+    }
+    /// Whether the container process `pid` (as `state` reported it) is alive.
+    fn pid_alive(&self, pid: i32) -> bool {
+        crate::sys::pid_alive(pid)
+    }
+    /// Waits up to `timeout` for the container process `pid` to end; false on timeout.
+    async fn wait_pid_exit(&self, pid: i32, timeout: Duration) -> std::io::Result<bool> {
+        crate::sys::wait_pid_exit(pid, timeout).await
+    }
 
     async fn create(
         &self,

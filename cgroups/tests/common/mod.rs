@@ -28,6 +28,16 @@ pub fn controllers(layout: &Layout) -> Vec<String> {
     out
 }
 
+/// True (with a message) when not root: these tests write the host's
+/// cgroups, and each returns at once then.
+pub fn skip_without_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return false;
+    }
+    eprintln!("skipped: this test needs root (it creates cgroups on the real kernel)");
+    true
+}
+
 /// A cgroup at /brig-test/<pid>-<n>, destroyed (with /brig-test when it is the
 /// last one) on drop.
 pub struct TestCgroup {

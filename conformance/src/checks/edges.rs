@@ -30,12 +30,12 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "lifecycle.create.config-snapshot", group: Lifecycle, spec: "runtime.md#lifecycle", level: Must,
             summary: "changing config.json between create and start has no effect on the container",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: config_snapshot,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: config_snapshot,
         },
         check! {
             id: "lifecycle.error.missing-id", group: Lifecycle, spec: "runtime.md#operations", level: Must,
             summary: "create, state, start, kill and delete without a container id are errors",
-            requires: [Req::Root], run: missing_id,
+            requires: [Req::Root, Req::HostKernel], run: missing_id,
         },
         check! {
             id: "lifecycle.error.invalid-id", group: Lifecycle, spec: "runtime.md#create", level: Must,
@@ -45,12 +45,12 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "lifecycle.delete.keeps-foreign", group: Lifecycle, spec: "runtime.md#delete", level: Must,
             summary: "delete leaves a bind-mounted host directory and its files in place",
-            requires: [Req::Root, Req::Op(Run)], run: keeps_foreign,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: keeps_foreign,
         },
         check! {
             id: "lifecycle.config.unknown-property-ignored", group: Lifecycle, spec: "config.md#extensibility", level: Must,
             summary: "unknown properties (top level, process, linux) and unknown annotation keys are ignored",
-            requires: [Req::Root, Req::Op(Run)], run: unknown_property,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: unknown_property,
         },
         check! {
             id: "lifecycle.config.invalid-value-error", group: Lifecycle, spec: "config.md#valid-values", level: Must,
@@ -61,88 +61,88 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "lifecycle.hooks.prestart-failure-aborts", group: Lifecycle, spec: "runtime.md#lifecycle", level: Must,
             summary: "a failing prestart hook makes create or start fail and the program never runs",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: fail_prestart,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: fail_prestart,
         },
         check! {
             id: "lifecycle.hooks.createcontainer-failure-aborts", group: Lifecycle, spec: "runtime.md#lifecycle", level: Must,
             summary: "a failing createContainer hook makes create or start fail and the program never runs",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: fail_create_container,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: fail_create_container,
         },
         check! {
             id: "lifecycle.hooks.startcontainer-failure-aborts", group: Lifecycle, spec: "runtime.md#lifecycle", level: Must,
             summary: "a failing startContainer hook makes start fail and the program never runs",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: fail_start_container,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: fail_start_container,
         },
         check! {
             id: "lifecycle.hooks.poststart-failure-continues", group: Lifecycle, spec: "runtime.md#lifecycle", level: Must,
             summary: "a failing poststart hook is only a warning: start succeeds, the program runs, poststop still runs",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete), Req::Op(Kill)], run: fail_poststart,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete), Req::Op(Kill)], run: fail_poststart,
         },
         check! {
             id: "lifecycle.hooks.poststop-failure-continues", group: Lifecycle, spec: "runtime.md#lifecycle", level: Must,
             summary: "a failing poststop hook is only a warning: delete succeeds and the container is gone",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: fail_poststop,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: fail_poststop,
         },
         check! {
             id: "lifecycle.hooks.listed-order", group: Lifecycle, spec: "config.md#posix-platform-hooks", level: Must,
             summary: "two hooks of one kind run in the order listed",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_listed_order,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_listed_order,
         },
         check! {
             id: "lifecycle.hooks.kind-sequence", group: Lifecycle, spec: "config.md#posix-platform-hooks", level: Must,
             summary: "over a whole lifecycle prestart < createRuntime < createContainer < poststart < poststop, and createContainer < startContainer",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_kind_sequence,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_kind_sequence,
         },
         check! {
             id: "lifecycle.hooks.env-given", group: Lifecycle, spec: "config.md#posix-platform-hooks", level: Must,
             summary: "a hook with env runs with exactly that environment",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_env_given,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_env_given,
         },
         check! {
             id: "lifecycle.hooks.env-absent-inherited", group: Lifecycle, spec: "runc-cli#hooks", level: Should,
             summary: "a hook without env runs with the runtime's environment, as in runc and crun",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_env_absent,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_env_absent,
         },
         check! {
             id: "lifecycle.hooks.namespaces", group: Lifecycle, spec: "config.md#posix-platform-hooks", level: Must,
             summary: "runtime-namespace hooks run in the runtime's mount and pid namespaces; createContainer and startContainer in the container's mount namespace",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_namespaces,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_namespaces,
         },
         check! {
             id: "lifecycle.hooks.no-host-fd", group: Lifecycle, spec: "runtime-linux.md#file-descriptors", level: Must,
             summary: "an fd the caller left open reaches neither the container process nor its startContainer hook",
-            requires: [Req::Root, Req::Op(Run)], run: hooks_no_host_fd,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: hooks_no_host_fd,
         },
         check! {
             id: "process.fds.only-stdio", group: Process, spec: "runtime-linux.md#file-descriptors", level: Should,
             summary: "the container process has only fds 0, 1 and 2 open",
-            requires: [Req::Root, Req::Op(Run)], run: only_stdio,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: only_stdio,
         },
         // ------------------------------------------------------------ namespaces
         check! {
             id: "ns.absent.ipc-is-host", group: Namespaces, spec: "config-linux.md#namespaces", level: Must,
             summary: "without an ipc namespace in the config the container shares the runtime's",
-            requires: [Req::Root, Req::Op(Run)], run: absent_ipc,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: absent_ipc,
         },
         check! {
             id: "ns.absent.uts-is-host", group: Namespaces, spec: "config-linux.md#namespaces", level: Must,
             summary: "without a uts namespace in the config the container shares the runtime's",
-            requires: [Req::Root, Req::Op(Run)], run: absent_uts,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: absent_uts,
         },
         check! {
             id: "ns.absent.cgroup-is-host", group: Namespaces, spec: "config-linux.md#namespaces", level: Must,
             summary: "without a cgroup namespace in the config the container shares the runtime's",
-            requires: [Req::Root, Req::Op(Run)], run: absent_cgroup,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: absent_cgroup,
         },
         check! {
             id: "ns.time.own", group: Namespaces, spec: "config-linux.md#namespaces", level: Should,
             summary: "a time namespace entry gives the container its own time namespace",
-            requires: [Req::Root, Req::Namespace("time"), Req::Op(Run)], run: time_own,
+            requires: [Req::Root, Req::HostKernel, Req::Namespace("time"), Req::Op(Run)], run: time_own,
         },
         check! {
             id: "ns.join.wrong-type-error", group: Namespaces, spec: "config-linux.md#namespaces", level: Must,
             summary: "a network namespace path that names a uts namespace is an error",
-            requires: [Req::Root, Req::Op(Create), Req::Op(State)], run: join_wrong_type,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(State)], run: join_wrong_type,
         },
         check! {
             id: "ns.duplicate.error", group: Namespaces, spec: "config-linux.md#namespaces", level: Must,
@@ -152,95 +152,95 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "ns.user.rootfs-not-chowned", group: Namespaces, spec: "config-linux.md#user-namespace-mappings", level: Should,
             summary: "a user-namespaced container leaves the owner of its rootfs unchanged",
-            requires: [Req::Root, Req::UserNamespaces, Req::Op(Run)], run: rootfs_not_chowned,
+            requires: [Req::Root, Req::HostKernel, Req::UserNamespaces, Req::Op(Run)], run: rootfs_not_chowned,
         },
         check! {
             id: "ns.user.bind-private-source", group: Namespaces, spec: "config-linux.md#user-namespace-mappings", level: Must,
             summary: "in a user namespace, a bind mount whose source sits under a 0700 root-only directory works",
-            requires: [Req::Root, Req::UserNamespaces, Req::Op(Run)], run: bind_private_source,
+            requires: [Req::Root, Req::HostKernel, Req::UserNamespaces, Req::Op(Run)], run: bind_private_source,
         },
         // ------------------------------------------------------------ devices
         check! {
             id: "linux.devices.all-types", group: Process, spec: "config-linux.md#devices", level: Must,
             summary: "devices of type c, b, u and p are created with their numbers, fileMode, uid and gid",
-            requires: [Req::Root, Req::Op(Run)], run: devices_all_types,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: devices_all_types,
         },
         check! {
             id: "linux.devices.outside-dev", group: Process, spec: "config-linux.md#devices", level: Must,
             summary: "a device whose path is outside /dev is created there",
-            requires: [Req::Root, Req::Op(Run)], run: devices_outside_dev,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: devices_outside_dev,
         },
         check! {
             id: "linux.devices.cgroup-deny-wins", group: Process, spec: "config-linux.md#allowed-device-list", level: Must,
             summary: "a device listed in linux.devices but allowed only r by the device rules refuses writes (EPERM)",
-            requires: [Req::Root, Req::Controller("devices"), Req::Op(Run)], run: devices_deny_wins,
+            requires: [Req::Root, Req::HostKernel, Req::Controller("devices"), Req::Op(Run)], run: devices_deny_wins,
         },
         check! {
             id: "linux.devices.ptmx", group: Process, spec: "config-linux.md#default-devices", level: Must,
             summary: "/dev/ptmx is a symlink to pts/ptmx or the ptmx device 5:2",
-            requires: [Req::Root, Req::Op(Run)], run: devices_ptmx,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: devices_ptmx,
         },
         check! {
             id: "linux.default-filesystems.mounted", group: Process, spec: "config-linux.md#default-filesystems", level: Should,
             summary: "/proc, /sys, /dev/pts and /dev/shm are proc, sysfs, devpts and tmpfs",
-            requires: [Req::Root, Req::Op(Run)], run: default_filesystems,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: default_filesystems,
         },
         check! {
             id: "linux.devices.conflict-error", group: Process, spec: "config-linux.md#devices", level: Must,
             summary: "a device whose path holds a regular file is an error (on a private overlay rootfs)",
-            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Create), Req::Op(State)], run: devices_conflict,
+            requires: [Req::Root, Req::HostKernel, Req::Filesystem("overlay"), Req::Op(Create), Req::Op(State)], run: devices_conflict,
         },
         check! {
             id: "linux.masked-paths.no-pivot-proc", group: Process, spec: "config-linux.md#masked-paths", level: Must,
             summary: "with --no-pivot a process in a new user namespace still cannot mount a fresh, unmasked /proc",
-            requires: [Req::Root, Req::UserNamespaces, Req::Op(Run)], run: no_pivot_proc,
+            requires: [Req::Root, Req::HostKernel, Req::UserNamespaces, Req::Op(Run)], run: no_pivot_proc,
         },
         check! {
             id: "linux.rootfs-propagation.shared", group: Process, spec: "config-linux.md#rootfs-mount-propagation", level: Must,
             summary: "rootfsPropagation shared makes the container's / a shared mount",
-            requires: [Req::Root, Req::Op(Run)], run: propagation_shared,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: propagation_shared,
         },
         // ------------------------------------------------------------ mounts
         check! {
             id: "linux.mounts.order", group: Process, spec: "config.md#mounts", level: Must,
             summary: "mounts are made in the listed order (a mount nested in an earlier one stays visible)",
-            requires: [Req::Root, Req::Op(Run)], run: mounts_order,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: mounts_order,
         },
         check! {
             id: "linux.mounts.relative-destination", group: Process, spec: "config.md#mounts", level: Must,
             summary: "a relative mount destination is taken relative to /",
-            requires: [Req::Root, Req::Op(Run)], run: mounts_relative,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: mounts_relative,
         },
         check! {
             id: "linux.mounts.options-must", group: Process, spec: "config.md#linux-mount-options", level: Must,
             summary: "every MUST mount option is accepted; ro, nosuid, nodev, noexec, noatime, nodiratime show in mountinfo; data options reach the filesystem",
-            requires: [Req::Root, Req::Op(Run)], run: options_must,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: options_must,
         },
         check! {
             id: "linux.mounts.options-should", group: Process, spec: "config.md#linux-mount-options", level: Should,
             summary: "every SHOULD mount option (the recursive ones, nosymfollow) is accepted and shows in mountinfo",
-            requires: [Req::Root, Req::Op(Run)], run: options_should,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: options_should,
         },
         check! {
             id: "linux.mounts.rro", group: Process, spec: "config.md#linux-mount-options", level: Should,
             summary: "rro makes the submounts of a bind mount read-only too",
-            requires: [Req::Root, Req::Op(Run)], run: mounts_rro,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: mounts_rro,
         },
         check! {
             id: "linux.mounts.dev-readonly", group: Process, spec: "config.md#linux-mount-options", level: Must,
             summary: "a /dev tmpfs with ro works: the container runs, /dev refuses writes, /dev/null still works",
-            requires: [Req::Root, Req::Op(Run)], run: dev_readonly,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: dev_readonly,
         },
         // ------------------------------------------------------------ process
         check! {
             id: "process.console-size.ignored", group: Process, spec: "config.md#process", level: Must,
             summary: "consoleSize without terminal is ignored and the container runs",
-            requires: [Req::Root, Req::Op(Run)], run: console_size_ignored,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: console_size_ignored,
         },
         check! {
             id: "process.args.path-search", group: Process, spec: "config.md#process", level: Must,
             summary: "a bare program name in args[0] is looked up in the process's PATH",
-            requires: [Req::Root, Req::Op(Run)], run: args_path_search,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: args_path_search,
         },
         check! {
             id: "process.rlimits.unknown-type-error", group: Process, spec: "config.md#posix-process", level: Must,
@@ -255,110 +255,110 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "process.caps.unknown-warns", group: Process, spec: "config.md#linux-process", level: Should,
             summary: "a capability name the kernel does not know does not fail the container",
-            requires: [Req::Root, Req::Op(Run)], run: caps_unknown,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: caps_unknown,
         },
         check! {
             id: "process.caps.inheritable-ambient", group: Process, spec: "config.md#linux-process", level: Must,
             summary: "inheritable (one beyond permitted) and ambient sets are exactly as configured",
-            requires: [Req::Root, Req::Op(Run)], run: caps_inheritable_ambient,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: caps_inheritable_ambient,
         },
         check! {
             id: "process.cwd.created-readonly-root", group: Process, spec: "runc-cli#cwd", level: Should,
             summary: "a missing cwd is created even with root.readonly (on a private overlay rootfs)",
-            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Run)], run: cwd_readonly_root,
+            requires: [Req::Root, Req::HostKernel, Req::Filesystem("overlay"), Req::Op(Run)], run: cwd_readonly_root,
         },
         check! {
             id: "process.terminal.owner", group: Process, spec: "runc-cli#terminal", level: Should,
             summary: "with terminal true and user 1000:1000 the tty (from --console-socket) belongs to uid 1000",
-            requires: [Req::Root, Req::Op(Start), Req::Op(State)], run: terminal_owner,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Start), Req::Op(State)], run: terminal_owner,
         },
         check! {
             id: "linux.devices.console", group: Process, spec: "config-linux.md#default-devices", level: Must,
             summary: "with terminal true, /dev/console is the container's terminal",
-            requires: [Req::Root, Req::Op(Start), Req::Op(State)], run: console_is_pty,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Start), Req::Op(State)], run: console_is_pty,
         },
         check! {
             id: "process.env.home-default", group: Process, spec: "runc-cli#environment", level: Should,
             summary: "without HOME in env, HOME is the user's home from the container's /etc/passwd",
-            requires: [Req::Root, Req::Op(Run)], run: env_home_default,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: env_home_default,
         },
         check! {
             id: "oom.score-adj.unset-unchanged", group: Oom, spec: "config.md#linux-process", level: Must,
             summary: "without oomScoreAdj the container's oom_score_adj is the runtime's",
-            requires: [Req::Root, Req::Op(Run)], run: oom_score_unset,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: oom_score_unset,
         },
         // ------------------------------------------------------------ cgroups and platform features
         check! {
             id: "cgroup.path.frozen-refused", group: Cgroups, spec: "config-linux.md#control-groups", level: Must,
             summary: "create into a FROZEN cgroupsPath is refused promptly, not left hanging",
-            requires: [Req::Root, Req::Controller("freezer"), Req::Op(Create), Req::Op(State)], run: frozen_refused,
+            requires: [Req::Root, Req::HostKernel, Req::Controller("freezer"), Req::Op(Create), Req::Op(State)], run: frozen_refused,
         },
         check! {
             id: "cgroup.ownership.v1-unchanged", group: Cgroups, spec: "config-linux.md#cgroup-ownership", level: Should,
             summary: "with cgroup v1, a user-namespaced container's cgroup directory stays owned by root",
-            requires: [Req::Root, Req::UserNamespaces, Req::CgroupV1File("memory", "memory.limit_in_bytes"), Req::Op(Create), Req::Op(Start), Req::Op(State)], run: ownership_v1,
+            requires: [Req::Root, Req::HostKernel, Req::UserNamespaces, Req::CgroupV1File("memory", "memory.limit_in_bytes"), Req::Op(Create), Req::Op(Start), Req::Op(State)], run: ownership_v1,
         },
         check! {
             id: "cgroup.unified.absent-controller-error", group: Cgroups, spec: "config-linux.md#unified", level: Must,
             summary: "a unified key for a controller the cgroup2 tree does not have is an error",
-            requires: [Req::Root, Req::CgroupV1File("memory", "memory.limit_in_bytes"), Req::Op(Create), Req::Op(State)], run: unified_absent,
+            requires: [Req::Root, Req::HostKernel, Req::CgroupV1File("memory", "memory.limit_in_bytes"), Req::Op(Create), Req::Op(State)], run: unified_absent,
         },
         check! {
             id: "linux.intel-rdt.no-resctrl-error", group: Cgroups, spec: "config-linux.md#intelrdt", level: Must,
             summary: "intelRdt without a mounted resctrl filesystem is an error",
-            requires: [Req::Root, Req::Op(Create), Req::Op(State)], run: rdt_no_resctrl,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(State)], run: rdt_no_resctrl,
         },
         // ------------------------------------------------------------ seccomp
         check! {
             id: "linux.seccomp.errno", group: Process, spec: "config-linux.md#seccomp", level: Must,
             summary: "an ERRNO rule returns its errnoRet, and EPERM without one",
-            requires: [Req::Root, Req::Op(Run)], run: seccomp_errno,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: seccomp_errno,
         },
         check! {
             id: "linux.seccomp.errnoret-invalid-action-error", group: Process, spec: "config-linux.md#seccomp", level: Must,
             summary: "errnoRet on an action that takes no errno (KILL) is an error at create",
-            requires: [Req::Root, Req::Op(Create), Req::Op(State)], run: seccomp_errnoret_invalid,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(State)], run: seccomp_errnoret_invalid,
         },
         check! {
             id: "linux.seccomp.deny-close-range", group: Process, spec: "config-linux.md#seccomp", level: Must,
             summary: "with noNewPrivileges false, a profile that denies close_range still lets the program start, and the program sees the denial",
-            requires: [Req::Root, Req::Op(Run)], run: seccomp_close_range,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: seccomp_close_range,
         },
         check! {
             id: "linux.seccomp.notify-runtime-syscalls", group: Process, spec: "config-linux.md#seccomp", level: Must,
             summary: "NOTIFY on execve, openat, read, close and getcwd with an agent at listenerPath: the agent gets the process state and seccompFd, and the program runs to its end",
-            requires: [Req::Root, Req::Op(Run)], run: seccomp_notify,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: seccomp_notify,
         },
         check! {
             id: "linux.seccomp.listener-missing-error", group: Process, spec: "config-linux.md#seccomp", level: Must,
             summary: "NOTIFY with a listenerPath nobody listens on is an error, not a hang",
-            requires: [Req::Root, Req::Op(Create), Req::Op(State)], run: seccomp_listener_missing,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(State)], run: seccomp_listener_missing,
         },
         check! {
             id: "linux.seccomp.foreign-arch", group: Process, spec: "runc-cli#seccomp", level: Should,
             summary: "an extra architecture in architectures (AArch64 on x86_64) is accepted and the rules apply",
-            requires: [Req::Root, Req::Op(Run)], run: seccomp_foreign_arch,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: seccomp_foreign_arch,
         },
         check! {
             id: "linux.seccomp.native-arch-implied", group: Process, spec: "runc-cli#seccomp", level: Should,
             summary: "architectures without the native one still filters native syscalls (no SIGSYS)",
-            requires: [Req::Root, Req::Op(Run)], run: seccomp_native_implied,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: seccomp_native_implied,
         },
         // ------------------------------------------------------------ features
         check! {
             id: "features.document.valid", group: Lifecycle, spec: "features.md#features-document", level: Must,
             summary: "`features` prints ociVersionMin <= ociVersionMax, only v1.1 properties, known hooks, no data mount options, string annotations",
-            requires: [Req::Root], run: features_valid,
+            requires: [Req::Root, Req::HostKernel], run: features_valid,
         },
         check! {
             id: "features.oci-version.accepted", group: Lifecycle, spec: "features.md#specification-version", level: Must,
             summary: "configs with ociVersion set to ociVersionMin and to ociVersionMax run",
-            requires: [Req::Root, Req::Op(Run)], run: features_versions,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: features_versions,
         },
         check! {
             id: "features.mount-options.accepted", group: Lifecycle, spec: "features.md#mount-options", level: Must,
             summary: "every mount option `features` lists is accepted in config.json",
-            requires: [Req::Root, Req::Op(Run)], run: features_mount_options,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: features_mount_options,
         },
     ]
 }
@@ -388,10 +388,7 @@ async fn expect_create_error(c: &Ctx, b: &Bundle, what: &str) -> CheckResult {
 async fn kill_zero(c: Arc<Ctx>) -> CheckResult {
     let k = c.started_waiting(&c.bundle(&["wait-signal"])).await?;
     c.kill(&k, "0").await?;
-    ensure!(
-        crate::sys::pid_alive(k.pid),
-        "the container died from kill 0"
-    );
+    ensure!(c.rt.pid_alive(k.pid), "the container died from kill 0");
     let st = c.state(&k.id).await?;
     ensure!(
         st["status"] == "running",
@@ -515,7 +512,7 @@ async fn hook_failure_aborts(c: &Ctx, kind: &str) -> CheckResult {
         if st.success() {
             let v: Value = serde_json::from_str(&st.stdout).unwrap_or_default();
             if let Some(pid) = v["pid"].as_i64().filter(|p| *p > 0) {
-                let _ = crate::sys::wait_pid_exit(pid as i32, crate::ctx::DEADLINE).await;
+                let _ = c.rt.wait_pid_exit(pid as i32, crate::ctx::DEADLINE).await;
             }
         }
     }

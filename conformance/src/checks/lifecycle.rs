@@ -20,7 +20,7 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "lifecycle.create.process-not-started", group: Lifecycle, spec: "runtime.md#create", level: Must,
             summary: "create does not run the user program; start does",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: create_not_started,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: create_not_started,
         },
         check! {
             id: "lifecycle.start.status-running", group: Lifecycle, spec: "runtime.md#start", level: Must,
@@ -45,7 +45,7 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "lifecycle.state.fields", group: Lifecycle, spec: "runtime.md#state", level: Must,
             summary: "state has the container's id, absolute bundle path and the host pid of its process",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: state_fields,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: state_fields,
         },
         check! {
             id: "lifecycle.state.annotations", group: Lifecycle, spec: "runtime.md#state", level: Should,
@@ -120,22 +120,22 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "lifecycle.pause.paused", group: Lifecycle, spec: "runc-cli#pause", level: Should,
             summary: "pause reports status paused and freezes the container's cgroup",
-            requires: [Req::Root, Req::Controller("freezer"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Pause), Req::Op(Resume)], run: pause_paused,
+            requires: [Req::Root, Req::HostKernel, Req::Controller("freezer"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Pause), Req::Op(Resume)], run: pause_paused,
         },
         check! {
             id: "lifecycle.resume.running", group: Lifecycle, spec: "runc-cli#resume", level: Should,
             summary: "resume after pause reports running and the process handles signals again",
-            requires: [Req::Root, Req::Controller("freezer"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Pause), Req::Op(Resume), Req::Op(Kill)], run: resume_running,
+            requires: [Req::Root, Req::HostKernel, Req::Controller("freezer"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Pause), Req::Op(Resume), Req::Op(Kill)], run: resume_running,
         },
         check! {
             id: "lifecycle.exec.joins-namespaces", group: Lifecycle, spec: "runc-cli#exec", level: Should,
             summary: "exec runs a process in all of the container's namespaces",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Exec)], run: exec_namespaces,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Exec)], run: exec_namespaces,
         },
         check! {
             id: "lifecycle.exec.exit-code", group: Lifecycle, spec: "runc-cli#exec", level: Should,
             summary: "exec exits with the exit code of the executed process",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Exec)], run: exec_exit_code,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Exec)], run: exec_exit_code,
         },
         check! {
             id: "lifecycle.run.exit-code", group: Lifecycle, spec: "runc-cli#run", level: Should,
@@ -145,37 +145,37 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "lifecycle.hooks.order", group: Lifecycle, spec: "config.md#posix-platform-hooks", level: Must,
             summary: "hooks run in spec order: prestart, createRuntime, createContainer at create; startContainer, poststart at start; poststop at delete",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_order,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_order,
         },
         check! {
             id: "lifecycle.hooks.state-stdin", group: Lifecycle, spec: "config.md#posix-platform-hooks", level: Must,
             summary: "every hook gets the container's state on stdin: schema-valid, its id and bundle, and (in the runtime namespace) its host pid",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_state,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: hooks_state,
         },
         check! {
             id: "lifecycle.hooks.failure-aborts", group: Lifecycle, spec: "runtime.md#lifecycle", level: Must,
             summary: "a failing createRuntime hook makes the operation fail and the program never runs",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: hooks_failure,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: hooks_failure,
         },
         check! {
             id: "lifecycle.cleanup.no-process", group: Lifecycle, spec: "runtime.md#delete", level: Must,
             summary: "after kill and delete no process of the container is left",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Kill), Req::Op(Delete)], run: cleanup_process,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Kill), Req::Op(Delete)], run: cleanup_process,
         },
         check! {
             id: "lifecycle.cleanup.no-cgroup", group: Lifecycle, spec: "runtime.md#delete", level: Must,
             summary: "after delete the container's cgroups are removed",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Kill), Req::Op(Delete)], run: cleanup_cgroup,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Kill), Req::Op(Delete)], run: cleanup_cgroup,
         },
         check! {
             id: "lifecycle.cleanup.no-mount", group: Lifecycle, spec: "runtime.md#delete", level: Must,
             summary: "no mount of the container shows on the host, during its life or after delete",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Kill), Req::Op(Delete)], run: cleanup_mount,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Kill), Req::Op(Delete)], run: cleanup_mount,
         },
         check! {
             id: "lifecycle.events.stats", group: Lifecycle, spec: "runc-cli#events", level: Should,
             summary: "events --stats prints a JSON stats object for a running container",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Op::Events)], run: events_stats,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Op::Events)], run: events_stats,
         },
     ]
 }
@@ -355,10 +355,7 @@ async fn start_twice(c: Arc<Ctx>) -> CheckResult {
         "after the second start the status is {}",
         st["status"]
     );
-    ensure!(
-        crate::sys::pid_alive(k.pid),
-        "the second start killed the process"
-    );
+    ensure!(c.rt.pid_alive(k.pid), "the second start killed the process");
     Ok(())
 }
 
@@ -377,7 +374,7 @@ async fn delete_running(c: Arc<Ctx>) -> CheckResult {
         st["status"]
     );
     ensure!(
-        crate::sys::pid_alive(k.pid),
+        c.rt.pid_alive(k.pid),
         "the refused delete killed the process"
     );
     Ok(())
@@ -753,7 +750,7 @@ async fn hooks_failure(c: Arc<Ctx>) -> CheckResult {
         if st.success() {
             let v: Value = serde_json::from_str(&st.stdout).unwrap_or_default();
             if let Some(pid) = v["pid"].as_i64().filter(|p| *p > 0) {
-                let _ = crate::sys::wait_pid_exit(pid as i32, crate::ctx::DEADLINE).await;
+                let _ = c.rt.wait_pid_exit(pid as i32, crate::ctx::DEADLINE).await;
             }
         }
     }
@@ -773,7 +770,7 @@ async fn cleanup_process(c: Arc<Ctx>) -> CheckResult {
     let k = c.started_waiting(&b).await?;
     c.stop_and_delete(&k).await?;
     ensure!(
-        !crate::sys::pid_alive(k.pid),
+        !c.rt.pid_alive(k.pid),
         "pid {} is still alive after delete",
         k.pid
     );

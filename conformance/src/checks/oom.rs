@@ -16,37 +16,37 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "oom.run.exit-137", group: Oom, spec: "config-linux.md#memory", level: Must,
             summary: "run of a process that allocates past memory.limit exits 137 (SIGKILL)",
-            requires: [Req::Root, Req::Controller("memory"), Req::Op(Run)], run: run_137,
+            requires: [Req::Root, Req::HostKernel, Req::Controller("memory"), Req::Op(Run)], run: run_137,
         },
         check! {
             id: "oom.state.stopped", group: Oom, spec: "runtime.md#lifecycle", level: Must,
             summary: "after the OOM kill, state reports stopped",
-            requires: [Req::Root, Req::Controller("memory"), Req::Op(Create), Req::Op(Start), Req::Op(State)], run: state_stopped,
+            requires: [Req::Root, Req::HostKernel, Req::Controller("memory"), Req::Op(Create), Req::Op(Start), Req::Op(State)], run: state_stopped,
         },
         check! {
             id: "oom.counter.oom-kill", group: Oom, spec: "config-linux.md#memory", level: Must,
             summary: "the container cgroup's oom_kill counter goes up (memory.oom_control v1, memory.events v2)",
-            requires: [Req::Root, Req::Controller("memory"), Req::Op(Create), Req::Op(Start), Req::Op(State)], run: counter_oom_kill,
+            requires: [Req::Root, Req::HostKernel, Req::Controller("memory"), Req::Op(Create), Req::Op(Start), Req::Op(State)], run: counter_oom_kill,
         },
         check! {
             id: "oom.sibling.survives", group: Oom, spec: "config-linux.md#memory", level: Must,
             summary: "a sibling container keeps running and answering while another is OOM-killed",
-            requires: [Req::Root, Req::Controller("memory"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Kill), Req::Op(Run)], run: sibling_survives,
+            requires: [Req::Root, Req::HostKernel, Req::Controller("memory"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Kill), Req::Op(Run)], run: sibling_survives,
         },
         check! {
             id: "oom.runtime.survives", group: Oom, spec: "config-linux.md#memory", level: Must,
             summary: "the runtime is not OOM-killed with the container: it exits normally and still serves state and delete",
-            requires: [Req::Root, Req::Controller("memory"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: runtime_survives,
+            requires: [Req::Root, Req::HostKernel, Req::Controller("memory"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete)], run: runtime_survives,
         },
         check! {
             id: "oom.under-limit.survives", group: Oom, spec: "config-linux.md#memory", level: Must,
             summary: "allocating well below memory.limit is not killed",
-            requires: [Req::Root, Req::Controller("memory"), Req::Op(Run)], run: under_limit,
+            requires: [Req::Root, Req::HostKernel, Req::Controller("memory"), Req::Op(Run)], run: under_limit,
         },
         check! {
             id: "oom.score-adj.applied", group: Oom, spec: "config.md#posix-process", level: Must,
             summary: "process.oomScoreAdj is applied to the container's process",
-            requires: [Req::Root, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: score_adj,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Create), Req::Op(Start), Req::Op(State)], run: score_adj,
         },
     ]
 }

@@ -19,42 +19,42 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "overlay.copy-up.modified-file", group: Overlay, spec: "config.md#root", level: Must,
             summary: "a file from a lower layer changed in the container is copied up into the upper dir",
-            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Run)], run: copy_up,
+            requires: [Req::Root, Req::HostKernel, Req::Filesystem("overlay"), Req::Op(Run)], run: copy_up,
         },
         check! {
             id: "overlay.copy-up.new-file", group: Overlay, spec: "config.md#root", level: Must,
             summary: "a file created in the container lands in the upper dir only",
-            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Run)], run: new_file,
+            requires: [Req::Root, Req::HostKernel, Req::Filesystem("overlay"), Req::Op(Run)], run: new_file,
         },
         check! {
             id: "overlay.lower.unchanged", group: Overlay, spec: "config.md#root", level: Must,
             summary: "writes, deletes and directory replacement in the container leave the lower layer unchanged",
-            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Run)], run: lower_unchanged,
+            requires: [Req::Root, Req::HostKernel, Req::Filesystem("overlay"), Req::Op(Run)], run: lower_unchanged,
         },
         check! {
             id: "overlay.whiteout.deleted-file", group: Overlay, spec: "config.md#root", level: Must,
             summary: "a lower file deleted in the container becomes a whiteout in the upper dir and is gone inside",
-            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Run)], run: whiteout,
+            requires: [Req::Root, Req::HostKernel, Req::Filesystem("overlay"), Req::Op(Run)], run: whiteout,
         },
         check! {
             id: "overlay.opaque.replaced-dir", group: Overlay, spec: "config.md#root", level: Must,
             summary: "a lower directory removed and recreated becomes opaque: only the new entries show",
-            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Run)], run: opaque,
+            requires: [Req::Root, Req::HostKernel, Req::Filesystem("overlay"), Req::Op(Run)], run: opaque,
         },
         check! {
             id: "overlay.isolation.two-containers", group: Overlay, spec: "config.md#root", level: Must,
             summary: "two containers on the same lower layer with their own uppers do not see each other's writes",
-            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Run)], run: two_containers,
+            requires: [Req::Root, Req::HostKernel, Req::Filesystem("overlay"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Run)], run: two_containers,
         },
         check! {
             id: "overlay.upper.persists-after-stop", group: Overlay, spec: "config.md#root", level: Must,
             summary: "the upper dir keeps the container's writes after stop and delete, until it is removed",
-            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete), Req::Op(Run)], run: persists,
+            requires: [Req::Root, Req::HostKernel, Req::Filesystem("overlay"), Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Delete), Req::Op(Run)], run: persists,
         },
         check! {
             id: "overlay.config-mount.mounted", group: Overlay, spec: "config.md#mounts", level: Must,
             summary: "an overlay mount given in config.json is mounted, merges its layers and writes to its upper dir",
-            requires: [Req::Root, Req::Filesystem("overlay"), Req::Op(Run)], run: config_mount,
+            requires: [Req::Root, Req::HostKernel, Req::Filesystem("overlay"), Req::Op(Run)], run: config_mount,
         },
     ]
 }

@@ -15,82 +15,82 @@ pub fn checks() -> Vec<Check> {
         check! {
             id: "process.cwd.applied", group: Process, spec: "config.md#process", level: Must,
             summary: "the process starts in process.cwd",
-            requires: [Req::Root, Req::Op(Run)], run: cwd,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: cwd,
         },
         check! {
             id: "process.env.applied", group: Process, spec: "config.md#process", level: Must,
             summary: "the process gets exactly process.env",
-            requires: [Req::Root, Req::Op(Run)], run: env,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: env,
         },
         check! {
             id: "process.user.ids", group: Process, spec: "config.md#posix-platform-user", level: Must,
             summary: "the process runs as user.uid, user.gid with user.additionalGids",
-            requires: [Req::Root, Req::Op(Run)], run: user_ids,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: user_ids,
         },
         check! {
             id: "process.rlimits.lowered", group: Process, spec: "config.md#posix-process", level: Must,
             summary: "an rlimit below the host's hard limit is applied",
-            requires: [Req::Root, Req::Op(Run)], run: rlimit_lowered,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: rlimit_lowered,
         },
         check! {
             id: "process.rlimits.above-host-hard", group: Process, spec: "config.md#posix-process", level: Must,
             summary: "an rlimit above the runtime's own hard limit is applied",
-            requires: [Req::Root, Req::Capability(CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE"), Req::Op(Run)], run: rlimit_raised,
+            requires: [Req::Root, Req::HostKernel, Req::Capability(CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE"), Req::Op(Run)], run: rlimit_raised,
         },
         check! {
             id: "process.caps.bounding", group: Process, spec: "config.md#linux-process", level: Must,
             summary: "the bounding, effective and permitted sets are exactly process.capabilities",
-            requires: [Req::Root, Req::Op(Run)], run: caps,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: caps,
         },
         check! {
             id: "process.no-new-privileges.set", group: Process, spec: "config.md#linux-process", level: Must,
             summary: "noNewPrivileges sets no_new_privs",
-            requires: [Req::Root, Req::Op(Run)], run: nnp,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: nnp,
         },
         check! {
             id: "process.apparmor.profile", group: Process, spec: "config.md#linux-process", level: Must,
             summary: "apparmorProfile is applied to the process",
-            requires: [Req::Root, Req::AppArmor, Req::Op(Run)], run: apparmor,
+            requires: [Req::Root, Req::HostKernel, Req::AppArmor, Req::Op(Run)], run: apparmor,
         },
         check! {
             id: "process.selinux.label", group: Process, spec: "config.md#linux-process", level: Must,
             summary: "selinuxLabel is applied to the process",
-            requires: [Req::Root, Req::SeLinux, Req::Op(Run)], run: selinux,
+            requires: [Req::Root, Req::HostKernel, Req::SeLinux, Req::Op(Run)], run: selinux,
         },
         check! {
             id: "linux.masked-paths.masked", group: Process, spec: "config-linux.md#masked-paths", level: Must,
             summary: "masked files read empty: /proc/kcore, and /etc/group (readable when not masked)",
-            requires: [Req::Root, Req::Op(Run)], run: masked,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: masked,
         },
         check! {
             id: "linux.readonly-paths.readonly", group: Process, spec: "config-linux.md#readonly-paths", level: Must,
             summary: "a read-only path (/proc/sys) refuses writes",
-            requires: [Req::Root, Req::Op(Run)], run: readonly_paths,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: readonly_paths,
         },
         check! {
             id: "linux.root.readonly", group: Process, spec: "config.md#root", level: Must,
             summary: "with root.readonly the root filesystem refuses writes",
-            requires: [Req::Root, Req::Op(Run)], run: root_readonly,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: root_readonly,
         },
         check! {
             id: "linux.sysctl.applied", group: Process, spec: "config-linux.md#sysctl", level: Must,
             summary: "a namespaced sysctl (net.ipv4.ip_forward) is set in the container",
-            requires: [Req::Root, Req::Op(Run)], run: sysctl,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: sysctl,
         },
         check! {
             id: "linux.devices.default", group: Process, spec: "config-linux.md#default-devices", level: Must,
             summary: "/dev/null, zero, full, random, urandom and tty exist with their device numbers",
-            requires: [Req::Root, Req::Op(Run)], run: default_devices,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: default_devices,
         },
         check! {
             id: "linux.devices.symlinks", group: Process, spec: "config-linux.md#dev-symbolic-links", level: Must,
             summary: "/dev/fd, /dev/stdin, /dev/stdout and /dev/stderr are symlinks",
-            requires: [Req::Root, Req::Op(Run)], run: dev_symlinks,
+            requires: [Req::Root, Req::HostKernel, Req::Op(Run)], run: dev_symlinks,
         },
         check! {
             id: "linux.rootfs-propagation.rslave", group: Process, spec: "config-linux.md#rootfs-mount-propagation", level: Should,
             summary: "with rootfsPropagation rslave a host mount under a bind-mounted dir shows in the running container",
-            requires: [Req::Root, Req::RootSharedPropagation, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Exec)], run: propagation,
+            requires: [Req::Root, Req::HostKernel, Req::RootSharedPropagation, Req::Op(Create), Req::Op(Start), Req::Op(State), Req::Op(Exec)], run: propagation,
         },
     ]
 }

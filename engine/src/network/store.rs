@@ -471,16 +471,62 @@ pub(crate) fn write_atomic_with(path: &Path, data: &[u8], sync: bool) -> Result<
 mod tests {
     use super::*;
 
+    /// Set in the copy of the test binary that [`in_netns`] runs in a
+    /// namespace of its own.
+    const IN_NETNS: &str = "BRIG_TEST_IN_OWN_NETNS";
+
     /// Removal deletes a bridge and an iptables rule: the tests that remove
-    /// networks run in a network namespace of their own, never the host's.
-    fn in_netns(f: impl FnOnce() + Send + 'static) {
-        let t = std::thread::spawn(move || {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            f()
-        });
-        if let Err(p) = t.join() {
-            std::panic::resume_unwind(p);
+    /// networks run `f` in a network namespace of their own, never the host's.
+    /// As root, a thread unshares one. Otherwise the test binary runs this one
+    /// test again under `unshare --user --map-root-user --net` (an unprivileged
+    /// user may own a user namespace and its network namespace); where that is
+    /// refused too, the test is skipped with a message that it needs root.
+    fn in_netns(test: &str, f: fn()) {
+        if std::env::var_os(IN_NETNS).is_some() {
+            return f();
         }
+        if nix::unistd::geteuid().is_root() {
+            let t = std::thread::spawn(move || {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+                f()
+            });
+            if let Err(p) = t.join() {
+                std::panic::resume_unwind(p);
+            }
+            return;
+        }
+        let unshare = ["--user", "--map-root-user", "--net"];
+        let usable = std::process::Command::new("unshare")
+            .args(unshare)
+            .arg("true")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !usable {
+            eprintln!(
+                "skipped: {test} needs root, or user namespaces for an unprivileged user \
+                 (`unshare --user --map-root-user --net` failed), for a network namespace of its own"
+            );
+            return;
+        }
+        // The test's name in the harness: the module path without the crate.
+        let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+        let name = format!("{module}::{test}");
+        let out = std::process::Command::new("unshare")
+            .args(unshare)
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", &name, "--nocapture", "--test-threads=1"])
+            .env(IN_NETNS, "1")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{name} in a user and network namespace of its own: {:?}\n{stdout}\n{stderr}",
+            out.status
+        );
     }
 
     fn nets() -> (tempfile::TempDir, Networks) {
@@ -491,7 +537,7 @@ mod tests {
 
     #[test]
     fn create_list_remove() {
-        in_netns(create_list_remove_here)
+        in_netns("create_list_remove", create_list_remove_here)
     }
 
     fn create_list_remove_here() {
@@ -527,7 +573,7 @@ mod tests {
     #[test]
     fn errors_name_what_is_wrong() {
         // In a namespace of its own: the overlap check reads the host's routes.
-        in_netns(errors_name_what_is_wrong_here)
+        in_netns("errors_name_what_is_wrong", errors_name_what_is_wrong_here)
     }
 
     fn errors_name_what_is_wrong_here() {
@@ -568,7 +614,10 @@ mod tests {
 
     #[test]
     fn the_default_subnet_avoids_other_engines_and_host_routes() {
-        in_netns(default_subnet_here)
+        in_netns(
+            "the_default_subnet_avoids_other_engines_and_host_routes",
+            default_subnet_here,
+        )
     }
 
     fn default_subnet_here() {

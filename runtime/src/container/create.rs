@@ -114,10 +114,11 @@ pub fn create_in(
     let step = |what: std::fmt::Arguments| super::trace::step("create", id, what);
     let mut plan = spec::compile(&opts.bundle)?;
     if opts.listen_fds > 0 {
+        let mut env = plan.process.env.clone().unwrap_or_default();
+        env.push(format!("LISTEN_FDS={}", opts.listen_fds));
+        env.push("LISTEN_PID=1".to_string());
+        plan.process.env = Some(env.clone());
         if let Some(p) = plan.spec.process_mut() {
-            let mut env = p.env().clone().unwrap_or_default();
-            env.push(format!("LISTEN_FDS={}", opts.listen_fds));
-            env.push("LISTEN_PID=1".to_string());
             p.set_env(Some(env));
         }
     }

@@ -129,9 +129,22 @@ pub struct MountRecord {
 /// Something the emulated kernel did, in order: what the tests check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Spawned { pid: i32 },
-    Exited { pid: i32, code: i32 },
-    OomKill { pid: i32, cgroup: String },
+    Spawned {
+        pid: i32,
+    },
+    Exited {
+        pid: i32,
+        code: i32,
+    },
+    OomKill {
+        pid: i32,
+        cgroup: String,
+    },
+    /// The running program caught `sig` with a handler of its own.
+    Handled {
+        pid: i32,
+        sig: i32,
+    },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -191,6 +204,7 @@ impl World {
         let trapped = p.phase == Phase::Running
             && matches!(&p.program, Program::Hang { traps } if traps.contains(&sig));
         if trapped {
+            self.events.push(Event::Handled { pid, sig });
             self.exit(pid, 0);
         }
         // Otherwise: no handler, and the init of a pid namespace drops it.
@@ -249,14 +263,32 @@ impl World {
 }
 
 /// The emulated kernel. [`Emulator::kernel`] gives the seams over it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Emulator {
     world: Arc<Mutex<World>>,
+    /// What a container's `process.args` runs ([`Program::from_args`] unless
+    /// a test gives its own, as the conformance suite's adapter does for its
+    /// probe).
+    programs: fn(&[String]) -> Program,
+}
+
+impl Default for Emulator {
+    fn default() -> Self {
+        Emulator::new()
+    }
 }
 
 impl Emulator {
     pub fn new() -> Self {
-        let e = Emulator::default();
+        Emulator::with_programs(Program::from_args)
+    }
+
+    /// An emulator whose processes run `programs(process.args)`.
+    pub fn with_programs(programs: fn(&[String]) -> Program) -> Self {
+        let e = Emulator {
+            world: Arc::default(),
+            programs,
+        };
         e.lock().next_pid = 1000;
         e
     }
@@ -281,6 +313,7 @@ impl Emulator {
     pub fn snapshot(&self) -> Emulator {
         Emulator {
             world: Arc::new(Mutex::new(self.lock().clone())),
+            programs: self.programs,
         }
     }
 
@@ -367,13 +400,7 @@ impl InitSpawner for Emulator {
         hooks: &mut dyn FnMut(i32) -> Result<String, String>,
     ) -> Result<Spawned, ProcessError> {
         let plan = cfg.plan;
-        let program = Program::from_args(
-            plan.spec
-                .process()
-                .as_ref()
-                .and_then(|p| p.args().as_deref())
-                .unwrap_or(&[]),
-        );
+        let program = (self.programs)(&plan.process.args);
         let pid = {
             let mut w = self.lock();
             let pid = w.next_pid;

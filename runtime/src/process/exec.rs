@@ -203,8 +203,8 @@ fn exec_child(
         )?;
     }
     let compiled = crate::spec::compile_process(cfg.process).map_err(|e| e.to_string())?;
-    let prepared = user_process::prepare(cfg.process, &compiled, false)?;
-    user_process::set_credentials(cfg.process, cfg.seccomp.as_ref())?;
+    let prepared = user_process::prepare(&compiled, false)?;
+    user_process::set_credentials(&compiled, cfg.seccomp.as_ref())?;
     Err(user_process::exec(
         &prepared,
         cfg.preserve_fds,

@@ -2,7 +2,6 @@
 //! the exec fifo for `start`, and execs the user's process.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
@@ -58,8 +57,7 @@ fn setup(
     step("prctl", nix::sys::prctl::set_dumpable(false))?;
     // Die with the parent while it drives the setup.
     step("prctl", nix::sys::prctl::set_pdeathsig(Signal::SIGKILL))?;
-    let spec = &cfg.plan.spec;
-    let process = spec.process().as_ref().ok_or("process: missing")?;
+    let process = &cfg.plan.process;
     // A SCMP_ACT_NOTIFY listener goes straight from here to the seccomp agent,
     // right before the execve (see user_process::exec). Its socket is reached
     // now, while the path is the runtime's and we are still the runtime's user.
@@ -77,7 +75,7 @@ fn setup(
     // single-threaded, which join_new_process needs: on v1 it moves the calling
     // thread only (through `tasks`), and here that thread is the whole process.
     step("joining cgroup", cfg.cgroup.join_new_process(in_unified))?;
-    if let Some(adj) = process.oom_score_adj() {
+    if let Some(adj) = process.oom_score_adj {
         step("process.oomScoreAdj", security::set_oom_score_adj(adj))?;
     }
 
@@ -92,16 +90,17 @@ fn setup(
     // In the container's namespaces (the keyring belongs to its user namespace).
     user_process::new_session(cfg.session_keyring.as_deref())?;
 
-    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+    if let Some(h) = &cfg.plan.hostname {
         step("hostname", nix::unistd::sethostname(h))?;
     }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+    if let Some(d) = &cfg.plan.domainname {
         step("domainname", set_domainname(d))?;
     }
 
     let mounter = cfg.mounter;
     let plan = RootfsPlan {
-        spec,
+        propagation: cfg.plan.rootfs_propagation,
+        devices: &cfg.plan.devices,
         mounts: &cfg.plan.mounts,
         rootfs: &cfg.plan.rootfs,
         cgroups: &cfg.cgroup_mounts,
@@ -119,8 +118,8 @@ fn setup(
         Msg::HooksDone { state } => state,
         other => return Err(format!("unexpected message {other:?}").into()),
     };
-    let hook_list = spec.hooks().as_ref();
-    let hook_env = process.env().as_deref();
+    let hook_list = cfg.plan.hooks.as_ref();
+    let hook_env = process.env.as_deref();
     step(
         "createContainer hook",
         hooks::run_phase_env(
@@ -135,26 +134,26 @@ fn setup(
         "pivot_root",
         rootfs::pivot(mounter, &cfg.plan.rootfs, cfg.no_pivot),
     )?;
-    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
-        for (k, v) in sysctl {
-            let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
-            step(&format!("linux.sysctl.{k}"), std::fs::write(&path, v))?;
-        }
+    for s in &cfg.plan.sysctl {
+        step(
+            &format!("linux.sysctl.{}", s.key),
+            std::fs::write(&s.path, &s.value),
+        )?;
     }
-    step("rootfs", rootfs::finish(mounter, spec))?;
-    if process.terminal().unwrap_or(false) {
+    step("rootfs", rootfs::finish(mounter, cfg.plan))?;
+    if process.terminal {
         super::terminal::setup_in_container(
             ch,
-            process.console_size().as_ref(),
+            process.console_size.as_ref(),
             true,
-            process.user().uid(),
+            process.user.uid(),
         )?;
     }
 
-    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+    if let Some(p) = &cfg.plan.personality {
         set_personality(p)?;
     }
-    let prepared = user_process::prepare(process, &cfg.plan.process, true)?;
+    let prepared = user_process::prepare(process, true)?;
     let agent = match agent_sock {
         Some(sock) => Some(user_process::Agent {
             sock,
@@ -193,10 +192,7 @@ fn setup(
 
 /// linux.seccomp.listenerPath, when the filter has a SCMP_ACT_NOTIFY rule.
 fn agent_path<'a>(cfg: &InitConfig<'a>) -> Option<&'a std::path::Path> {
-    cfg.plan.seccomp.as_ref().filter(|p| p.has_listener())?;
-    crate::spec::seccomp_of(&cfg.plan.spec)?
-        .listener_path()
-        .as_deref()
+    cfg.plan.seccomp_listener.as_ref().map(|l| l.path.as_path())
 }
 
 /// The ContainerProcessState for the seccomp agent, from the state JSON the
@@ -204,8 +200,11 @@ fn agent_path<'a>(cfg: &InitConfig<'a>) -> Option<&'a std::path::Path> {
 fn agent_message(cfg: &InitConfig, state: &str) -> Result<Vec<u8>, InitError> {
     let st: oci_spec::runtime::State =
         serde_json::from_str(state).map_err(|e| InitError::at("linux.seccomp: state", e))?;
-    let metadata =
-        crate::spec::seccomp_of(&cfg.plan.spec).and_then(|s| s.listener_metadata().as_deref());
+    let metadata = cfg
+        .plan
+        .seccomp_listener
+        .as_ref()
+        .and_then(|l| l.metadata.as_deref());
     crate::security::seccomp::listener_message(&st, metadata)
         .map_err(|e| InitError::at("linux.seccomp.listenerPath", e))
 }

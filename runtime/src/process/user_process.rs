@@ -7,7 +7,6 @@ use std::path::Path;
 
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::Process;
 
 use std::os::fd::AsFd;
 
@@ -131,13 +130,9 @@ fn pointers(v: &[CString]) -> Vec<*const libc::c_char> {
 /// HOME, and the program lookup in the container's PATH: everything that needs root.
 /// `create_cwd`: make a missing cwd (the init); an exec'd process fails
 /// instead, as with runc: exec does not change the container's files.
-pub(super) fn prepare(
-    process: &Process,
-    plan: &ProcessPlan,
-    create_cwd: bool,
-) -> Result<Prepared, InitError> {
-    if let Some(rl) = process.rlimits() {
-        step("rlimits", security::set_rlimits(rl))?;
+pub(super) fn prepare(plan: &ProcessPlan, create_cwd: bool) -> Result<Prepared, InitError> {
+    if !plan.rlimits.is_empty() {
+        step("rlimits", security::set_rlimits(&plan.rlimits))?;
     }
     if let Some(io) = plan.ioprio {
         step("ioPriority", security::sched::set_io_priority(io))?;
@@ -145,7 +140,7 @@ pub(super) fn prepare(
     if let Some(s) = &plan.sched {
         step("scheduler", security::sched::set_scheduler(s))?;
     }
-    let cwd = process.cwd();
+    let cwd = &plan.cwd;
     if create_cwd && !cwd.exists() {
         step("process.cwd", std::fs::create_dir_all(cwd))?;
     }
@@ -153,15 +148,15 @@ pub(super) fn prepare(
         &format!("process.cwd {:?}: chdir", cwd.display().to_string()),
         nix::unistd::chdir(cwd),
     )?;
-    let mut env_list = process.env().clone().unwrap_or_default();
+    let mut env_list = plan.env.clone().unwrap_or_default();
     if !env_list.iter().any(|e| e.starts_with("HOME=")) {
         // As runc: the user's home from the container's /etc/passwd, else "/".
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let home = passwd_home(&passwd, process.user().uid()).unwrap_or("/");
+        let home = passwd_home(&passwd, plan.user.uid()).unwrap_or("/");
         env_list.push(format!("HOME={home}"));
     }
     let env = cstrings("process.env", Some(&env_list))?;
-    let args = cstrings("process.args", process.args().as_ref())?;
+    let args = cstrings("process.args", Some(&plan.args))?;
     let arg0 = args.first().ok_or("process.args: empty")?;
     let program = find_program(&arg0.to_string_lossy(), &env_list)
         .map_err(|e| format!("process.args[0]: {e}"))?;
@@ -194,15 +189,15 @@ fn passwd_home(passwd: &str, uid: u32) -> Option<&str> {
 /// sets until the execve, which drops it (see [`security::set_capabilities`]):
 /// no capset or setuid comes after the load, where a profile could deny it.
 pub(super) fn set_credentials(
-    process: &Process,
+    plan: &ProcessPlan,
     seccomp: Option<&Program>,
 ) -> Result<(), InitError> {
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    let caps = process.capabilities().as_ref();
+    let nnp = plan.no_new_privileges;
+    let caps = plan.capabilities.as_ref();
     if let Some(c) = caps {
         step("capabilities", security::drop_bounding(c))?;
     }
-    step("user", security::switch_user(process))?;
+    step("user", security::switch_user(&plan.user))?;
     let keep = (seccomp.is_some() && !nnp).then_some(caps::Capability::CAP_SYS_ADMIN);
     match caps {
         Some(c) => step("capabilities", security::set_capabilities(c, keep))?,
@@ -220,7 +215,7 @@ pub(super) fn set_credentials(
         }
         None => {}
     }
-    let umask = process.user().umask().unwrap_or(0o022);
+    let umask = plan.user.umask().unwrap_or(0o022);
     nix::sys::stat::umask(Mode::from_bits_truncate(umask));
     if nnp {
         step("noNewPrivileges", security::set_no_new_privs())?;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use nix::mount::MsFlags;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use oci_spec::runtime::{LinuxDeviceType, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::{io, secure_join, sys, Mounter, Result, RootfsError};
 
@@ -20,7 +20,12 @@ pub const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
 
 /// Create the default devices and linux.devices under rootfs/dev. In a user
 /// namespace mknod is not allowed, so the host's nodes are bind-mounted instead.
-pub fn create_devices(m: &dyn Mounter, spec: &Spec, rootfs: &Path, bind: bool) -> Result<()> {
+pub fn create_devices(
+    m: &dyn Mounter,
+    devices: &[LinuxDevice],
+    rootfs: &Path,
+    bind: bool,
+) -> Result<()> {
     let old = nix::sys::stat::umask(Mode::empty());
     let res = (|| {
         for (name, major, minor) in DEFAULT_DEVICES {
@@ -37,8 +42,7 @@ pub fn create_devices(m: &dyn Mounter, spec: &Spec, rootfs: &Path, bind: bool) -
                 false,
             )?;
         }
-        let devices = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
-        for (i, d) in devices.into_iter().flatten().enumerate() {
+        for (i, d) in devices.iter().enumerate() {
             let kind = match d.typ() {
                 LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
                 LinuxDeviceType::B => SFlag::S_IFBLK,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{open, OFlag};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{Mount, Spec};
+use oci_spec::runtime::Mount;
 
 pub use devices::{create_devices, DEFAULT_DEVICES};
 pub use mounts::{parse_options, propagation_flags, secure_join, LinuxMounter, Mounter};
@@ -69,9 +69,12 @@ pub struct CgroupMount {
     pub host_dir: PathBuf,
 }
 
-/// What the rootfs setup needs besides the spec.
+/// What the rootfs setup needs: the compiled config's parts, and the host's.
 pub struct RootfsPlan<'a> {
-    pub spec: &'a Spec,
+    /// linux.rootfsPropagation, parsed.
+    pub propagation: Option<MsFlags>,
+    /// linux.devices.
+    pub devices: &'a [oci_spec::runtime::LinuxDevice],
     /// The spec's mounts with their options parsed (by `spec::compile`).
     pub mounts: &'a [crate::spec::PlannedMount],
     pub rootfs: &'a Path,
@@ -89,10 +92,7 @@ pub struct RootfsPlan<'a> {
 
 /// Before pivot_root: propagation, the rootfs bind, every configured mount, /dev.
 pub fn prepare(m: &dyn Mounter, plan: &RootfsPlan) -> Result<()> {
-    let linux = plan.spec.linux().as_ref();
-    let requested = linux
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(propagation_flags);
+    let requested = plan.propagation;
     // Keep host mount events from leaking in (and ours out) while we build,
     // unless the config asks for private or shared: shared must hold from
     // here, so that the host's shared mounts bound into the container stay in
@@ -135,19 +135,14 @@ pub fn prepare(m: &dyn Mounter, plan: &RootfsPlan) -> Result<()> {
         let typ = mount.typ().as_deref().unwrap_or("");
         // Something goes under it later: a mount, or devices (the defaults
         // under /dev, linux.devices anywhere).
-        let devices = plan
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.devices().as_ref());
         let filled_later = list[i + 1..]
             .iter()
             .any(|later| is_under(later.destination(), mount.destination()))
             || (!dev_is_bound
                 && (is_under(Path::new("/dev/null"), mount.destination())
-                    || devices
-                        .into_iter()
-                        .flatten()
+                    || plan
+                        .devices
+                        .iter()
                         .any(|d| is_under(d.path(), mount.destination()))));
         // Only a filesystem of the container's own: a read-only bind stays
         // read-only at once (as in runc), so that no mount point is ever
@@ -172,8 +167,8 @@ pub fn prepare(m: &dyn Mounter, plan: &RootfsPlan) -> Result<()> {
         }
     }
     if !dev_is_bound {
-        create_devices(m, plan.spec, rootfs, plan.bind_devices)?;
-        dev_links(rootfs, plan.spec)?;
+        create_devices(m, plan.devices, rootfs, plan.bind_devices)?;
+        dev_links(rootfs, plan.mounts)?;
     }
     // Innermost first, as runc remounts /dev read-only last.
     for (i, dest, opts) in late.into_iter().rev() {
@@ -494,7 +489,7 @@ pub fn remount_bind(m: &dyn Mounter, path: &Path, extra: MsFlags) -> Result<()> 
 }
 
 /// /dev/fd, /dev/std*, /dev/ptmx (to the devpts instance, if any).
-fn dev_links(rootfs: &Path, spec: &Spec) -> Result<()> {
+fn dev_links(rootfs: &Path, mounts: &[crate::spec::PlannedMount]) -> Result<()> {
     let dev = secure_join(rootfs, Path::new("/dev"));
     std::fs::create_dir_all(&dev).map_err(io("creating", &dev))?;
     let links = [
@@ -513,10 +508,10 @@ fn dev_links(rootfs: &Path, spec: &Spec) -> Result<()> {
             _ => {}
         }
     }
-    let has_devpts =
-        spec.mounts().iter().flatten().any(|m| {
-            m.destination() == Path::new("/dev/pts") && m.typ().as_deref() == Some("devpts")
-        });
+    let has_devpts = mounts
+        .iter()
+        .map(|p| &p.mount)
+        .any(|m| m.destination() == Path::new("/dev/pts") && m.typ().as_deref() == Some("devpts"));
     if has_devpts {
         let ptmx = dev.join("ptmx");
         let _ = std::fs::remove_file(&ptmx);
@@ -614,20 +609,15 @@ fn hide_host_proc_and_sys(m: &dyn Mounter, rootfs: &Path) -> Result<()> {
 
 /// After pivot_root (and the sysctls): the cwd, propagation, read-only and masked paths,
 /// read-only root.
-pub fn finish(m: &dyn Mounter, spec: &Spec) -> Result<()> {
+pub fn finish(m: &dyn Mounter, plan: &crate::spec::ContainerPlan) -> Result<()> {
     let root = Path::new("/");
-    let linux = spec.linux().as_ref();
     // The working directory is made while the root can still be written (and
     // before the read-only and masked paths), as runc and crun do.
-    if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()) {
-        if cwd.is_absolute() && !cwd.exists() {
-            std::fs::create_dir_all(cwd).map_err(io("creating process.cwd", cwd))?;
-        }
+    let cwd = &plan.process.cwd;
+    if cwd.is_absolute() && !cwd.exists() {
+        std::fs::create_dir_all(cwd).map_err(io("creating process.cwd", cwd))?;
     }
-    if let Some(f) = linux
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(propagation_flags)
-    {
+    if let Some(f) = plan.rootfs_propagation {
         // Shared and unbindable are set on the root mount only, after pivot_root
         // (which refuses a shared parent), so that the mounts keep their own.
         if f.contains(MsFlags::MS_SHARED) || f.contains(MsFlags::MS_UNBINDABLE) {
@@ -635,12 +625,8 @@ pub fn finish(m: &dyn Mounter, spec: &Spec) -> Result<()> {
                 .map_err(sys("setting propagation of", root))?;
         }
     }
-    for p in linux
-        .and_then(|l| l.readonly_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let path = Path::new(p);
+    for path in &plan.readonly_paths {
+        let path = path.as_path();
         if !path.exists() {
             continue;
         }
@@ -654,12 +640,8 @@ pub fn finish(m: &dyn Mounter, spec: &Spec) -> Result<()> {
         .map_err(sys("bind-mounting readonly path", path))?;
         remount_bind(m, path, MsFlags::MS_RDONLY)?;
     }
-    for p in linux
-        .and_then(|l| l.masked_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let path = Path::new(p);
+    for path in &plan.masked_paths {
+        let path = path.as_path();
         let Ok(meta) = std::fs::metadata(path) else {
             continue;
         };
@@ -682,12 +664,7 @@ pub fn finish(m: &dyn Mounter, spec: &Spec) -> Result<()> {
         }
         .map_err(sys("masking", path))?;
     }
-    if spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false)
-    {
+    if plan.readonly_root {
         remount_bind(m, root, MsFlags::MS_RDONLY)?;
     }
     Ok(())

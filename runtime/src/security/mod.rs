@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
 use nix::unistd::{Gid, Uid};
-use oci_spec::runtime::{Capabilities, LinuxCapabilities, PosixRlimit, PosixRlimitType, Process};
+use oci_spec::runtime::{Capabilities, LinuxCapabilities, PosixRlimit, PosixRlimitType, User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecurityError {
@@ -69,6 +69,29 @@ pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<(), SecurityError> {
 pub fn set_oom_score_adj(adj: i32) -> Result<(), SecurityError> {
     std::fs::write("/proc/self/oom_score_adj", adj.to_string())
         .map_err(|e| failed("process.oomScoreAdj", e))
+}
+
+/// process.capabilities resolved: each set holds the capabilities brig knows
+/// and the running kernel has (runtime-spec: the others are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub bounding: CapsHashSet,
+    pub effective: CapsHashSet,
+    pub permitted: CapsHashSet,
+    pub inheritable: CapsHashSet,
+    pub ambient: CapsHashSet,
+}
+
+impl CapSets {
+    pub fn resolve(c: &LinuxCapabilities) -> CapSets {
+        CapSets {
+            bounding: to_caps(c.bounding().as_ref()),
+            effective: to_caps(c.effective().as_ref()),
+            permitted: to_caps(c.permitted().as_ref()),
+            inheritable: to_caps(c.inheritable().as_ref()),
+            ambient: to_caps(c.ambient().as_ref()),
+        }
+    }
 }
 
 fn to_caps(set: Option<&Capabilities>) -> CapsHashSet {
@@ -154,11 +177,11 @@ pub fn known_capabilities() -> Vec<String> {
 
 /// Drop from the bounding set everything not in it. Needs CAP_SETPCAP, so it runs
 /// before the user switch.
-pub fn drop_bounding(c: &LinuxCapabilities) -> Result<(), SecurityError> {
-    let keep = to_caps(c.bounding().as_ref());
+pub fn drop_bounding(c: &CapSets) -> Result<(), SecurityError> {
+    let keep = &c.bounding;
     let all: HashSet<Cap> = caps::read(None, CapSet::Bounding)
         .map_err(|e| failed("process.capabilities.bounding", e))?;
-    for cap in all.difference(&keep) {
+    for cap in all.difference(keep) {
         caps::drop(None, CapSet::Bounding, *cap)
             .map_err(|e| failed("process.capabilities.bounding", format!("{cap}: {e}")))?;
     }
@@ -167,8 +190,7 @@ pub fn drop_bounding(c: &LinuxCapabilities) -> Result<(), SecurityError> {
 
 /// Switch to the container user: supplementary groups, gid, then uid. Capabilities
 /// survive the uid change (PR_SET_KEEPCAPS) so that `set_capabilities` can set them.
-pub fn switch_user(p: &Process) -> Result<(), SecurityError> {
-    let u = p.user();
+pub fn switch_user(u: &User) -> Result<(), SecurityError> {
     let groups: Vec<Gid> = u
         .additional_gids()
         .iter()
@@ -197,11 +219,10 @@ pub fn switch_user(p: &Process) -> Result<(), SecurityError> {
 /// without no_new_privs. execve drops it: without no_new_privs the new
 /// permitted set does not depend on the old one (it is ambient for a
 /// non-root user, bounding | inheritable for root, plus file caps).
-pub fn set_capabilities(c: &LinuxCapabilities, extra: Option<Cap>) -> Result<(), SecurityError> {
-    let mut permitted = to_caps(c.permitted().as_ref());
-    let mut effective = to_caps(c.effective().as_ref());
-    let inheritable = to_caps(c.inheritable().as_ref());
-    let ambient = to_caps(c.ambient().as_ref());
+pub fn set_capabilities(c: &CapSets, extra: Option<Cap>) -> Result<(), SecurityError> {
+    let mut permitted = c.permitted.clone();
+    let mut effective = c.effective.clone();
+    let (inheritable, ambient) = (&c.inheritable, &c.ambient);
     // The kernel refuses an effective cap that is not permitted; runc keeps
     // effective within permitted the same way.
     effective.retain(|c| permitted.contains(c));
@@ -209,7 +230,7 @@ pub fn set_capabilities(c: &LinuxCapabilities, extra: Option<Cap>) -> Result<(),
         permitted.insert(x);
         effective.insert(x);
     }
-    capset(&effective, &permitted, &inheritable).map_err(|e| {
+    capset(&effective, &permitted, inheritable).map_err(|e| {
         failed(
             "process.capabilities",
             format!("capset (effective, permitted, inheritable): {e}"),

@@ -7,13 +7,15 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Mount, Spec};
+use nix::mount::MsFlags;
+use oci_spec::runtime::{Hooks, LinuxDevice, LinuxPersonality, Mount, PosixRlimit, Spec, User};
 
 use super::SpecError;
 use crate::namespaces::NsPlan;
 use crate::rootfs::mounts::MountOptions;
 use crate::security::sched::SchedAttr;
 use crate::security::seccomp::Program;
+use crate::security::CapSets;
 
 /// One entry of `mounts`, with its options parsed and a relative bind source
 /// made absolute against the bundle.
@@ -23,14 +25,48 @@ pub struct PlannedMount {
     pub opts: MountOptions,
 }
 
-/// What the process's own setup needs beyond its `Process`: the values
-/// validation computed, so that the init (and exec) only apply them.
-#[derive(Debug, Default)]
+/// `process` compiled: everything the init (and exec) apply to the process
+/// and its execve, with the values validation computed, so that they only
+/// apply them.
+#[derive(Debug)]
 pub struct ProcessPlan {
+    /// process.args (not empty: validated).
+    pub args: Vec<String>,
+    /// process.env as configured (the init adds HOME when it is missing).
+    pub env: Option<Vec<String>>,
+    pub cwd: PathBuf,
+    pub terminal: bool,
+    pub console_size: Option<oci_spec::runtime::Box>,
+    /// process.user: uid, gid, additionalGids, umask.
+    pub user: User,
+    /// process.capabilities, each set resolved to the capabilities the
+    /// running kernel has (the others are ignored, as runtime-spec says).
+    pub capabilities: Option<CapSets>,
+    pub no_new_privileges: bool,
+    pub rlimits: Vec<PosixRlimit>,
+    pub oom_score_adj: Option<i32>,
     /// process.ioPriority as the value ioprio_set(2) takes.
     pub ioprio: Option<i32>,
     /// process.scheduler as the struct sched_setattr(2) takes.
     pub sched: Option<SchedAttr>,
+}
+
+/// One entry of linux.sysctl: the file under /proc/sys it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sysctl {
+    /// The key as configured (`net.ipv4.ip_forward`), for errors.
+    pub key: String,
+    /// `/proc/sys/net/ipv4/ip_forward`.
+    pub path: PathBuf,
+    pub value: String,
+}
+
+/// Where a SCMP_ACT_NOTIFY listener goes (linux.seccomp.listenerPath and
+/// listenerMetadata), when the compiled filter has such a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeccompListener {
+    pub path: PathBuf,
+    pub metadata: Option<String>,
 }
 
 /// config.json compiled: everything create and the init act on.
@@ -50,6 +86,44 @@ pub struct ContainerPlan {
     pub seccomp: Option<Program>,
     /// Which namespaces to make and which to join.
     pub ns: NsPlan,
+    /// hostname and domainname, when set and not empty.
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    /// linux.sysctl, by key.
+    pub sysctl: Vec<Sysctl>,
+    /// linux.personality.
+    pub personality: Option<LinuxPersonality>,
+    /// hooks: the init runs createContainer and startContainer.
+    pub hooks: Option<Hooks>,
+    /// The seccomp agent's socket, when the program has a SCMP_ACT_NOTIFY rule.
+    pub seccomp_listener: Option<SeccompListener>,
+    /// linux.rootfsPropagation as mount flags.
+    pub rootfs_propagation: Option<MsFlags>,
+    /// root.readonly.
+    pub readonly_root: bool,
+    /// linux.readonlyPaths and linux.maskedPaths (paths in the container).
+    pub readonly_paths: Vec<PathBuf>,
+    pub masked_paths: Vec<PathBuf>,
+    /// linux.devices.
+    pub devices: Vec<LinuxDevice>,
+}
+
+/// linux.sysctl as the files it writes, sorted by key.
+fn compile_sysctl(spec: &Spec) -> Vec<Sysctl> {
+    let mut v: Vec<Sysctl> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| Sysctl {
+            key: k.clone(),
+            path: PathBuf::from("/proc/sys").join(k.replace('.', "/")),
+            value: v.clone(),
+        })
+        .collect();
+    v.sort_by(|a, b| a.key.cmp(&b.key));
+    v
 }
 
 /// The process plan of a validated `Process`; the errors name the field.
@@ -66,7 +140,20 @@ pub fn compile_process(p: &oci_spec::runtime::Process) -> Result<ProcessPlan, Sp
         .map(crate::security::sched::sched_attr)
         .transpose()
         .map_err(|(f, m)| SpecError::invalid(f, m))?;
-    Ok(ProcessPlan { ioprio, sched })
+    Ok(ProcessPlan {
+        args: p.args().clone().unwrap_or_default(),
+        env: p.env().clone(),
+        cwd: p.cwd().clone(),
+        terminal: p.terminal().unwrap_or(false),
+        console_size: p.console_size(),
+        user: p.user().clone(),
+        capabilities: p.capabilities().as_ref().map(CapSets::resolve),
+        no_new_privileges: p.no_new_privileges().unwrap_or(false),
+        rlimits: p.rlimits().clone().unwrap_or_default(),
+        oom_score_adj: p.oom_score_adj(),
+        ioprio,
+        sched,
+    })
 }
 
 /// Why a bundle did not compile: the config is wrong (naming the field), or
@@ -114,7 +201,39 @@ pub fn compile_spec(bundle: PathBuf, mut spec: Spec) -> Result<ContainerPlan, Pl
     let seccomp = super::compile_seccomp(super::seccomp_of(&spec))?;
     let ns = NsPlan::from_spec(&spec)?;
     let rootfs = super::rootfs_of(&bundle, &spec);
+    let seccomp_listener = seccomp
+        .as_ref()
+        .filter(|p| p.has_listener())
+        .and_then(|_| super::seccomp_of(&spec))
+        .and_then(|s| {
+            Some(SeccompListener {
+                path: s.listener_path().clone()?,
+                metadata: s.listener_metadata().clone(),
+            })
+        });
+    let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    let linux = spec.linux().as_ref();
+    let paths = |v: Option<&Vec<String>>| -> Vec<PathBuf> {
+        v.into_iter().flatten().map(PathBuf::from).collect()
+    };
     Ok(ContainerPlan {
+        rootfs_propagation: linux
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .and_then(crate::rootfs::mounts::propagation_flags),
+        readonly_root: spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false),
+        readonly_paths: paths(linux.and_then(|l| l.readonly_paths().as_ref())),
+        masked_paths: paths(linux.and_then(|l| l.masked_paths().as_ref())),
+        devices: linux.and_then(|l| l.devices().clone()).unwrap_or_default(),
+        hostname: non_empty(spec.hostname()),
+        domainname: non_empty(spec.domainname()),
+        sysctl: compile_sysctl(&spec),
+        personality: spec.linux().as_ref().and_then(|l| l.personality().clone()),
+        hooks: spec.hooks().clone(),
+        seccomp_listener,
         bundle,
         spec,
         rootfs,
@@ -176,6 +295,42 @@ mod tests {
         );
         assert!(plan.process.sched.is_some());
         assert_eq!(plan.rootfs, plan.bundle.join("rootfs"));
+    }
+
+    #[test]
+    fn the_init_settings_are_typed_in_the_plan() {
+        let tmp = bundle_with(serde_json::json!([]), serde_json::Value::Null);
+        let path = tmp.path().join("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        c["hostname"] = "box".into();
+        c["domainname"] = "".into();
+        c["linux"]["sysctl"] =
+            serde_json::json!({"net.ipv4.ip_forward": "1", "kernel.msgmax": "8192"});
+        c["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/true"}]});
+        std::fs::write(&path, c.to_string()).unwrap();
+        let plan = compile(tmp.path()).unwrap();
+        assert_eq!(plan.hostname.as_deref(), Some("box"));
+        // An empty name is left alone, as when it is missing.
+        assert_eq!(plan.domainname, None);
+        assert_eq!(
+            plan.sysctl,
+            [
+                Sysctl {
+                    key: "kernel.msgmax".into(),
+                    path: "/proc/sys/kernel/msgmax".into(),
+                    value: "8192".into()
+                },
+                Sysctl {
+                    key: "net.ipv4.ip_forward".into(),
+                    path: "/proc/sys/net/ipv4/ip_forward".into(),
+                    value: "1".into()
+                },
+            ]
+        );
+        let hooks = plan.hooks.as_ref().unwrap();
+        assert_eq!(hooks.create_container().as_ref().unwrap().len(), 1);
+        assert!(plan.seccomp_listener.is_none());
     }
 
     #[test]
