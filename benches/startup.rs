@@ -391,12 +391,19 @@ fn phase_table(env: &Env) -> String {
                 prev_key = Some(key);
             }
             // The rest of the wall time: brig's exec up to main, and its exit.
-            data.entry((rt.name.clone(), OUTSIDE_MAIN.to_string()))
-                .or_default()
-                .push(wall - prev);
+            // (A build whose --debug lines carry no times has no rows at all.)
+            if prev_key.is_some() {
+                data.entry((rt.name.clone(), OUTSIDE_MAIN.to_string()))
+                    .or_default()
+                    .push(wall - prev);
+            }
         }
         host::reap_all();
     }
+    let builds: Vec<&Runtime> = builds
+        .into_iter()
+        .filter(|rt| data.keys().any(|(name, _)| *name == rt.name))
+        .collect();
     let mut md = format!(
         "Where the time goes: `brig --debug run` of /bin/true, {} rounds per build, median ms of each step (from the previous step's line, the first from main's start; the last row is the rest of the wall time, from spawn to exit):\n\n| step |",
         phase_rounds()
