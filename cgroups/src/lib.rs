@@ -224,6 +224,10 @@ pub fn manager_for_process(
     build_manager(layout, &CgroupTarget::new(cgroups_path, id)?, proc_cgroup)
 }
 
+/// The parent of every container's cgroup without a cgroupsPath
+/// (`/brig/<id>` in each hierarchy).
+pub const DEFAULT_PARENT: &str = "brig";
+
 /// A checked cgroupsPath.
 struct CgroupTarget {
     relative: bool,
@@ -245,7 +249,7 @@ impl CgroupTarget {
                 }
                 return Ok(CgroupTarget {
                     relative: false,
-                    path: Path::new("brig").join(id),
+                    path: Path::new(DEFAULT_PARENT).join(id),
                 });
             }
         };
