@@ -222,6 +222,23 @@ fn a_frozen_v1_cgroup_is_refused_at_once() {
         &format!("/{name}/child"),
         "unexpectedly frozen",
     );
+    // Under a cgroup that is frozen because its parent is (its own state
+    // says so only through freezer.parent_freezing).
+    struct Rmdir(std::path::PathBuf);
+    impl Drop for Rmdir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let mid = Rmdir(cg.dirs[0].join("mid"));
+    std::fs::create_dir(&mid.0).unwrap();
+    run_refused_in(
+        &mut bed,
+        &unique_id("lifed-fz1m"),
+        &format!("/{name}/mid/child"),
+        "unexpectedly frozen",
+    );
+    drop(mid);
     // The cgroup the test made is still there, untouched: brig did not destroy it.
     assert!(cg.dirs[0].exists());
     assert_eq!(
