@@ -48,6 +48,7 @@ impl CreateArgs {
             stdio: container::Stdio::inherit(),
             no_new_keyring: self.no_new_keyring,
             listen_fds: listen_fds(),
+            spec: None,
         })
     }
 }

@@ -31,6 +31,7 @@ use crate::image::snapshot::Snapshot;
 use crate::image::{Digest, ImageStore};
 use crate::network::{AttachRequest, NetworkMode, Networks};
 use brig_runtime::container::{self, CreateOptions, Status, Store};
+use brig_runtime::spec::Spec;
 use flags::{Mount, RunFlags};
 use store::EngineDirs;
 
@@ -203,6 +204,13 @@ impl Engine {
     /// `container create`: the record, the snapshot (mounted), the volumes and
     /// config.json. Nothing runs yet. Returns the record.
     pub fn create(&self, f: &RunFlags) -> Result<ContainerRecord> {
+        self.create_with_spec(f).map(|(rec, _)| rec)
+    }
+
+    /// [`create`](Self::create), also returning the config it wrote, so that
+    /// `run` hands it to the runtime in memory instead of having config.json
+    /// read back.
+    fn create_with_spec(&self, f: &RunFlags) -> Result<(ContainerRecord, Spec)> {
         step("-", format_args!("create: begin"));
         let _lock = self.images.lock()?;
         step("-", format_args!("create: store locked"));
@@ -310,20 +318,22 @@ impl Engine {
         // one is never started again: `container rm` removes it unread).
         image::store::write_json_with(&cfg_path, &spec, !f.auto_remove)?;
         step(&id, format_args!("create: config written"));
-        // The runtime's own checks, now, so that a bad config fails at create.
-        let (b, spec) =
-            brig_runtime::spec::load_bundle(&dir).map_err(container::ContainerError::from)?;
-        brig_runtime::spec::validate(&spec, &b).map_err(container::ContainerError::from)?;
+        // The runtime's own checks, now, so that a bad config fails at create:
+        // on the config in memory, as the runtime's create will take it.
+        let typed: Spec = serde_json::from_value(spec)
+            .map_err(|e| msg(format!("{}: {e}", cfg_path.display())))?;
+        brig_runtime::spec::compile_in_memory(&dir, typed.clone())
+            .map_err(container::ContainerError::from)?;
         step(&id, format_args!("create: config validated"));
         undo.dir = None;
         undo.volumes.clear();
         undo.attached = None;
-        Ok(rec)
+        Ok((rec, typed))
     }
 
     /// Make the overlay rootfs ready and the runtime's old, stopped container
     /// (if any) gone, so that the runtime's create can run.
-    fn prepare_start(&self, r: &ContainerRecord) -> Result<CreateOptions> {
+    fn prepare_start(&self, r: &ContainerRecord, spec: Option<Spec>) -> Result<CreateOptions> {
         step(&r.id, format_args!("start: begin"));
         let _lock = self.images.lock()?;
         match self.status(r) {
@@ -344,6 +354,7 @@ impl Engine {
         step(&r.id, format_args!("start: overlay ready, runtime next"));
         Ok(CreateOptions {
             bundle: dir,
+            spec,
             ..Default::default()
         })
     }
@@ -351,13 +362,19 @@ impl Engine {
     /// Start a container in the background: its stdout and stderr go to
     /// ROOT/containers/ID/log, its stdin is /dev/null.
     pub fn start_detached(&self, r: &ContainerRecord) -> Result<()> {
+        self.start_detached_with(r, None)
+    }
+
+    /// [`start_detached`](Self::start_detached) with the config in memory
+    /// when the caller has it (`run`); otherwise the runtime reads config.json.
+    fn start_detached_with(&self, r: &ContainerRecord, spec: Option<Spec>) -> Result<()> {
         if self.has_tty(r) {
             return Err(msg(format!(
                 "container {}: was made with -t; brig has no daemon to hold its terminal: start it with --attach",
                 r.name
             )));
         }
-        let mut opts = self.prepare_start(r)?;
+        let mut opts = self.prepare_start(r, spec)?;
         let log = self.dir(&r.id).join("log");
         let logf: std::os::fd::OwnedFd = std::fs::OpenOptions::new()
             .create(true)
@@ -384,7 +401,18 @@ impl Engine {
     /// Run a container in the foreground, relaying signals, until it exits.
     /// Returns its exit code.
     pub fn start_foreground(&self, r: &ContainerRecord, stdio: container::Stdio) -> Result<i32> {
-        let mut opts = self.prepare_start(r)?;
+        self.start_foreground_with(r, stdio, None)
+    }
+
+    /// [`start_foreground`](Self::start_foreground) with the config in memory
+    /// when the caller has it (`run`).
+    fn start_foreground_with(
+        &self,
+        r: &ContainerRecord,
+        stdio: container::Stdio,
+        spec: Option<Spec>,
+    ) -> Result<i32> {
+        let mut opts = self.prepare_start(r, spec)?;
         opts.foreground = true;
         opts.stdio = stdio;
         let code = container::run_foreground(&self.runtime, &r.id, &opts, false)?.exit_code;
@@ -417,12 +445,12 @@ impl Engine {
                 "-i or -t with --detach: brig has no daemon to hold the terminal or stdin; leave them out, or run in the foreground",
             ));
         }
-        let rec = self.create(f)?;
+        let (rec, spec) = self.create_with_spec(f)?;
         let result = if detach {
-            self.start_detached(&rec).map(|()| 0)
+            self.start_detached_with(&rec, Some(spec)).map(|()| 0)
         } else {
             // Without -i the container gets no stdin, as with docker.
-            cmds::stdio(f.interactive).and_then(|s| self.start_foreground(&rec, s))
+            cmds::stdio(f.interactive).and_then(|s| self.start_foreground_with(&rec, s, Some(spec)))
         };
         if f.auto_remove || (detach && result.is_err()) {
             let removed = self.remove(&rec, true);

@@ -30,6 +30,10 @@ pub struct CreateOptions {
     pub stdio: crate::process::Stdio,
     /// runc's `--no-new-keyring`: keep the caller's session keyring.
     pub no_new_keyring: bool,
+    /// The config, when the caller has it in memory already (the engine,
+    /// which built it): compiled instead of reading `bundle`/config.json
+    /// again. The bundle is still the container's bundle (hooks, state).
+    pub spec: Option<spec::Spec>,
     /// Systemd socket activation: brig got this many fds from 3 on
     /// (LISTEN_FDS, with LISTEN_PID our pid). They go to the container before
     /// the `preserve_fds` ones, with LISTEN_FDS=n and LISTEN_PID=1 in its
@@ -112,7 +116,10 @@ pub fn create_in(
     // Everything that can be checked is checked before anything exists.
     super::validate_id(id)?;
     let step = |what: std::fmt::Arguments| super::trace::step("create", id, what);
-    let mut plan = spec::compile(&opts.bundle)?;
+    let mut plan = match &opts.spec {
+        Some(s) => spec::compile_in_memory(&opts.bundle, s.clone())?,
+        None => spec::compile(&opts.bundle)?,
+    };
     if opts.listen_fds > 0 {
         let mut env = plan.process.env.clone().unwrap_or_default();
         env.push(format!("LISTEN_FDS={}", opts.listen_fds));

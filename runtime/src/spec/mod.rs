@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 pub use default::{default_spec, default_spec_text, rootless_spec_text};
 pub use oci_spec::runtime::Spec;
 pub use plan::{
-    compile, compile_process, compile_spec, ContainerPlan, PlanError, PlannedMount, ProcessPlan,
-    SeccompListener, Sysctl,
+    compile, compile_in_memory, compile_process, compile_spec, ContainerPlan, PlanError,
+    PlannedMount, ProcessPlan, SeccompListener, Sysctl,
 };
 pub use validate::{validate, validate_process};
 

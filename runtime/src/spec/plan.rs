@@ -172,6 +172,17 @@ pub fn compile(bundle: &Path) -> Result<ContainerPlan, PlanError> {
     compile_spec(bundle, spec)
 }
 
+/// [`compile_spec`] for a spec already in memory and the bundle it belongs
+/// to (made absolute, as [`compile`] makes it): the engine builds one, and
+/// does not read back the config.json it wrote.
+pub fn compile_in_memory(bundle: &Path, spec: Spec) -> Result<ContainerPlan, PlanError> {
+    let bundle = std::path::absolute(bundle).map_err(|source| SpecError::Read {
+        path: bundle.to_path_buf(),
+        source,
+    })?;
+    compile_spec(bundle, spec)
+}
+
 /// [`compile`] for a spec already in memory: the engine builds one without a
 /// round trip through config.json.
 pub fn compile_spec(bundle: PathBuf, mut spec: Spec) -> Result<ContainerPlan, PlanError> {
