@@ -195,6 +195,41 @@ fn copy_exec(from: &Path, to: &Path) -> Result<()> {
 
 /// Default cache dir: `<workspace>/target/brig-conformance` when the workspace is there, else
 /// `$XDG_CACHE_HOME/brig-conformance` or `~/.cache/brig-conformance`.
+/// Where the base rootfs can live: `dir`, unless a directory above it is
+/// closed to others (no o+x). A user namespace's root walks the path to the
+/// rootfs as an unprivileged host user, so a cache under such a directory (a
+/// clone made in `mktemp -d`, or /root/.cache) fails every user-namespace
+/// check on EACCES, with runc, crun and brig alike. Then the cache is
+/// /var/tmp/brig-conformance-UID (0755, ours, not a symlink) instead.
+pub fn reachable_cache_dir(dir: &Path) -> Result<PathBuf> {
+    let closed = dir
+        .ancestors()
+        .filter_map(|a| fs::metadata(a).ok().map(|m| (a, m)))
+        .find(|(_, m)| m.permissions().mode() & 0o001 == 0);
+    let Some((closed, _)) = closed else {
+        return Ok(dir.to_path_buf());
+    };
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::geteuid().as_raw();
+    let alt = PathBuf::from(format!("/var/tmp/brig-conformance-{uid}"));
+    match fs::create_dir(&alt) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(e).with_context(|| format!("creating {}", alt.display()))
+        }
+        _ => {}
+    }
+    let m = fs::symlink_metadata(&alt)?;
+    if !m.is_dir() || m.uid() != uid {
+        bail!(
+            "{} is not a directory of uid {uid}; remove it, or give --cache-dir a directory others can enter ({} cannot be)",
+            alt.display(),
+            closed.display()
+        );
+    }
+    fs::set_permissions(&alt, fs::Permissions::from_mode(0o755))?;
+    Ok(alt)
+}
+
 pub fn default_cache_dir() -> PathBuf {
     if let Some(ws) = workspace_dir() {
         return ws.join("target/brig-conformance");
@@ -222,4 +257,25 @@ pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         fs::copy(from, to)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_below_a_closed_directory_moves_where_a_mapped_root_can_reach() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("cache");
+        fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(reachable_cache_dir(&dir).unwrap(), dir);
+        fs::set_permissions(t.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let alt = reachable_cache_dir(&dir).unwrap();
+        let s = alt.to_string_lossy();
+        assert!(s.starts_with("/var/tmp/brig-conformance-"), "{s}");
+        assert_eq!(
+            fs::metadata(&alt).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+    }
 }

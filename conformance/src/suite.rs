@@ -53,7 +53,15 @@ pub async fn run_suite(opts: SuiteOptions, log: &mut dyn FnMut(&str)) -> Result<
     }
     let busybox = crate::setup::find_busybox()?;
     let probe = crate::setup::find_or_build_probe(log)?;
-    let rootfs = crate::setup::base_rootfs(&opts.cache_dir, &busybox, &probe)?;
+    let cache_dir = crate::setup::reachable_cache_dir(&opts.cache_dir)?;
+    if cache_dir != opts.cache_dir {
+        log(&format!(
+            "cache dir {} is below a directory others cannot enter, as a user namespace's root must: using {}",
+            opts.cache_dir.display(),
+            cache_dir.display()
+        ));
+    }
+    let rootfs = crate::setup::base_rootfs(&cache_dir, &busybox, &probe)?;
     log(&format!("base rootfs: {}", rootfs.display()));
     std::fs::create_dir_all(&opts.scratch_parent)?;
     let workdir = tempfile::Builder::new()
