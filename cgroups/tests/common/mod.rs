@@ -73,7 +73,12 @@ impl TestCgroup {
             .filter_map(|c| mgr.path_of(c))
             .filter_map(|p| p.parent().map(PathBuf::from))
             .collect();
-        mgr.create().expect("create");
+        {
+            // Not between another test's removal of the shared /brig-test
+            // parents and their re-creation here (see Drop).
+            let _g = PARENTS.lock().unwrap_or_else(|e| e.into_inner());
+            mgr.create().expect("create");
+        }
         TestCgroup {
             layout,
             mgr,
@@ -120,15 +125,23 @@ impl TestCgroup {
     }
 }
 
+/// Held while a test makes its cgroup (and so the shared parents) and while
+/// one removes the parents: a removal between another test's mkdir of
+/// /brig-test and of its own dir below made that create fail with ENOENT.
+static PARENTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Drop for TestCgroup {
     fn drop(&mut self) {
         let res = self.mgr.destroy();
         for mut c in self.owned.lock().unwrap().drain(..) {
             let _ = c.wait();
         }
-        for p in &self.parents {
-            // Another test may still use /brig-test; the last one removes it.
-            let _ = std::fs::remove_dir(p);
+        {
+            let _g = PARENTS.lock().unwrap_or_else(|e| e.into_inner());
+            for p in &self.parents {
+                // Another test may still use /brig-test; the last one removes it.
+                let _ = std::fs::remove_dir(p);
+            }
         }
         if let Err(e) = res {
             if !std::thread::panicking() {
