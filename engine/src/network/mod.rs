@@ -241,12 +241,17 @@ impl Networks {
     /// What a torn record (empty after a power loss) stands for: an
     /// ephemeral `--network none` attachment, its namespace pin and files.
     fn torn(&self, id: &str) -> Attachment {
+        self.adding(id, NetworkMode::None, Some(self.netns_dir.join(id)))
+    }
+
+    /// The record of an attachment being made: nothing on a network yet.
+    fn adding(&self, id: &str, mode: NetworkMode, netns: Option<PathBuf>) -> Attachment {
         let dir = self.record_dir(id);
         Attachment {
             container_id: id.to_string(),
-            mode: NetworkMode::None,
+            mode,
             status: AttachStatus::Adding,
-            netns: Some(self.netns_dir.join(id)),
+            netns,
             interface: None,
             ip: None,
             prefix_len: None,
@@ -333,21 +338,10 @@ impl Networks {
             _ => Some(self.netns_dir.join(id)),
         };
         let mut att = Attachment {
-            container_id: id.to_string(),
-            mode: req.mode.clone(),
-            status: AttachStatus::Adding,
-            netns: netns.clone(),
-            interface: None,
-            ip: None,
-            prefix_len: None,
-            gateway: None,
-            mac: None,
             bridge: network.as_ref().map(|n| n.bridge.clone()),
             ports: req.ports.clone(),
-            hosts: dir.join("hosts"),
-            resolv_conf: dir.join("resolv.conf"),
             conflist: network.as_ref().map(|n| n.conflist.clone()),
-            cni_result: None,
+            ..self.adding(id, req.mode.clone(), netns.clone())
         };
         // The record comes first: whatever happens after, detach finds it. A
         // directory without a record is what a crash before its first write
