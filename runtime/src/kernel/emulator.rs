@@ -445,7 +445,10 @@ impl InitSpawner for Emulator {
                     )))
                 })?;
         }
-        hooks(pid).map_err(|e| undo(ProcessError::Hook(e)))?;
+        // As the real init: the hooks' stop only when there is a hook to run.
+        if cfg.plan.needs_hook_state() {
+            hooks(pid).map_err(|e| undo(ProcessError::Hook(e)))?;
+        }
         Ok(Spawned { pid, console: None })
     }
 

@@ -113,10 +113,16 @@ fn setup(
         let _ = nix::unistd::close(fd.as_raw_fd());
     }
 
-    ch.send(&Msg::MountsReady).map_err(|e| e.to_string())?;
-    let state = match ch.recv().map_err(|e| e.to_string())? {
-        Msg::HooksDone { state } => state,
-        other => return Err(format!("unexpected message {other:?}").into()),
+    // The parent runs prestart and createRuntime now; both sides read the
+    // same plan, so the parent waits for MountsReady only when this sends it.
+    let state = if cfg.plan.needs_hook_state() {
+        ch.send(&Msg::MountsReady).map_err(|e| e.to_string())?;
+        match ch.recv().map_err(|e| e.to_string())? {
+            Msg::HooksDone { state } => state,
+            other => return Err(format!("unexpected message {other:?}").into()),
+        }
+    } else {
+        String::new()
     };
     let hook_list = cfg.plan.hooks.as_ref();
     let hook_env = process.env.as_deref();

@@ -108,6 +108,27 @@ pub struct ContainerPlan {
     pub devices: Vec<LinuxDevice>,
 }
 
+impl ContainerPlan {
+    /// Whether the init must stop after its mounts for the runtime's prestart
+    /// and createRuntime hooks, and take the created state back for its own
+    /// createContainer and startContainer hooks and the seccomp agent. Without
+    /// any of them the init goes straight on: one round trip less per create.
+    pub fn needs_hook_state(&self) -> bool {
+        use crate::hooks::Phase;
+        let any_hook = self.hooks.as_ref().is_some_and(|h| {
+            [
+                Phase::Prestart,
+                Phase::CreateRuntime,
+                Phase::CreateContainer,
+                Phase::StartContainer,
+            ]
+            .iter()
+            .any(|p| !p.list(h).is_empty())
+        });
+        any_hook || self.seccomp_listener.is_some()
+    }
+}
+
 /// linux.sysctl as the files it writes, sorted by key.
 fn compile_sysctl(spec: &Spec) -> Vec<Sysctl> {
     let mut v: Vec<Sysctl> = spec
@@ -342,6 +363,35 @@ mod tests {
         let hooks = plan.hooks.as_ref().unwrap();
         assert_eq!(hooks.create_container().as_ref().unwrap().len(), 1);
         assert!(plan.seccomp_listener.is_none());
+    }
+
+    #[test]
+    fn the_init_stops_for_hooks_only_when_one_needs_it() {
+        let tmp = bundle_with(serde_json::json!([]), serde_json::Value::Null);
+        let path = tmp.path().join("config.json");
+        let base: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let with = |hooks: serde_json::Value| {
+            let mut c = base.clone();
+            c["hooks"] = hooks;
+            std::fs::write(&path, c.to_string()).unwrap();
+            compile(tmp.path()).unwrap().needs_hook_state()
+        };
+        let one = serde_json::json!([{"path": "/bin/true"}]);
+        assert!(!with(serde_json::Value::Null));
+        assert!(!with(serde_json::json!({"prestart": []})));
+        // Poststart and poststop run in start and delete, not in the init.
+        assert!(!with(
+            serde_json::json!({"poststart": one, "poststop": one})
+        ));
+        for phase in [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+        ] {
+            assert!(with(serde_json::json!({ phase: one })), "{phase}");
+        }
     }
 
     #[test]
