@@ -319,12 +319,12 @@ const OUTSIDE_MAIN: &str = "exec of brig up to main, and exit after the last ste
 
 /// What the kernel does in each `--debug` step of `run` (by the step's first words).
 const STEP_WORK: &[(&str, &str)] = &[
-    (OUTSIDE_MAIN, "execve, ld.so's relocations and glibc's cpuid probes (each cpuid traps to the hypervisor: ~6 µs here), page faults; exit and reaping"),
+    (OUTSIDE_MAIN, "execve, ld.so's symbol binding and glibc's cpuid probes (each cpuid traps to the hypervisor: ~6 µs here), page faults; exit and reaping"),
     ("create: config compiled", "argument parsing, config.json read and compiled"),
     ("create: state dir", "mountinfo read (cgroup layout), state dir mkdir + flock + rename"),
     ("create: state saved (creating)", "state.json written"),
     ("create: cgroup made", "mkdir in each cgroup hierarchy (11 here), device rules written"),
-    ("create: init N waits", "hostname, masked paths, capabilities; the init reports ready"),
+    ("create: init N waits", "hostname, masked paths, capabilities; the init reports ready (without hooks, from clone3 on: the row above is only there with hooks)"),
     ("create: init", "clone3 into the cgroup with new namespaces; the init joins the v1 cgroups, makes its keyring, mounts /proc and /dev, makes the device nodes, pivot_root"),
     ("create: state saved (created", "state.json swapped in"),
     ("start: releasing", "state read, pidfd opened"),
