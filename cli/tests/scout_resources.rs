@@ -416,6 +416,35 @@ fn personality_linux32() {
     assert_no_trace(&bed, &id);
 }
 
+/// linux.personality holds for exec'd processes too (runc's personality.bats
+/// "with exec"), even when the container's seccomp filter refuses
+/// personality(2): it is set before the filter, as in the init. `brig exec`
+/// itself runs in the caller's domain, so it must be set, not inherited.
+#[test]
+fn personality_holds_for_exec() {
+    if common::skip_without_root() || !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    let deny = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]});
+    for (domain, want, seccomp) in [
+        ("LINUX32", "i686", None),
+        ("LINUX32", "i686", Some(deny.clone())),
+        ("LINUX", "x86_64", None),
+    ] {
+        let mut bed = Bed::new(&["sleep", "100"]);
+        bed.config["linux"]["personality"] = json!({ "domain": domain });
+        if let Some(p) = seccomp {
+            bed.config["linux"]["seccomp"] = p;
+        }
+        let id = unique_id("fixb-persx");
+        ok(&bed.create(&id));
+        ok(&bed.brig(&["start", &id]));
+        let out = bed.brig(&["exec", &id, "uname", "-m"]);
+        assert_eq!(ok(&out), format!("{want}\n"), "{domain}");
+    }
+}
+
 /// F13: `spec --rootless` writes runc's rootless spec (a user namespace
 /// mapping the caller to 0, no network namespace, no device rules, /sys
 /// bind-mounted); it did not parse (the global `--rootless <VALUE>` took it).

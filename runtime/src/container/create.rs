@@ -192,6 +192,7 @@ pub fn create_in(
         hooks: spec.hooks().clone(),
         own_pid_ns: ns.creates(LinuxNamespaceType::Pid),
         seccomp: spec::seccomp_of(spec).cloned(),
+        personality: plan.personality.clone(),
         no_new_keyring: opts.no_new_keyring,
     };
     // Recorded before the cgroup exists, so that delete --force after a crash

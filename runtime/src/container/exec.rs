@@ -88,6 +88,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
         close_fds: Vec::new(),
         agent: super::seccomp_agent(state.seccomp.as_ref(), &state)?,
         seccomp,
+        personality: state.personality.as_ref(),
         stdio: &opts.stdio,
         session_keyring: state.session_keyring(),
     };

@@ -133,6 +133,10 @@ pub struct ContainerState {
     /// profile, not whatever the bundle's config.json says by then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// linux.personality as it was at create: exec'd processes run in the
+    /// container's execution domain too, as in runc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
     /// Created with `--no-new-keyring`: exec'd processes keep the caller's
     /// session keyring too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -24,6 +24,9 @@ pub struct ExecConfig<'a> {
     pub close_fds: Vec<RawFd>,
     /// The container's linux.seccomp, compiled: it applies to exec'd processes too.
     pub seccomp: Option<crate::security::seccomp::Program>,
+    /// The container's linux.personality: `brig exec` runs in its caller's
+    /// execution domain, so the process gets the container's set, not inherited.
+    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     /// Where a SCMP_ACT_NOTIFY listener goes, and with what.
     pub agent: Option<AgentTarget>,
     /// The process's fds 0-2 (each inherited when not given).
@@ -201,6 +204,10 @@ fn exec_child(
             false,
             cfg.process.user().uid(),
         )?;
+    }
+    // Before the seccomp filter, which may refuse personality(2) (as in the init).
+    if let Some(p) = cfg.personality {
+        super::init::set_personality(p)?;
     }
     let compiled = crate::spec::compile_process(cfg.process).map_err(|e| e.to_string())?;
     let prepared = user_process::prepare(&compiled, false)?;

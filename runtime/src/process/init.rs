@@ -276,7 +276,7 @@ fn enter_namespaces(cfg: &InitConfig, ch: &Channel) -> Result<(), InitError> {
 /// linux.personality: the execution domain the container's program runs in
 /// (`uname -m` says i686 under LINUX32), kept across execve. Before the
 /// seccomp filter, which may not allow personality(2).
-fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<(), String> {
+pub(super) fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<(), String> {
     use oci_spec::runtime::LinuxPersonalityDomain as D;
     const PER_LINUX: libc::c_ulong = 0x0000;
     const PER_LINUX32: libc::c_ulong = 0x0008;
