@@ -27,6 +27,9 @@ pub struct CreateArgs {
     /// Unix socket that gets the master of the container's terminal (SCM_RIGHTS).
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that gets a pidfd of the container's init (SCM_RIGHTS), as runc 1.2.
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
     /// Keep the caller's session keyring instead of a new one per container.
     #[arg(long)]
     pub no_new_keyring: bool,
@@ -43,6 +46,7 @@ impl CreateArgs {
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds,
             console_socket: self.console_socket.clone(),
+            pidfd_socket: self.pidfd_socket.clone(),
             foreground,
             // runc's: the container's stdio is brig's own.
             stdio: container::Stdio::inherit(),

@@ -44,6 +44,9 @@ pub struct Args {
     /// Unix socket that gets the terminal's master (SCM_RIGHTS).
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that gets a pidfd of the process (SCM_RIGHTS), as runc 1.2.
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
     /// Pass this many extra fds (from 3 on).
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: i32,
@@ -205,6 +208,7 @@ pub fn run(store: &Store, a: Args) -> anyhow::Result<i32> {
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
         console_socket: a.console_socket.clone(),
+        pidfd_socket: a.pidfd_socket.clone(),
         ignore_paused: a.ignore_paused,
         sub_cgroup: sub_cgroup(&a.cgroup)?,
         stdio: container::Stdio::inherit(),

@@ -624,3 +624,103 @@ fn exec_forwards_realtime_signals() {
     assert_eq!(st.code(), Some(6), "stderr: {err}");
     assert!(std::fs::read_to_string(&out).unwrap().contains("got-40"));
 }
+
+/// One fd received on `listener` (SCM_RIGHTS), with the message sent beside it.
+fn recv_fd(listener: &std::os::unix::net::UnixListener) -> (String, std::os::fd::OwnedFd) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::FromRawFd;
+    let (conn, _) = listener.accept().unwrap();
+    let mut name = [0u8; 64];
+    let mut space = nix::cmsg_space!([i32; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut name)];
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    let len = msg.bytes;
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("an fd in SCM_RIGHTS");
+    let name = String::from_utf8_lossy(&name[..len]).into_owned();
+    // SAFETY: the fd was just received and is ours.
+    (name, unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// The pid a pidfd refers to, from /proc/self/fdinfo.
+fn pidfd_pid(fd: &std::os::fd::OwnedFd) -> i32 {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .expect("a pidfd's fdinfo has Pid:")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// runc 1.2's `--pidfd-socket` (its pidfd-socket.bats): create and exec send a
+/// pidfd of the process they started, and a signal through it reaches that
+/// process. A socket nobody listens on fails create by the flag's name, and
+/// leaves nothing behind.
+#[test]
+fn pidfd_socket_gets_a_pidfd_of_the_process() {
+    if common::skip_without_root() {
+        return;
+    }
+    let bed = Bed::new(&["sleep", "100"]);
+    let sock = bed.tmp.path().join("pidfd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let sock = sock.to_str().unwrap();
+    let id = unique_id("pidfd");
+    bed.write_config();
+    let mut create = bed.create_cmd(&id);
+    create.args(["--pidfd-socket", sock]);
+    let status = create.status().unwrap();
+    let out = bed.create_output(&id, status);
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (name, init_fd) = recv_fd(&listener);
+    assert_eq!(name, "pidfd");
+    let init = bed.state(&id)["pid"].as_i64().unwrap() as i32;
+    assert_eq!(pidfd_pid(&init_fd), init);
+
+    ok(&bed.brig(&["start", &id]));
+    let pid_file = bed.tmp.path().join("exec.pid");
+    let status = bed
+        .command(&["exec", "-d", "--pid-file", pid_file.to_str().unwrap()])
+        .args(["--pidfd-socket", sock, &id, "sleep", "100"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (_, exec_fd) = recv_fd(&listener);
+    assert_eq!(pidfd_pid(&exec_fd), read_pid(&pid_file));
+
+    // SAFETY: pidfd_send_signal(2) on a live pidfd, no siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            init_fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    bed.wait_status(&id, "stopped");
+
+    let id = unique_id("pidfd");
+    let nobody = bed.tmp.path().join("nobody.sock");
+    let mut create = bed.create_cmd(&id);
+    create.args(["--pidfd-socket", nobody.to_str().unwrap()]);
+    let status = create.status().unwrap();
+    common::fails_with(&bed.create_output(&id, status), "--pidfd-socket");
+    common::assert_no_trace(&bed, &id);
+}

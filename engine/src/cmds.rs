@@ -145,6 +145,7 @@ impl Engine {
             pid_file: None,
             preserve_fds: 0,
             console_socket: None,
+            pidfd_socket: None,
             // docker refuses exec into a paused container (checked above), and has no sub-cgroups.
             ignore_paused: false,
             sub_cgroup: None,

@@ -120,6 +120,7 @@ fn run_and_exec_use_the_given_stdio() {
         pid_file: None,
         preserve_fds: 0,
         console_socket: None,
+        pidfd_socket: None,
         ignore_paused: false,
         sub_cgroup: None,
         stdio: Stdio {

@@ -24,6 +24,8 @@ pub struct CreateOptions {
     pub preserve_fds: i32,
     /// Where to send the master of the container's terminal (runc's --console-socket).
     pub console_socket: Option<PathBuf>,
+    /// Where to send a pidfd of the container's init (runc's --pidfd-socket).
+    pub pidfd_socket: Option<PathBuf>,
     /// The caller relays the terminal itself (`run` in the foreground).
     pub foreground: bool,
     /// The init's fds 0-2 when it has no terminal (default: brig's own).
@@ -253,6 +255,11 @@ pub fn create_in(
             ContainerError::Other(format!("--console-socket {}: {e}", path.display()))
         })?;
         console = None;
+    }
+    if let Some(path) = &opts.pidfd_socket {
+        crate::process::terminal::send_pidfd_to_socket(path, pid).map_err(|e| {
+            ContainerError::Other(format!("--pidfd-socket {}: {e}", path.display()))
+        })?;
     }
 
     state.pid = pid;

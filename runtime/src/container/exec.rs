@@ -21,6 +21,8 @@ pub struct ExecOptions {
     pub preserve_fds: i32,
     /// Where to send the terminal's master, if the process has a terminal.
     pub console_socket: Option<PathBuf>,
+    /// Where to send a pidfd of the process (runc's --pidfd-socket).
+    pub pidfd_socket: Option<PathBuf>,
     /// Exec in a paused container too (runc's --ignore-paused).
     pub ignore_paused: bool,
     /// An existing sub-cgroup of the container's to run in (runc's --cgroup).
@@ -114,6 +116,16 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
                 ContainerError::Other(format!("--console-socket {}: {e}", path.display()))
             })?;
             console = None;
+        }
+        if let Some(path) = &opts.pidfd_socket {
+            crate::process::terminal::send_pidfd_to_socket(path, pid).map_err(|e| {
+                // Nobody was told of the process: it does not outlive the error.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                ContainerError::Other(format!("--pidfd-socket {}: {e}", path.display()))
+            })?;
         }
         if let Some(pf) = &opts.pid_file {
             let pf = std::path::absolute(pf).map_err(|e| ContainerError::io(pf, e))?;
