@@ -703,6 +703,25 @@ fn pidfd_socket_gets_a_pidfd_of_the_process() {
     let (_, exec_fd) = recv_fd(&listener);
     assert_eq!(pidfd_pid(&exec_fd), read_pid(&pid_file));
 
+    // exec whose socket nobody listens on: an error by the flag's name, and
+    // the process it started, which nobody was told of, is killed.
+    let procs = || {
+        common::default_cgroup_dirs(&id)
+            .iter()
+            .find_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+            .map_or(0, |p| p.lines().count())
+    };
+    assert_eq!(procs(), 2, "the init and the exec'd sleep");
+    let nobody = bed.tmp.path().join("nobody.sock");
+    let out = bed
+        .command(&["exec", "-d", "--pidfd-socket", nobody.to_str().unwrap()])
+        .args([&id, "sleep", "100"])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    common::fails_with(&out, "--pidfd-socket");
+    wait_for("the unannounced exec'd process to die", || procs() == 2);
+
     // SAFETY: pidfd_send_signal(2) on a live pidfd, no siginfo.
     let r = unsafe {
         libc::syscall(
@@ -717,7 +736,6 @@ fn pidfd_socket_gets_a_pidfd_of_the_process() {
     bed.wait_status(&id, "stopped");
 
     let id = unique_id("pidfd");
-    let nobody = bed.tmp.path().join("nobody.sock");
     let mut create = bed.create_cmd(&id);
     create.args(["--pidfd-socket", nobody.to_str().unwrap()]);
     let status = create.status().unwrap();
