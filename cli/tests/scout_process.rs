@@ -625,35 +625,6 @@ fn exec_forwards_realtime_signals() {
     assert!(std::fs::read_to_string(&out).unwrap().contains("got-40"));
 }
 
-/// One fd received on `listener` (SCM_RIGHTS), with the message sent beside it.
-fn recv_fd(listener: &std::os::unix::net::UnixListener) -> (String, std::os::fd::OwnedFd) {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::FromRawFd;
-    let (conn, _) = listener.accept().unwrap();
-    let mut name = [0u8; 64];
-    let mut space = nix::cmsg_space!([i32; 1]);
-    let mut iov = [std::io::IoSliceMut::new(&mut name)];
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    let len = msg.bytes;
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("an fd in SCM_RIGHTS");
-    let name = String::from_utf8_lossy(&name[..len]).into_owned();
-    // SAFETY: the fd was just received and is ours.
-    (name, unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
-}
-
 /// The pid a pidfd refers to, from /proc/self/fdinfo.
 fn pidfd_pid(fd: &std::os::fd::OwnedFd) -> i32 {
     let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
@@ -685,7 +656,7 @@ fn pidfd_socket_gets_a_pidfd_of_the_process() {
     let status = create.status().unwrap();
     let out = bed.create_output(&id, status);
     assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (name, init_fd) = recv_fd(&listener);
+    let (name, init_fd) = common::recv_fd(&listener);
     assert_eq!(name, "pidfd");
     let init = bed.state(&id)["pid"].as_i64().unwrap() as i32;
     assert_eq!(pidfd_pid(&init_fd), init);
@@ -700,7 +671,7 @@ fn pidfd_socket_gets_a_pidfd_of_the_process() {
         .status()
         .unwrap();
     assert!(status.success());
-    let (_, exec_fd) = recv_fd(&listener);
+    let (_, exec_fd) = common::recv_fd(&listener);
     assert_eq!(pidfd_pid(&exec_fd), read_pid(&pid_file));
 
     // exec whose socket nobody listens on: an error by the flag's name, and

@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 
 use common::*;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use serde_json::json;
 
 fn terminal_bed(args: &[&str]) -> Bed {
@@ -65,27 +63,8 @@ fn console_socket_receives_a_working_pty() {
     let mut create = bed.create_cmd(&id);
     create.args(["--console-socket", sock.to_str().unwrap()]);
     let mut child = create.spawn().unwrap();
-    let (conn, _) = listener.accept().unwrap();
-    let mut name = [0u8; 64];
-    let mut space = nix::cmsg_space!([i32; 1]);
-    let mut iov = [IoSliceMut::new(&mut name)];
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("an fd in SCM_RIGHTS");
-    // SAFETY: the fd was just received and is ours.
-    let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    let (name, master) = recv_fd(&listener);
+    assert_eq!(name, "/dev/ptmx");
     let status = child.wait().unwrap();
     assert!(
         status.success(),

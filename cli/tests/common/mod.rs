@@ -274,3 +274,34 @@ pub fn skip_without_root() -> bool {
     eprintln!("skipped: this test needs root (it runs real containers on the real kernel)");
     true
 }
+
+/// Accept one connection on `listener` and receive the fd sent on it
+/// (SCM_RIGHTS), with the message sent beside it: runc's protocol for
+/// --console-socket and --pidfd-socket.
+pub fn recv_fd(listener: &std::os::unix::net::UnixListener) -> (String, std::os::fd::OwnedFd) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let (conn, _) = listener.accept().unwrap();
+    let mut name = [0u8; 64];
+    let mut space = nix::cmsg_space!([i32; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut name)];
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    let len = msg.bytes;
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("an fd in SCM_RIGHTS");
+    let name = String::from_utf8_lossy(&name[..len]).into_owned();
+    // SAFETY: the fd was just received and is ours.
+    (name, unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
