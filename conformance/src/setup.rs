@@ -193,8 +193,6 @@ fn copy_exec(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Default cache dir: `<workspace>/target/brig-conformance` when the workspace is there, else
-/// `$XDG_CACHE_HOME/brig-conformance` or `~/.cache/brig-conformance`.
 /// Where the base rootfs can live: `dir`, unless a directory above it is
 /// closed to others (no o+x). A user namespace's root walks the path to the
 /// rootfs as an unprivileged host user, so a cache under such a directory (a
@@ -230,6 +228,8 @@ pub fn reachable_cache_dir(dir: &Path) -> Result<PathBuf> {
     Ok(alt)
 }
 
+/// Default cache dir: `<workspace>/target/brig-conformance` when the workspace is there, else
+/// `$XDG_CACHE_HOME/brig-conformance` or `~/.cache/brig-conformance`.
 pub fn default_cache_dir() -> PathBuf {
     if let Some(ws) = workspace_dir() {
         return ws.join("target/brig-conformance");
