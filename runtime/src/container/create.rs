@@ -257,7 +257,7 @@ pub fn create_in(
         console = None;
     }
     if let Some(path) = &opts.pidfd_socket {
-        crate::process::terminal::send_pidfd_to_socket(path, pid).map_err(|e| {
+        crate::sys::send_pidfd_to_socket(path, pid).map_err(|e| {
             ContainerError::Other(format!("--pidfd-socket {}: {e}", path.display()))
         })?;
     }

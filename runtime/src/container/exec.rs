@@ -118,7 +118,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, Containe
             console = None;
         }
         if let Some(path) = &opts.pidfd_socket {
-            crate::process::terminal::send_pidfd_to_socket(path, pid).map_err(|e| {
+            crate::sys::send_pidfd_to_socket(path, pid).map_err(|e| {
                 // Nobody was told of the process: it does not outlive the error.
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),

@@ -3,15 +3,12 @@
 //! `--console-socket` (runc's protocol) or to `run`'s relay.
 
 use super::message::InitError;
-use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::Box as ConsoleSize;
 
 use super::message::{Channel, Msg};
@@ -105,30 +102,7 @@ pub(super) fn setup_in_container(
 /// Hand a terminal master to a `--console-socket` listener, as runc does: one
 /// message whose data is the pty's name and whose SCM_RIGHTS carry the fd.
 pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> std::io::Result<()> {
-    send_fd_to_socket(path, b"/dev/ptmx", master)
-}
-
-/// runc's `--pidfd-socket`: a pidfd of `pid` to the unix socket at `path`
-/// (SCM_RIGHTS, with the name "pidfd"), for a caller that waits for or
-/// signals the process without the races of a pid.
-pub fn send_pidfd_to_socket(path: &Path, pid: i32) -> std::io::Result<()> {
-    let fd = crate::sys::pidfd_open(pid)?;
-    send_fd_to_socket(path, b"pidfd", &fd)
-}
-
-/// Connect to the unix socket at `path` and send `fd` with `name` as the
-/// message, as runc's utils.SendFile does.
-fn send_fd_to_socket(path: &Path, name: &[u8], fd: &OwnedFd) -> std::io::Result<()> {
-    let sock = UnixStream::connect(path)?;
-    let fds = [fd.as_raw_fd()];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(name)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )?;
-    Ok(())
+    crate::sys::send_fd_to_socket(path, b"/dev/ptmx", master)
 }
 
 /// Copy our terminal's window size to `to` (a pty master): stdin's, or

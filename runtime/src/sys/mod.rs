@@ -72,6 +72,30 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// runc's `--pidfd-socket`: a pidfd of `pid` to the unix socket at `path`
+/// (SCM_RIGHTS, with the name "pidfd"), for a caller that waits for or
+/// signals the process without the races of a pid.
+pub fn send_pidfd_to_socket(path: &std::path::Path, pid: i32) -> io::Result<()> {
+    let fd = pidfd_open(pid)?;
+    send_fd_to_socket(path, b"pidfd", &fd)
+}
+
+/// Connect to the unix socket at `path` and send `fd` with `name` as the
+/// message, as runc's utils.SendFile does (and its --console-socket).
+pub fn send_fd_to_socket(path: &std::path::Path, name: &[u8], fd: &OwnedFd) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let sock = std::os::unix::net::UnixStream::connect(path)?;
+    let fds = [fd.as_raw_fd()];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[io::IoSlice::new(name)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}
+
 /// Wait until the pidfd's process exits, or the timeout passes. True when it exited.
 pub fn wait_pidfd(fd: &OwnedFd, timeout: Option<Duration>) -> io::Result<bool> {
     let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
